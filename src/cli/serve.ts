@@ -1,0 +1,42 @@
+import { Command, Option } from "commander";
+import { loadConfig } from "../config/load.js";
+import { startServer } from "../server/app.js";
+
+/** `lading serve`: runs the registry until SIGTERM or SIGINT, then drains in-flight requests. */
+export function serveCommand(): Command {
+  return new Command("serve")
+    .description("Run the registry server")
+    .argument("[config]", "config file (the same as --config; registry:2's `registry serve config.yml` form)")
+    .option("-c, --config <file>", "YAML config file, in registry:2's config.yml format (env: LADING_CONFIG)")
+    .option("-l, --listen <host:port>", "address to listen on (http.addr; default 127.0.0.1:5000)")
+    .option("-s, --storage <dir>", "filesystem storage root holding docker/registry/v2 (storage.filesystem.rootdirectory; default ./data)")
+    .addOption(new Option("--log-level <level>", "log level (log.level)").choices(["trace", "debug", "info", "warn", "error", "silent"]))
+    .option("--read-only", "refuse every write (storage.maintenance.readonly.enabled)")
+    .option("--no-delete", "refuse deletes (storage.delete.enabled: false)")
+    .addHelpText(
+      "after",
+      "\nSettings come from defaults, then the config file, then LADING_* environment variables\n(LADING_HTTP_ADDR sets http.addr, LADING_STORAGE_DELETE_ENABLED sets storage.delete.enabled, ...),\nthen these flags.",
+    )
+    .action(async (positional: string | undefined, flags: { config?: string; listen?: string; storage?: string; logLevel?: string; readOnly?: boolean; delete: boolean }) => {
+      const file = flags.config ?? positional ?? process.env.LADING_CONFIG;
+      const overrides: Record<string, unknown> = {
+        "http.addr": flags.listen,
+        "log.level": flags.logLevel,
+        "storage.maintenance.readonly.enabled": flags.readOnly,
+        "storage.delete.enabled": flags.delete === false ? false : undefined,
+      };
+      if (flags.storage !== undefined) overrides["storage.filesystem.rootdirectory"] = flags.storage;
+      const env = { ...process.env };
+      delete env.LADING_CONFIG;
+      const config = await loadConfig({ ...(file === undefined ? {} : { file }), env, overrides });
+      const server = await startServer(config);
+      const stop = () => {
+        server.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once("SIGTERM", stop);
+      process.once("SIGINT", stop);
+    });
+}

@@ -1,0 +1,61 @@
+/**
+ * The one table of registry error codes (distribution-spec "Error Codes"), with the HTTP status each
+ * is served with by default. UNKNOWN is only ever sent for a failure of the registry itself (500).
+ */
+export const errorCodes = {
+  BLOB_UNKNOWN: { status: 404, message: "blob unknown to registry" },
+  BLOB_UPLOAD_INVALID: { status: 400, message: "blob upload invalid" },
+  BLOB_UPLOAD_UNKNOWN: { status: 404, message: "blob upload unknown to registry" },
+  DIGEST_INVALID: { status: 400, message: "provided digest did not match uploaded content" },
+  MANIFEST_BLOB_UNKNOWN: { status: 400, message: "manifest references a manifest or blob unknown to registry" },
+  MANIFEST_INVALID: { status: 400, message: "manifest invalid" },
+  MANIFEST_UNKNOWN: { status: 404, message: "manifest unknown to registry" },
+  NAME_INVALID: { status: 400, message: "invalid repository name" },
+  NAME_UNKNOWN: { status: 404, message: "repository name not known to registry" },
+  SIZE_INVALID: { status: 400, message: "provided length did not match content length" },
+  UNAUTHORIZED: { status: 401, message: "authentication required" },
+  DENIED: { status: 403, message: "requested access to the resource is denied" },
+  UNSUPPORTED: { status: 405, message: "the operation is unsupported" },
+  TOOMANYREQUESTS: { status: 429, message: "too many requests" },
+  UNKNOWN: { status: 500, message: "unknown error" },
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+  detail?: unknown;
+}
+
+/** An error that maps onto one entry of the table; thrown by registry code, rendered by the server. */
+export class RegistryError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly detail: unknown;
+  /** Extra response headers (e.g. Range on a 416, Retry-After on a 429). */
+  readonly headers: Record<string, string>;
+
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    options: { detail?: unknown; status?: number; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
+    super(message ?? errorCodes[code].message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "RegistryError";
+    this.code = code;
+    this.status = options.status ?? errorCodes[code].status;
+    this.detail = options.detail;
+    this.headers = options.headers ?? {};
+  }
+
+  toJSON(): ErrorBody {
+    const body: ErrorBody = { code: this.code, message: this.message };
+    if (this.detail !== undefined) body.detail = this.detail;
+    return body;
+  }
+}
+
+export function isRegistryError(err: unknown): err is RegistryError {
+  return err instanceof RegistryError;
+}

@@ -1,0 +1,38 @@
+import type { StorageDriver } from "../storage/driver.js";
+import { repositoriesRoot } from "../storage/paths.js";
+import { listIfExists } from "./links.js";
+
+/**
+ * Repository names, found as registry:2 finds them: a directory holding `_manifests` is a
+ * repository; directories starting with `_` are never descended into.
+ */
+export async function listRepositories(driver: StorageDriver): Promise<string[]> {
+  const names: string[] = [];
+  const walk = async (prefix: string): Promise<void> => {
+    const children = await listIfExists(driver, prefix === "" ? repositoriesRoot : `${repositoriesRoot}/${prefix}`);
+    if (prefix !== "" && children.includes("_manifests")) names.push(prefix);
+    for (const child of children) {
+      if (child.startsWith("_")) continue;
+      await walk(prefix === "" ? child : `${prefix}/${child}`);
+    }
+  };
+  await walk("");
+  return names.sort();
+}
+
+/** One page of a sorted list: entries after `last`, at most `n` of them, and whether more follow. */
+export function paginate(sorted: readonly string[], n: number | undefined, last: string | undefined): { items: string[]; more: boolean } {
+  let from = 0;
+  if (last !== undefined) {
+    let lo = 0;
+    let hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (sorted[mid]! <= last) lo = mid + 1;
+      else hi = mid;
+    }
+    from = lo;
+  }
+  const to = n === undefined ? sorted.length : Math.min(sorted.length, from + n);
+  return { items: sorted.slice(from, to), more: to < sorted.length };
+}

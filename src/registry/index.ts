@@ -1,0 +1,36 @@
+import type { StorageDriver } from "../storage/driver.js";
+import { BlobStore } from "./blobs.js";
+import { listRepositories } from "./catalog.js";
+import { ManifestStore, type ManifestOptions } from "./manifests.js";
+import { ReferrerIndex } from "./referrers.js";
+import { TagStore } from "./tags.js";
+import { UploadStore } from "./uploads.js";
+
+export interface RegistryOptions extends ManifestOptions {
+  /** Whether blobs, manifests and tags may be deleted. */
+  deleteEnabled: boolean;
+  /** Refuse every write (maintenance mode). */
+  readOnly: boolean;
+}
+
+/** The registry's semantics over one storage driver: what the HTTP routes call. */
+export class Registry {
+  readonly blobs: BlobStore;
+  readonly uploads: UploadStore;
+  readonly tags: TagStore;
+  readonly manifests: ManifestStore;
+
+  constructor(
+    readonly driver: StorageDriver,
+    readonly options: RegistryOptions,
+  ) {
+    this.blobs = new BlobStore(driver);
+    this.uploads = new UploadStore(driver, this.blobs);
+    this.tags = new TagStore(driver);
+    this.manifests = new ManifestStore(driver, this.blobs, this.tags, new ReferrerIndex(driver), options);
+  }
+
+  repositories(): Promise<string[]> {
+    return listRepositories(this.driver);
+  }
+}

@@ -1,0 +1,154 @@
+import { digestOf, parseDigest, type Digest } from "../oci/digest.js";
+import { RegistryError } from "../oci/errors.js";
+import { parseManifest, type Descriptor, type ParsedManifest } from "../oci/manifest.js";
+import { mediaTypes } from "../oci/mediatypes.js";
+import type { StorageDriver } from "../storage/driver.js";
+import { revisionDirPath, revisionLinkPath } from "../storage/paths.js";
+import type { BlobStore } from "./blobs.js";
+import { deleteIfExists, readLink, writeLink } from "./links.js";
+import { Lru } from "./lru.js";
+import { referrerDescriptor, type ReferrerIndex } from "./referrers.js";
+import type { TagStore } from "./tags.js";
+
+export interface StoredManifest {
+  digest: Digest;
+  mediaType: string;
+  body: Buffer;
+  parsed: ParsedManifest;
+}
+
+export interface ManifestOptions {
+  /** Largest manifest accepted, in bytes. */
+  maxSize: number;
+  /** Whether an index may name manifests the repository does not hold ("sparse" indexes). */
+  requireIndexChildren: boolean;
+}
+
+/** A reference as it appears in a manifest URL: a tag or a digest. */
+export type ManifestReference = { tag: string } | { digest: Digest };
+
+export class ManifestStore {
+  /** digest → stored manifest; content addressing makes every entry forever correct. */
+  private readonly cache = new Lru<string, StoredManifest>(64 << 20, (m) => m.body.length + 512);
+
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly blobs: BlobStore,
+    private readonly tags: TagStore,
+    private readonly referrerIndex: ReferrerIndex,
+    private readonly options: ManifestOptions,
+  ) {}
+
+  async put(name: string, reference: ManifestReference, body: Buffer, contentType: string | undefined, extraTags: string[]): Promise<StoredManifest> {
+    if (body.length > this.options.maxSize) {
+      throw new RegistryError("MANIFEST_INVALID", `manifest is ${body.length} bytes; the limit is ${this.options.maxSize}`, { status: 413 });
+    }
+    const algorithm = "digest" in reference ? reference.digest.algorithm : "sha256";
+    const digest = parseDigest(digestOf(body, algorithm))!;
+    if ("digest" in reference && reference.digest.value !== digest.value) {
+      throw new RegistryError("DIGEST_INVALID", `manifest digest is ${digest.value}, not ${reference.digest.value}`, { detail: { digest: reference.digest.value } });
+    }
+    const parsed = parseManifest(body, contentType);
+    await this.checkReferences(name, parsed);
+
+    await this.blobs.write(digest, body);
+    await writeLink(this.driver, revisionLinkPath(name, digest), digest);
+    if (parsed.subject) await this.referrerIndex.add(name, parsed.subject, digest);
+    const tags = "tag" in reference ? [reference.tag, ...extraTags] : extraTags;
+    for (const tag of new Set(tags)) await this.tags.tag(name, tag, digest);
+
+    const stored = { digest, mediaType: parsed.mediaType, body, parsed };
+    this.cache.set(digest.value, stored);
+    return stored;
+  }
+
+  async get(name: string, reference: ManifestReference): Promise<StoredManifest> {
+    const digest = "tag" in reference ? await this.tags.resolve(name, reference.tag) : reference.digest;
+    const unknown = () => new RegistryError("MANIFEST_UNKNOWN", undefined, { detail: "tag" in reference ? { tag: reference.tag } : { digest: reference.digest.value } });
+    if (!digest) throw unknown();
+    const stored = await this.load(name, digest);
+    if (!stored) throw unknown();
+    return stored;
+  }
+
+  /** Deletes a manifest from a repository, with every tag that points at it. */
+  async delete(name: string, digest: Digest): Promise<void> {
+    const stored = await this.load(name, digest);
+    if (!stored) throw new RegistryError("MANIFEST_UNKNOWN", undefined, { detail: { digest: digest.value } });
+    for (const tag of await this.tags.tagsOf(name, digest)) await this.tags.untag(name, tag);
+    await deleteIfExists(this.driver, revisionDirPath(name, digest));
+    if (stored.parsed.subject) await this.referrerIndex.remove(name, stored.parsed.subject, digest);
+  }
+
+  /** Descriptors of the manifests in `name` whose subject is `subject`, optionally of one artifactType. */
+  async referrers(name: string, subject: Digest, artifactType?: string): Promise<Descriptor[]> {
+    const found: Descriptor[] = [];
+    for (const digest of await this.referrerIndex.list(name, subject)) {
+      const stored = await this.load(name, digest);
+      if (!stored || stored.parsed.subject?.value !== subject.value) continue;
+      const type = stored.parsed.artifactType;
+      if (artifactType !== undefined && type !== artifactType) continue;
+      found.push(referrerDescriptor(stored.mediaType, digest, stored.body.length, type, stored.parsed.annotations));
+    }
+    return found.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+  }
+
+  /** A manifest of the repository by digest, or undefined when the repository does not hold it. */
+  private async load(name: string, digest: Digest): Promise<StoredManifest | undefined> {
+    const linked = await readLink(this.driver, revisionLinkPath(name, digest));
+    if (!linked || linked.value !== digest.value) return undefined;
+    const cached = this.cache.get(digest.value);
+    if (cached) return cached;
+    const body = await this.blobs.read(digest);
+    if (!body) return undefined;
+    const stored = { digest, body, ...readStored(body) };
+    this.cache.set(digest.value, stored);
+    return stored;
+  }
+
+  private async checkReferences(name: string, parsed: ParsedManifest): Promise<void> {
+    const missing: string[] = [];
+    for (const blob of parsed.blobs) if (!(await this.blobs.isLinked(name, blob))) missing.push(blob.value);
+    if (missing.length > 0) {
+      throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `blob ${missing[0]} is not in the repository${missing.length > 1 ? ` (nor ${missing.length - 1} more)` : ""}`, {
+        detail: { digests: missing },
+      });
+    }
+    if (!this.options.requireIndexChildren) return;
+    for (const child of parsed.manifests) {
+      if (!(await readLink(this.driver, revisionLinkPath(name, child)))) {
+        throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `manifest ${child.value} named by the index is not in the repository`, { detail: { digest: child.value } });
+      }
+    }
+  }
+}
+
+/**
+ * Re-reads a stored manifest. Its Content-Type was not stored (registry:2's layout has no place for
+ * it), so it comes from the `mediaType` field, or the shape for OCI manifests that omit it.
+ */
+function readStored(body: Buffer): { mediaType: string; parsed: ParsedManifest } {
+  let json: { mediaType?: unknown; manifests?: unknown; schemaVersion?: unknown; signatures?: unknown };
+  try {
+    json = JSON.parse(body.toString("utf8")) as typeof json;
+  } catch {
+    json = {};
+  }
+  const guess =
+    json.schemaVersion === 1
+      ? json.signatures === undefined
+        ? mediaTypes.dockerSchema1
+        : mediaTypes.dockerSchema1Signed
+      : typeof json.mediaType === "string"
+        ? json.mediaType
+        : Array.isArray(json.manifests)
+          ? mediaTypes.ociIndex
+          : mediaTypes.ociManifest;
+  try {
+    const parsed = parseManifest(body, guess);
+    return { mediaType: parsed.mediaType, parsed };
+  } catch {
+    // A manifest written by another registry that lading would refuse (e.g. schema 1): serve it as stored.
+    return { mediaType: guess, parsed: { mediaType: guess, kind: "image", blobs: [], manifests: [] } };
+  }
+}

@@ -1,0 +1,213 @@
+import { randomUUID, type Hash } from "node:crypto";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { newHash, type Algorithm, type Digest } from "../oci/digest.js";
+import { RegistryError } from "../oci/errors.js";
+import { isPathNotFound, type FileWriter, type StorageDriver } from "../storage/driver.js";
+import { uploadDataPath, uploadPath, uploadStartedAtPath } from "../storage/paths.js";
+import type { BlobStore } from "./blobs.js";
+import { deleteIfExists } from "./links.js";
+
+/** The hash of an upload's bytes so far, kept between requests so that nothing is read back. */
+interface LiveHash {
+  algorithm: Algorithm;
+  hash: Hash;
+  /** Bytes fed to `hash`; when it differs from the stored size the hash is rebuilt from storage. */
+  hashed: number;
+}
+
+/** What a chunk request claims: its Content-Range start/end and its Content-Length. */
+export interface ChunkClaim {
+  start?: number;
+  end?: number;
+  length?: number;
+}
+
+/** The upload's size after a request, and how many bytes that request brought. */
+export interface Received {
+  size: number;
+  received: number;
+}
+
+const idRe = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+const maxLiveHashes = 10_000;
+const chunkSize = 1 << 20;
+
+/**
+ * Upload sessions in the reference registry's layout (`_uploads/<id>/data` and `startedat`).
+ * The stored bytes are the truth: the offset is the data file's size, so a session survives a
+ * restart (its hash is rebuilt from storage) and is served by any replica.
+ */
+export class UploadStore {
+  private readonly live = new Map<string, LiveHash>();
+  private readonly busy = new Set<string>();
+
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly blobs: BlobStore,
+  ) {}
+
+  async start(name: string, algorithm: Algorithm = "sha256"): Promise<string> {
+    const id = randomUUID();
+    await this.driver.putContent(uploadStartedAtPath(name, id), Buffer.from(new Date().toISOString()));
+    this.remember(id, { algorithm, hash: newHash(algorithm), hashed: 0 });
+    return id;
+  }
+
+  /** The number of bytes received so far. */
+  async offset(name: string, id: string): Promise<number> {
+    this.checkId(id);
+    try {
+      return (await this.driver.stat(uploadDataPath(name, id))).size;
+    } catch (err) {
+      if (!isPathNotFound(err)) throw err;
+    }
+    await this.ensureExists(name, id);
+    return 0;
+  }
+
+  /** Appends a chunk. */
+  async append(name: string, id: string, body: Readable, claim: ChunkClaim): Promise<Received> {
+    return this.exclusive(id, async () => {
+      await this.ensureExists(name, id);
+      const writer = await this.driver.writer(uploadDataPath(name, id), { append: true });
+      let received: number;
+      try {
+        received = await this.receive(id, writer, body, claim);
+      } catch (err) {
+        await writer.close();
+        throw err;
+      }
+      await writer.close();
+      return { size: writer.size, received };
+    });
+  }
+
+  /** Finishes an upload: receives the last chunk, verifies the digest, and moves the blob into place. */
+  async complete(name: string, id: string, digest: Digest, body: Readable | undefined, claim: ChunkClaim): Promise<Received> {
+    return this.exclusive(id, async () => {
+      await this.ensureExists(name, id);
+      const dataPath = uploadDataPath(name, id);
+      const writer = await this.driver.writer(dataPath, { append: true });
+      let received: number;
+      try {
+        received = await this.receive(id, writer, body ?? Readable.from([]), claim);
+        await writer.commit();
+      } catch (err) {
+        await writer.close();
+        throw err;
+      }
+      const actual = await this.digestOf(id, dataPath, writer.size, digest.algorithm);
+      if (actual !== digest.hex) {
+        await this.discard(name, id);
+        throw new RegistryError("DIGEST_INVALID", `digest ${digest.value} does not match the uploaded content (${digest.algorithm}:${actual})`, {
+          detail: { digest: digest.value },
+        });
+      }
+      await this.blobs.adopt(dataPath, digest);
+      await this.blobs.link(name, digest);
+      await this.discard(name, id);
+      return { size: writer.size, received };
+    });
+  }
+
+  async cancel(name: string, id: string): Promise<void> {
+    await this.exclusive(id, async () => {
+      await this.ensureExists(name, id);
+      await this.discard(name, id);
+    });
+  }
+
+  /** Streams a chunk into the writer, hashing it on the way when the live hash is in step; returns its length. */
+  private async receive(id: string, writer: FileWriter, body: Readable, claim: ChunkClaim): Promise<number> {
+    const offset = writer.size;
+    if (claim.start !== undefined && claim.start !== offset) {
+      body.resume();
+      throw rangeError(offset, `chunk starts at ${claim.start} but the upload is at ${offset}`);
+    }
+    if (claim.start !== undefined && claim.end !== undefined && claim.length !== undefined && claim.end - claim.start + 1 !== claim.length) {
+      body.resume();
+      throw rangeError(offset, `Content-Range ${claim.start}-${claim.end} does not match Content-Length ${claim.length}`);
+    }
+    let live = this.live.get(id);
+    if (!live && offset === 0) {
+      live = { algorithm: "sha256", hash: newHash("sha256"), hashed: 0 };
+      this.remember(id, live);
+    }
+    const hashing = live !== undefined && live.hashed === offset;
+    let received = 0;
+    const counter = new Transform({
+      highWaterMark: chunkSize,
+      transform(chunk: Buffer, _encoding, callback) {
+        received += chunk.length;
+        if (hashing) live!.hash.update(chunk);
+        callback(null, chunk);
+      },
+    });
+    try {
+      await pipeline(body, counter, writer.stream);
+    } catch (err) {
+      // Some of the bytes may have reached storage and the hash may be ahead of them: rebuild later.
+      this.live.delete(id);
+      throw err;
+    }
+    if (hashing) live!.hashed += received;
+    else this.live.delete(id);
+    if (claim.start !== undefined && claim.end !== undefined && claim.end - claim.start + 1 !== received) {
+      throw new RegistryError("SIZE_INVALID", `Content-Range ${claim.start}-${claim.end} announced ${claim.end - claim.start + 1} bytes but ${received} arrived`);
+    }
+    return received;
+  }
+
+  /** The hex digest of the upload's bytes, from the live hash or, when that is gone, from storage. */
+  private async digestOf(id: string, dataPath: string, size: number, algorithm: Algorithm): Promise<string> {
+    const live = this.live.get(id);
+    if (live && live.algorithm === algorithm && live.hashed === size) return live.hash.digest("hex");
+    const hash = newHash(algorithm);
+    if (size > 0) {
+      for await (const chunk of await this.driver.reader(dataPath, { start: 0, end: size - 1 })) hash.update(chunk as Buffer);
+    }
+    return hash.digest("hex");
+  }
+
+  private async discard(name: string, id: string): Promise<void> {
+    this.live.delete(id);
+    await deleteIfExists(this.driver, uploadPath(name, id));
+  }
+
+  private async ensureExists(name: string, id: string): Promise<void> {
+    this.checkId(id);
+    try {
+      await this.driver.stat(uploadStartedAtPath(name, id));
+    } catch (err) {
+      if (isPathNotFound(err)) throw new RegistryError("BLOB_UPLOAD_UNKNOWN", undefined, { detail: { uuid: id } });
+      throw err;
+    }
+  }
+
+  private checkId(id: string): void {
+    if (!idRe.test(id)) throw new RegistryError("BLOB_UPLOAD_UNKNOWN", undefined, { detail: { uuid: id } });
+  }
+
+  private remember(id: string, live: LiveHash): void {
+    if (this.live.size >= maxLiveHashes) {
+      const oldest = this.live.keys().next();
+      if (!oldest.done) this.live.delete(oldest.value);
+    }
+    this.live.set(id, live);
+  }
+
+  private async exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
+    if (this.busy.has(id)) throw new RegistryError("BLOB_UPLOAD_INVALID", "another request is writing to this upload");
+    this.busy.add(id);
+    try {
+      return await work();
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+}
+
+function rangeError(offset: number, message: string): RegistryError {
+  return new RegistryError("BLOB_UPLOAD_INVALID", message, { status: 416, headers: { Range: `0-${Math.max(offset - 1, 0)}` } });
+}

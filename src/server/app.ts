@@ -1,0 +1,166 @@
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
+import { pino, type Logger } from "pino";
+import type { Config } from "../config/schema.js";
+import { RegistryError } from "../oci/errors.js";
+import { Registry } from "../registry/index.js";
+import { createDriver } from "../storage/index.js";
+import { allowAll, type AccessController } from "./auth/access.js";
+import type { Context } from "./context.js";
+import { sendError } from "./errors.js";
+import { Metrics } from "./metrics.js";
+import { match } from "./router.js";
+
+export interface RunningServer {
+  /** Base URL, e.g. http://127.0.0.1:5000 */
+  url: string;
+  port: number;
+  registry: Registry;
+  metrics: Metrics;
+  /** Stops accepting connections and lets in-flight requests finish (up to http.draintimeout). */
+  close(): Promise<void>;
+}
+
+export interface ServerOptions {
+  logger?: Logger;
+  access?: AccessController;
+}
+
+const uploadRoutes = new Set(["upload", "uploads"]);
+
+/** Builds the registry from its configuration and starts serving it. */
+export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
+  const log = options.logger ?? pino({ level: config.log.level, base: null, timestamp: pino.stdTimeFunctions.isoTime });
+  const driver = createDriver(
+    config.storage.filesystem ? { type: "filesystem", rootdirectory: config.storage.filesystem.rootdirectory } : { type: "inmemory" },
+  );
+  const registry = new Registry(driver, {
+    deleteEnabled: config.storage.delete.enabled,
+    readOnly: config.storage.maintenance.readonly.enabled,
+    maxSize: config.lading.manifests.maxsize,
+    requireIndexChildren: config.validation.manifests.indexes.platforms !== "none",
+  });
+  const metrics = new Metrics();
+  const access = options.access ?? allowAll;
+  const extraHeaders = Object.entries(config.http.headers);
+  const accessLog = !config.log.accesslog.disabled;
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = process.hrtime.bigint();
+    const requestId = (req.headers["x-request-id"] as string | undefined) ?? randomUUID();
+    res.setHeader("Docker-Distribution-API-Version", "registry/2.0");
+    res.setHeader("X-Request-Id", requestId);
+    for (const [name, value] of extraHeaders) res.setHeader(name, value);
+    const rawUrl = req.url ?? "/";
+    const q = rawUrl.indexOf("?");
+    const pathname = q === -1 ? rawUrl : rawUrl.slice(0, q);
+    const ctx: Context = {
+      req,
+      res,
+      params: {},
+      query: new URLSearchParams(q === -1 ? "" : rawUrl.slice(q + 1)),
+      registry,
+      access,
+      config,
+      log,
+      bytesIn: 0,
+      route: "unknown",
+    };
+    res.once("close", () => {
+      const status = res.writableFinished ? res.statusCode : 499;
+      const bytesOut = res.writableFinished && req.method !== "HEAD" ? Number(res.getHeader("content-length") ?? 0) : 0;
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics.requests.inc({ route: ctx.route, method: req.method ?? "", status });
+      metrics.duration.observe({ route: ctx.route, method: req.method ?? "" }, seconds);
+      if (ctx.bytesIn > 0) metrics.bytesIn.inc({ route: ctx.route }, ctx.bytesIn);
+      if (bytesOut > 0) metrics.bytesOut.inc({ route: ctx.route }, bytesOut);
+      if (accessLog) {
+        log.info({ req_id: requestId, method: req.method, path: pathname, route: ctx.route, status, bytes_in: ctx.bytesIn, bytes_out: bytesOut, duration_ms: Math.round(seconds * 1e4) / 10 }, "request");
+      }
+    });
+    let upload = false;
+    try {
+      if (pathname === "/healthz") return await health(ctx);
+      if (config.lading.metrics.enabled && pathname === config.lading.metrics.path) return await serveMetrics(ctx, metrics);
+      const found = match(req.method ?? "GET", pathname);
+      if (!found) throw new RegistryError("UNSUPPORTED", `no such endpoint: ${req.method} ${pathname}`, { status: 404 });
+      ctx.route = found.route;
+      ctx.params = found.params;
+      await access.authorize(req, found.access);
+      upload = uploadRoutes.has(found.route) && req.method !== "GET" && req.method !== "DELETE";
+      if (upload) metrics.uploadsInFlight.inc();
+      await found.handler(ctx);
+    } catch (err) {
+      if (req.destroyed && !req.complete) {
+        res.destroy();
+        return;
+      }
+      if (!req.complete) req.resume();
+      sendError(res, req.method, err, log);
+    } finally {
+      if (upload) metrics.uploadsInFlight.dec();
+    }
+  };
+
+  const listener = (req: IncomingMessage, res: ServerResponse) => void handle(req, res);
+  const server: Server = config.http.tls
+    ? createHttpsServer({ cert: readFileSync(config.http.tls.certificate), key: readFileSync(config.http.tls.key) }, listener)
+    : createHttpServer(listener);
+  // Large blobs take as long as they take; idle keep-alive connections outlive load balancers' 60 s.
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+
+  const { host, port } = parseAddr(config.http.addr);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const url = `${config.http.tls ? "https" : "http"}://${shownHost}:${address.port}`;
+  log.info({ addr: `${shownHost}:${address.port}`, url, storage: driver.name }, "listening");
+
+  return {
+    url,
+    port: address.port,
+    registry,
+    metrics,
+    close: () => drain(server, config.http.draintimeout),
+  };
+}
+
+async function health(ctx: Context): Promise<void> {
+  await ctx.registry.driver.list("/").catch(() => []);
+  ctx.res.writeHead(200, { "Content-Type": "application/json" });
+  ctx.res.end(ctx.req.method === "HEAD" ? undefined : '{"status":"ok"}');
+}
+
+async function serveMetrics(ctx: Context, metrics: Metrics): Promise<void> {
+  const text = await metrics.registry.metrics();
+  ctx.res.writeHead(200, { "Content-Type": metrics.registry.contentType });
+  ctx.res.end(text);
+}
+
+/** `host:port`, `:port` (every interface) or `[v6]:port`. */
+export function parseAddr(addr: string): { host: string | undefined; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(addr);
+  if (!match) throw new Error(`invalid listen address ${JSON.stringify(addr)}: expected HOST:PORT`);
+  const host = match[1] ?? match[2];
+  return { host: host === "" ? undefined : host, port: Number(match[3]) };
+}
+
+async function drain(server: Server, timeoutMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+  timer.unref();
+  await closed;
+  clearTimeout(timer);
+}

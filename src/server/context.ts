@@ -1,0 +1,80 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import type { Config } from "../config/schema.js";
+import { RegistryError } from "../oci/errors.js";
+import type { Registry } from "../registry/index.js";
+import type { AccessController } from "./auth/access.js";
+
+/** Everything a route handler gets for one request. */
+export interface Context {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** Path parameters from the route: repository name, reference, digest or upload id. */
+  params: Record<string, string>;
+  query: URLSearchParams;
+  registry: Registry;
+  access: AccessController;
+  config: Config;
+  log: Logger;
+  /** Bytes of request body consumed (counted by handlers that stream bodies). */
+  bytesIn: number;
+  /** The route's name, for logs and metrics. */
+  route: string;
+}
+
+export type Handler = (ctx: Context) => Promise<void>;
+
+/** The registry's own URL for a path: absolute (as registry:2 does) unless `http.relativeurls`. */
+export function urlFor(ctx: Context, path: string): string {
+  if (ctx.config.http.relativeurls) return path;
+  if (ctx.config.http.host !== undefined) return new URL(path, ctx.config.http.host).toString();
+  const host = header(ctx.req, "x-forwarded-host") ?? header(ctx.req, "host");
+  if (host === undefined) return path;
+  const proto = header(ctx.req, "x-forwarded-proto") ?? (ctx.config.http.tls ? "https" : "http");
+  return `${proto.split(",")[0]!.trim()}://${host.split(",")[0]!.trim()}${path}`;
+}
+
+export function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export function sendJson(ctx: Context, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = Buffer.from(JSON.stringify(body));
+  ctx.res.writeHead(status, { "Content-Type": "application/json", "Content-Length": text.length, ...headers });
+  ctx.res.end(ctx.req.method === "HEAD" ? undefined : text);
+}
+
+export function sendEmpty(ctx: Context, status: number, headers: Record<string, string | number | string[]> = {}): void {
+  ctx.res.writeHead(status, { "Content-Length": 0, ...headers });
+  ctx.res.end();
+}
+
+/** Reads a small request body whole, refusing more than `limit` bytes with `tooLarge`. */
+export async function readBody(ctx: Context, limit: number, tooLarge: () => RegistryError): Promise<Buffer> {
+  const declared = Number(header(ctx.req, "content-length") ?? Number.NaN);
+  if (declared > limit) {
+    ctx.req.resume();
+    throw tooLarge();
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      ctx.req.resume();
+      throw tooLarge();
+    }
+    chunks.push(chunk as Buffer);
+  }
+  ctx.bytesIn += size;
+  return Buffer.concat(chunks, size);
+}
+
+/** A non-negative integer query parameter; undefined when absent. */
+export function intParam(ctx: Context, name: string): number | undefined {
+  const value = ctx.query.get(name);
+  if (value === null || value === "") return undefined;
+  if (!/^\d+$/.test(value)) throw new RegistryError("UNSUPPORTED", `query parameter ${name} must be a non-negative integer`, { status: 400 });
+  return Number(value);
+}

@@ -1,0 +1,28 @@
+import type { ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import { RegistryError } from "../oci/errors.js";
+import { InvalidPathError } from "../storage/driver.js";
+
+/** Maps anything thrown by a handler to a registry error; storage faults become UNKNOWN (500). */
+export function toRegistryError(err: unknown): RegistryError {
+  if (err instanceof RegistryError) return err;
+  if (err instanceof InvalidPathError) return new RegistryError("NAME_INVALID", err.message);
+  return new RegistryError("UNKNOWN", "internal error", { cause: err });
+}
+
+/**
+ * The one place that writes the `{"errors":[...]}` envelope. After the headers have gone out there
+ * is no way to report an error in HTTP/1.1 but to break the connection, so the client sees a
+ * truncated body rather than a wrong one.
+ */
+export function sendError(res: ServerResponse, method: string | undefined, err: unknown, log: Logger): void {
+  const error = toRegistryError(err);
+  if (error.status >= 500) log.error({ err: error.cause ?? err }, "request failed");
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = Buffer.from(JSON.stringify({ errors: [error.toJSON()] }));
+  res.writeHead(error.status, { ...error.headers, "Content-Type": "application/json", "Content-Length": body.length });
+  res.end(method === "HEAD" ? undefined : body);
+}

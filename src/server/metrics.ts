@@ -1,0 +1,21 @@
+import { Counter, Gauge, Histogram, Registry as MetricsRegistry, collectDefaultMetrics } from "prom-client";
+
+/** The server's Prometheus metrics, in a registry of its own so that several servers can share a process. */
+export class Metrics {
+  readonly registry = new MetricsRegistry();
+  readonly requests = new Counter({ name: "lading_http_requests_total", help: "HTTP requests by route, method and status", labelNames: ["route", "method", "status"], registers: [this.registry] });
+  readonly duration = new Histogram({
+    name: "lading_http_request_duration_seconds",
+    help: "HTTP request duration by route and method",
+    labelNames: ["route", "method"],
+    buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10, 60],
+    registers: [this.registry],
+  });
+  readonly bytesIn = new Counter({ name: "lading_http_request_bytes_total", help: "Request body bytes received", labelNames: ["route"], registers: [this.registry] });
+  readonly bytesOut = new Counter({ name: "lading_http_response_bytes_total", help: "Response body bytes sent", labelNames: ["route"], registers: [this.registry] });
+  readonly uploadsInFlight = new Gauge({ name: "lading_uploads_in_flight", help: "Blob upload requests (POST, PATCH, PUT) being received", registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: "lading_" });
+  }
+}

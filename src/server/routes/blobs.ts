@@ -1,0 +1,73 @@
+import { pipeline } from "node:stream/promises";
+import { RegistryError } from "../../oci/errors.js";
+import { header, sendEmpty, type Context } from "../context.js";
+import { checkDeletable, digestParam } from "./params.js";
+
+/** GET and HEAD /v2/<name>/blobs/<digest>, with single-range requests. */
+export async function getBlob(ctx: Context): Promise<void> {
+  const digest = digestParam(ctx.params.digest);
+  const size = await ctx.registry.blobs.sizeIn(ctx.params.name!, digest);
+  if (size === undefined) throw new RegistryError("BLOB_UNKNOWN", undefined, { detail: { digest: digest.value } });
+  const etag = `"${digest.value}"`;
+  const headers: Record<string, string | number> = {
+    "Content-Type": "application/octet-stream",
+    "Docker-Content-Digest": digest.value,
+    ETag: etag,
+    "Accept-Ranges": "bytes",
+    "Cache-Control": "max-age=31536000",
+  };
+  if (header(ctx.req, "if-none-match") === etag) {
+    ctx.res.writeHead(304, headers);
+    ctx.res.end();
+    return;
+  }
+  const range = parseRange(header(ctx.req, "range"), size);
+  if (range === "unsatisfiable") {
+    throw new RegistryError("UNSUPPORTED", `range ${header(ctx.req, "range")} is not satisfiable for a blob of ${size} bytes`, {
+      status: 416,
+      headers: { "Content-Range": `bytes */${size}` },
+    });
+  }
+  if (range) {
+    headers["Content-Range"] = `bytes ${range.start}-${range.end}/${size}`;
+    headers["Content-Length"] = range.end - range.start + 1;
+  } else {
+    headers["Content-Length"] = size;
+  }
+  if (ctx.req.method === "HEAD" || size === 0) {
+    ctx.res.writeHead(range ? 206 : 200, headers);
+    ctx.res.end();
+    return;
+  }
+  const stream = await ctx.registry.blobs.open(digest, range ?? undefined);
+  ctx.res.writeHead(range ? 206 : 200, headers);
+  await pipeline(stream, ctx.res);
+}
+
+/** DELETE /v2/<name>/blobs/<digest>: unlinks the blob from the repository. */
+export async function deleteBlob(ctx: Context): Promise<void> {
+  checkDeletable(ctx);
+  const digest = digestParam(ctx.params.digest);
+  await ctx.registry.blobs.unlink(ctx.params.name!, digest);
+  sendEmpty(ctx, 202, { "Docker-Content-Digest": digest.value });
+}
+
+/**
+ * One byte range (RFC 9110 14.1.2): `a-b`, `a-` or `-suffix`. Multiple ranges and malformed
+ * headers are ignored (the whole blob is served), as the RFC allows.
+ */
+export function parseRange(value: string | undefined, size: number): { start: number; end: number } | "unsatisfiable" | undefined {
+  if (value === undefined) return undefined;
+  const match = /^bytes=(\d*)-(\d*)$/.exec(value.trim());
+  if (!match || (match[1] === "" && match[2] === "")) return undefined;
+  if (match[1] === "") {
+    const suffix = Number(match[2]);
+    if (suffix === 0 || size === 0) return "unsatisfiable";
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(match[1]);
+  const end = match[2] === "" ? size - 1 : Math.min(Number(match[2]), size - 1);
+  if (match[2] !== "" && Number(match[2]) < start) return undefined;
+  if (start >= size) return "unsatisfiable";
+  return { start, end };
+}

@@ -1,0 +1,107 @@
+import type { Readable, Writable } from "node:stream";
+
+/**
+ * The storage driver: a small key/blob store over paths, knowing nothing about OCI.
+ *
+ * Paths are absolute, slash-separated, of the form `/a/b/c` (see `isValidPath`). Directories are
+ * implicit: they exist while something is stored beneath them. Every method that names a missing
+ * path rejects with `PathNotFoundError`.
+ */
+export interface StorageDriver {
+  readonly name: string;
+
+  /** Reads a small object whole (link files, manifests). */
+  getContent(path: string): Promise<Buffer>;
+
+  /** Stores a small object. Atomic (readers see the old or the new content) and durable on resolve. */
+  putContent(path: string, content: Uint8Array): Promise<void>;
+
+  /** Streams an object's bytes from `start` up to and including `end` (default: to its end). */
+  reader(path: string, range?: { start?: number; end?: number }): Promise<Readable>;
+
+  /**
+   * Opens an object for streaming writes. With `append`, writing continues after the bytes already
+   * there (an object that does not exist yet starts empty). Finish with `close()` (resumable later)
+   * or `commit()` (durable), or discard with `cancel()`.
+   */
+  writer(path: string, options?: { append?: boolean }): Promise<FileWriter>;
+
+  /** Size and modification time of an object, or `isDir` for a directory. */
+  stat(path: string): Promise<FileInfo>;
+
+  /** Names (not paths) of a directory's direct children, sorted. */
+  list(path: string): Promise<string[]>;
+
+  /** Moves an object, replacing whatever is at `dest`. Atomic and durable on resolve. */
+  move(source: string, dest: string): Promise<void>;
+
+  /** Deletes an object, or a directory and everything beneath it. */
+  delete(path: string): Promise<void>;
+}
+
+export interface FileInfo {
+  path: string;
+  size: number;
+  modTime: Date;
+  isDir: boolean;
+}
+
+export interface FileWriter {
+  /**
+   * Where the bytes go. The caller ends it (e.g. through `stream.pipeline`) and then calls exactly one
+   * of `close`, `commit` or `cancel`. Writes honour backpressure.
+   */
+  readonly stream: Writable;
+  /** Bytes in the object: what was there when opened plus what was written since. */
+  readonly size: number;
+  /** Releases the writer; the bytes written stay readable and the object can be reopened with append. */
+  close(): Promise<void>;
+  /** Makes every byte durable (fsync, or completing a multipart upload); then releases the writer. */
+  commit(): Promise<void>;
+  /** Releases the writer and deletes the object. */
+  cancel(): Promise<void>;
+}
+
+export class StorageError extends Error {
+  constructor(
+    message: string,
+    readonly driver: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "StorageError";
+  }
+}
+
+export class PathNotFoundError extends StorageError {
+  constructor(
+    readonly path: string,
+    driver: string,
+  ) {
+    super(`${driver}: path not found: ${path}`, driver);
+    this.name = "PathNotFoundError";
+  }
+}
+
+export class InvalidPathError extends StorageError {
+  constructor(
+    readonly path: string,
+    driver: string,
+  ) {
+    super(`${driver}: invalid path: ${path}`, driver);
+    this.name = "InvalidPathError";
+  }
+}
+
+const pathRe = /^(?:\/[A-Za-z0-9._-]+)+$/;
+
+/** A valid path: `/`, or absolute with no empty, `.` or `..` components, a conservative character set. */
+export function isValidPath(path: string): boolean {
+  if (path === "/") return true;
+  if (!pathRe.test(path)) return false;
+  return !path.split("/").some((part) => part === "." || part === "..");
+}
+
+export function isPathNotFound(err: unknown): err is PathNotFoundError {
+  return err instanceof PathNotFoundError;
+}

@@ -1,0 +1,16 @@
+import { checked } from "./base.js";
+import type { StorageDriver } from "./driver.js";
+import { FilesystemDriver } from "./fs.js";
+import { MemoryDriver } from "./memory.js";
+
+export type DriverConfig = { type: "filesystem"; rootdirectory: string } | { type: "inmemory" };
+
+/** The driver named by the configuration, always behind the path-checking wrapper. */
+export function createDriver(config: DriverConfig): StorageDriver {
+  switch (config.type) {
+    case "filesystem":
+      return checked(new FilesystemDriver(config.rootdirectory));
+    case "inmemory":
+      return checked(new MemoryDriver());
+  }
+}
