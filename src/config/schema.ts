@@ -92,7 +92,7 @@ const validation = z
 /** lading's own settings, beside registry:2's. */
 const lading = z
   .object({
-    manifests: z.object({ maxsize: z.number().int().positive().default(4 << 20) }).strict().default({}),
+    manifests: z.object({ maxsize: z.number().int().positive().default(4 << 20), sparse: z.boolean().default(false) }).strict().default({}),
     metrics: z.object({ enabled: z.boolean().default(true), path: z.string().startsWith("/").default("/metrics") }).strict().default({}),
   })
   .strict()

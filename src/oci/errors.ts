@@ -35,11 +35,13 @@ export class RegistryError extends Error {
   readonly detail: unknown;
   /** Extra response headers (e.g. Range on a 416, Retry-After on a 429). */
   readonly headers: Record<string, string>;
+  /** Further errors reported in the same envelope (e.g. every missing blob of a manifest). */
+  readonly more: ErrorBody[];
 
   constructor(
     code: ErrorCode,
     message?: string,
-    options: { detail?: unknown; status?: number; headers?: Record<string, string>; cause?: unknown } = {},
+    options: { detail?: unknown; status?: number; headers?: Record<string, string>; more?: ErrorBody[]; cause?: unknown } = {},
   ) {
     super(message ?? errorCodes[code].message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "RegistryError";
@@ -47,12 +49,14 @@ export class RegistryError extends Error {
     this.status = options.status ?? errorCodes[code].status;
     this.detail = options.detail;
     this.headers = options.headers ?? {};
+    this.more = options.more ?? [];
   }
 
-  toJSON(): ErrorBody {
+  /** The `errors` list of the response envelope. */
+  toJSON(): ErrorBody[] {
     const body: ErrorBody = { code: this.code, message: this.message };
     if (this.detail !== undefined) body.detail = this.detail;
-    return body;
+    return [body, ...this.more];
   }
 }
 

@@ -43,8 +43,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function checkDescriptor(value: unknown, where: string): Descriptor {
-  if (!isRecord(value)) throw invalid(`${where} is not a descriptor object`);
+/** Optional fields written as `null` (some generators do) count as absent. */
+function checkDescriptor(input: unknown, where: string): Descriptor {
+  if (!isRecord(input)) throw invalid(`${where} is not a descriptor object`);
+  const value: Record<string, unknown> = { ...input };
+  for (const key of ["urls", "annotations", "data", "artifactType", "platform"]) if (value[key] === null) delete value[key];
   const { mediaType, digest, size } = value;
   if (typeof mediaType !== "string" || mediaType === "") throw invalid(`${where}.mediaType is missing`);
   if (typeof digest !== "string" || !looksLikeDigest(digest)) throw invalid(`${where}.digest is not a valid digest`);
@@ -99,12 +102,12 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Pa
   if (!manifestTypes.has(mediaType)) throw invalid(`unsupported manifest media type ${mediaType}`);
 
   const parsed: ParsedManifest = { mediaType, kind: indexTypes.has(mediaType) ? "index" : "image", blobs: [], manifests: [] };
-  if (json.subject !== undefined) parsed.subject = referenced(checkDescriptor(json.subject, "subject"), "subject");
-  if (json.annotations !== undefined) {
+  if (json.subject !== undefined && json.subject !== null) parsed.subject = referenced(checkDescriptor(json.subject, "subject"), "subject");
+  if (json.annotations !== undefined && json.annotations !== null) {
     if (!isStringMap(json.annotations)) throw invalid("annotations is not a map of strings");
     parsed.annotations = json.annotations;
   }
-  if (json.artifactType !== undefined) {
+  if (json.artifactType !== undefined && json.artifactType !== null) {
     if (typeof json.artifactType !== "string") throw invalid("artifactType must be a string");
     parsed.artifactType = json.artifactType;
   }

@@ -1,5 +1,5 @@
 import { digestOf, parseDigest, type Digest } from "../oci/digest.js";
-import { RegistryError } from "../oci/errors.js";
+import { RegistryError, type ErrorBody } from "../oci/errors.js";
 import { parseManifest, type Descriptor, type ParsedManifest } from "../oci/manifest.js";
 import { mediaTypes } from "../oci/mediatypes.js";
 import type { StorageDriver } from "../storage/driver.js";
@@ -20,8 +20,10 @@ export interface StoredManifest {
 export interface ManifestOptions {
   /** Largest manifest accepted, in bytes. */
   maxSize: number;
-  /** Whether an index may name manifests the repository does not hold ("sparse" indexes). */
+  /** Whether an index's manifests must be in the repository (otherwise "sparse" indexes are allowed). */
   requireIndexChildren: boolean;
+  /** Whether an image manifest's config and distributable layers must be in the repository. */
+  requireBlobs: boolean;
 }
 
 /** A reference as it appears in a manifest URL: a tag or a digest. */
@@ -106,20 +108,27 @@ export class ManifestStore {
     return stored;
   }
 
+  /**
+   * Every blob and child manifest a manifest names must be in the repository: one
+   * MANIFEST_BLOB_UNKNOWN per missing one (distribution-spec "Push"), and for a missing child
+   * manifest also MANIFEST_UNKNOWN, which says what kind of thing is missing.
+   */
   private async checkReferences(name: string, parsed: ParsedManifest): Promise<void> {
-    const missing: string[] = [];
-    for (const blob of parsed.blobs) if (!(await this.blobs.isLinked(name, blob))) missing.push(blob.value);
-    if (missing.length > 0) {
-      throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `blob ${missing[0]} is not in the repository${missing.length > 1 ? ` (nor ${missing.length - 1} more)` : ""}`, {
-        detail: { digests: missing },
-      });
-    }
-    if (!this.options.requireIndexChildren) return;
-    for (const child of parsed.manifests) {
-      if (!(await readLink(this.driver, revisionLinkPath(name, child)))) {
-        throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `manifest ${child.value} named by the index is not in the repository`, { detail: { digest: child.value } });
+    const errors: ErrorBody[] = [];
+    if (this.options.requireBlobs) {
+      for (const blob of parsed.blobs) {
+        if (!(await this.blobs.isLinked(name, blob))) errors.push({ code: "MANIFEST_BLOB_UNKNOWN", message: `blob ${blob.value} is not in repository ${name}`, detail: { digest: blob.value } });
       }
     }
+    if (this.options.requireIndexChildren) {
+      for (const child of parsed.manifests) {
+        if (await readLink(this.driver, revisionLinkPath(name, child))) continue;
+        const message = `manifest ${child.value} named by the index is not in repository ${name}`;
+        errors.push({ code: "MANIFEST_BLOB_UNKNOWN", message, detail: { digest: child.value } }, { code: "MANIFEST_UNKNOWN", message, detail: { digest: child.value } });
+      }
+    }
+    const [first, ...more] = errors;
+    if (first) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", first.message, { detail: first.detail, more });
   }
 }
 

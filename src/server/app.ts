@@ -7,6 +7,7 @@ import { pino, type Logger } from "pino";
 import type { Config } from "../config/schema.js";
 import { RegistryError } from "../oci/errors.js";
 import { Registry } from "../registry/index.js";
+import { purgeUploads } from "../registry/purge.js";
 import { createDriver } from "../storage/index.js";
 import { allowAll, type AccessController } from "./auth/access.js";
 import type { Context } from "./context.js";
@@ -41,7 +42,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
     maxSize: config.lading.manifests.maxsize,
-    requireIndexChildren: config.validation.manifests.indexes.platforms !== "none",
+    requireIndexChildren: config.validation.manifests.indexes.platforms !== "none" && !config.lading.manifests.sparse,
+    requireBlobs: !config.lading.manifests.sparse,
   });
   const metrics = new Metrics();
   const access = options.access ?? allowAll;
@@ -127,13 +129,31 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const url = `${config.http.tls ? "https" : "http"}://${shownHost}:${address.port}`;
   log.info({ addr: `${shownHost}:${address.port}`, url, storage: driver.name }, "listening");
 
+  const purging = config.storage.maintenance.uploadpurging;
+  const purgeTimer = purging.enabled && !config.storage.maintenance.readonly.enabled ? schedulePurge(registry, purging, log) : undefined;
+
   return {
     url,
     port: address.port,
     registry,
     metrics,
-    close: () => drain(server, config.http.draintimeout),
+    close: async () => {
+      if (purgeTimer) clearInterval(purgeTimer);
+      await drain(server, config.http.draintimeout);
+    },
   };
+}
+
+/** Runs upload purging every `interval`, the first time one interval after start. */
+function schedulePurge(registry: Registry, purging: Config["storage"]["maintenance"]["uploadpurging"], log: Logger): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    purgeUploads(registry.driver, new Date(Date.now() - purging.age), purging.dryrun).then(
+      (result) => log.info({ purged: result.purged.length, kept: result.kept, dryrun: purging.dryrun }, "upload purging"),
+      (err: unknown) => log.error({ err }, "upload purging failed"),
+    );
+  }, Math.min(purging.interval, 2 ** 31 - 1));
+  timer.unref();
+  return timer;
 }
 
 async function health(ctx: Context): Promise<void> {

@@ -24,14 +24,14 @@ export interface Context {
 
 export type Handler = (ctx: Context) => Promise<void>;
 
-/** The registry's own URL for a path: absolute (as registry:2 does) unless `http.relativeurls`. */
+/**
+ * The registry's own URL for a path, for Location headers: absolute when `http.host` names the
+ * registry's public address, otherwise a path, which every client resolves against the request
+ * (and which no proxy's Host header can get wrong).
+ */
 export function urlFor(ctx: Context, path: string): string {
-  if (ctx.config.http.relativeurls) return path;
-  if (ctx.config.http.host !== undefined) return new URL(path, ctx.config.http.host).toString();
-  const host = header(ctx.req, "x-forwarded-host") ?? header(ctx.req, "host");
-  if (host === undefined) return path;
-  const proto = header(ctx.req, "x-forwarded-proto") ?? (ctx.config.http.tls ? "https" : "http");
-  return `${proto.split(",")[0]!.trim()}://${host.split(",")[0]!.trim()}${path}`;
+  if (ctx.config.http.host === undefined || ctx.config.http.relativeurls) return path;
+  return new URL(path, ctx.config.http.host).toString();
 }
 
 export function header(req: IncomingMessage, name: string): string | undefined {

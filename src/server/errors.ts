@@ -22,7 +22,7 @@ export function sendError(res: ServerResponse, method: string | undefined, err: 
     res.destroy();
     return;
   }
-  const body = Buffer.from(JSON.stringify({ errors: [error.toJSON()] }));
+  const body = Buffer.from(JSON.stringify({ errors: error.toJSON() }));
   res.writeHead(error.status, { ...error.headers, "Content-Type": "application/json", "Content-Length": body.length });
   res.end(method === "HEAD" ? undefined : body);
 }

@@ -173,9 +173,19 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
+  /**
+   * Atomic and durable: the object or tree is first renamed to a temporary name beside it (one
+   * step, hidden from `list`), the directory is fsynced, and only then is the tree removed. A crash
+   * leaves it whole or gone, never half-deleted.
+   */
   async delete(path: string): Promise<void> {
+    const full = this.full(path);
+    const parent = dirname(full);
+    const trash = join(parent, `${tempPrefix}${randomBytes(8).toString("hex")}`);
     try {
-      await fsp.rm(this.full(path), { recursive: true });
+      await fsp.rename(full, trash);
+      await fsyncDir(parent);
+      await fsp.rm(trash, { recursive: true, force: true });
     } catch (err) {
       throw this.wrap(err, "delete", path);
     }
@@ -281,12 +291,15 @@ class FsWriter implements FileWriter {
     this.released ??= new Promise((resolve, reject) => {
       const s = this.stream;
       if (s.closed) return resolve();
+      // Already destroyed (pipeline does, on error): its close is under way and its error is the
+      // stream's, already reported to whoever ran the pipeline. Otherwise an error is fs.close's.
+      const destroying = !s.destroyed;
       let closeError: Error | undefined;
-      s.once("error", (err) => (closeError = err));
+      if (destroying) s.once("error", (err) => (closeError = err));
       s.once("close", () =>
         closeError ? reject(this.driver.wrap(closeError, "close", this.path)) : resolve(),
       );
-      s.destroy();
+      if (destroying) s.destroy();
     });
     return this.released;
   }

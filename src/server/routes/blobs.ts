@@ -67,7 +67,7 @@ export function parseRange(value: string | undefined, size: number): { start: nu
   }
   const start = Number(match[1]);
   const end = match[2] === "" ? size - 1 : Math.min(Number(match[2]), size - 1);
-  if (match[2] !== "" && Number(match[2]) < start) return undefined;
+  if (match[2] !== "" && Number(match[2]) < start) return "unsatisfiable";
   if (start >= size) return "unsatisfiable";
   return { start, end };
 }

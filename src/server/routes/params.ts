@@ -20,11 +20,18 @@ export function algorithmParam(value: string | null): Algorithm {
   return value;
 }
 
-/** The `<reference>` of a manifest URL: a digest when it has a colon, a tag otherwise. */
+/**
+ * The `<reference>` of a manifest URL: a digest when it has a colon, a tag otherwise. A reference
+ * that is neither names nothing: 404 when reading or deleting, 400 when pushing.
+ */
 export function manifestReference(ctx: Context): ManifestReference {
   const reference = ctx.params.reference!;
   if (reference.includes(":")) return { digest: digestParam(reference) };
-  if (!isValidTag(reference)) throw new RegistryError("MANIFEST_INVALID", `${JSON.stringify(reference)} is neither a valid tag nor a digest`, { detail: { tag: reference } });
+  if (!isValidTag(reference)) {
+    const message = `${JSON.stringify(reference)} is neither a valid tag nor a digest`;
+    if (ctx.req.method === "PUT") throw new RegistryError("MANIFEST_INVALID", message, { detail: { tag: reference } });
+    throw new RegistryError("MANIFEST_UNKNOWN", message, { detail: { tag: reference } });
+  }
   return { tag: reference };
 }
 

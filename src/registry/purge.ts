@@ -1,0 +1,53 @@
+import type { StorageDriver } from "../storage/driver.js";
+import { isPathNotFound } from "../storage/driver.js";
+import { repositoriesRoot, uploadPath, uploadsRootPath } from "../storage/paths.js";
+import { deleteIfExists, listIfExists } from "./links.js";
+
+export interface PurgeResult {
+  purged: string[];
+  kept: number;
+}
+
+/**
+ * Deletes upload sessions started before `olderThan` in every repository, as registry:2's upload
+ * purging does. An upload whose `startedat` is missing or unreadable is judged by its directory's
+ * modification time.
+ */
+export async function purgeUploads(driver: StorageDriver, olderThan: Date, dryRun = false): Promise<PurgeResult> {
+  const result: PurgeResult = { purged: [], kept: 0 };
+  const visit = async (name: string): Promise<void> => {
+    const children = await listIfExists(driver, name === "" ? repositoriesRoot : `${repositoriesRoot}/${name}`);
+    if (name !== "" && children.includes("_uploads")) {
+      for (const id of await listIfExists(driver, uploadsRootPath(name))) {
+        const started = await startedAt(driver, name, id);
+        if (started !== undefined && started >= olderThan) {
+          result.kept++;
+          continue;
+        }
+        result.purged.push(`${name}/${id}`);
+        if (!dryRun) await deleteIfExists(driver, uploadPath(name, id));
+      }
+    }
+    for (const child of children) {
+      if (!child.startsWith("_")) await visit(name === "" ? child : `${name}/${child}`);
+    }
+  };
+  await visit("");
+  return result;
+}
+
+async function startedAt(driver: StorageDriver, name: string, id: string): Promise<Date | undefined> {
+  try {
+    const text = (await driver.getContent(`${uploadPath(name, id)}/startedat`)).toString("utf8").trim();
+    const date = new Date(text);
+    if (!Number.isNaN(date.getTime())) return date;
+  } catch (err) {
+    if (!isPathNotFound(err)) throw err;
+  }
+  try {
+    return (await driver.stat(uploadPath(name, id))).modTime;
+  } catch (err) {
+    if (isPathNotFound(err)) return undefined;
+    throw err;
+  }
+}

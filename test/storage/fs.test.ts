@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { after, before, describe, it } from "node:test";
+import { FilesystemDriver, isTempName } from "../../src/storage/fs.js";
+import { driverSuite } from "./suite.js";
+
+/** Every file under root, as a driver path, including any temporary file the driver hides. */
+async function backendFiles(root: string): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => !e.isDirectory()).map((e) => join(e.parentPath ?? e.path, e.name).slice(root.length));
+}
+
+driverSuite("filesystem", async () => {
+  const root = await mkdtemp(join(tmpdir(), "lading-fs-"));
+  return {
+    driver: new FilesystemDriver(root),
+    cleanup: () => rm(root, { recursive: true, force: true }),
+    backendFiles: async () => {
+      const files = await backendFiles(root);
+      assert.deepEqual(files.filter((f) => isTempName(f.slice(f.lastIndexOf("/") + 1))), []);
+      return files;
+    },
+  };
+});
+
+describe("filesystem driver specifics", () => {
+  let root: string;
+  let driver: FilesystemDriver;
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), "lading-fs-"));
+    driver = new FilesystemDriver(root);
+  });
+  after(() => rm(root, { recursive: true, force: true }));
+
+  const openFds = async () => (await readdir("/proc/self/fd")).length;
+
+  it("maps driver paths under the root", async () => {
+    await driver.putContent("/docker/registry/v2/x", Buffer.from("x"));
+    assert.deepEqual(await readdir(join(root, "docker/registry/v2")), ["x"]);
+  });
+
+  it("releases the fd of a writer however its stream ended", async () => {
+    async function* failing() {
+      yield Buffer.alloc(3 << 20, 1);
+      throw new Error("aborted");
+    }
+    const warm = await driver.writer("/fds/warm");
+    await pipeline(Readable.from([Buffer.from("x")]), warm.stream);
+    await warm.commit();
+    const baseline = await openFds();
+    for (const end of ["close", "commit", "cancel"] as const) {
+      const w = await driver.writer(`/fds/${end}`);
+      assert.equal(await openFds(), baseline + 1);
+      await assert.rejects(pipeline(Readable.from(failing()), w.stream), /aborted/);
+      await w[end]().catch(() => {});
+      assert.equal(await openFds(), baseline, end);
+      const ok = await driver.writer(`/fds/${end}-ok`);
+      await pipeline(Readable.from([Buffer.from("fine")]), ok.stream);
+      await ok[end]();
+      assert.equal(await openFds(), baseline, `${end} after success`);
+    }
+    const r = await driver.reader("/fds/warm");
+    r.destroy();
+    await new Promise((resolve) => r.once("close", resolve));
+    assert.equal(await openFds(), baseline);
+    await assert.rejects(driver.reader("/fds/missing"));
+    assert.equal(await openFds(), baseline);
+  });
+});
