@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const main = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [main, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Starts `lading serve` on port 0 and resolves with its URL once it logs that it listens. */
+function serve(args: string[]): Promise<{ child: ChildProcess; url: string; lines: string[] }> {
+  const child = spawn(process.execPath, [main, "serve", "--listen", "127.0.0.1:0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const lines: string[] = [];
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      lines.push(line);
+      const entry = JSON.parse(line) as { msg?: string; url?: string };
+      if (entry.msg === "listening" && entry.url) resolve({ child, url: entry.url, lines });
+    });
+    child.once("exit", (code) => reject(new Error(`lading serve exited with ${code}`)));
+  });
+}
+
+describe("lading serve", () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "lading-serve-"));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("lists every flag in --help", async () => {
+    const { code, stdout } = await run(["serve", "--help"]);
+    assert.equal(code, 0);
+    for (const flag of ["--listen", "--storage", "--config", "--log-level", "--read-only", "--no-delete"]) assert.ok(stdout.includes(flag), flag);
+  });
+
+  it("exits 2 with one line naming the key of a bad config", async () => {
+    const path = join(dir, "bad.yml");
+    await writeFile(path, "http:\n  adress: 127.0.0.1:5000\n");
+    const { code, stderr } = await run(["serve", "--config", path]);
+    assert.equal(code, 2);
+    assert.match(stderr, /unknown key http\.adress/);
+    assert.equal(stderr.trim().split("\n").length, 1);
+  });
+
+  it("serves /v2/, /healthz and /metrics, logs one JSON line per request, and drains on SIGTERM", async () => {
+    const { child, url, lines } = await serve(["--storage", join(dir, "data")]);
+    try {
+      const base = await fetch(`${url}/v2/`);
+      assert.equal(base.status, 200);
+      assert.equal(base.headers.get("docker-distribution-api-version"), "registry/2.0");
+      assert.equal((await fetch(`${url}/healthz`)).status, 200);
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      assert.match(metrics, /lading_http_requests_total\{route="base",method="GET",status="200"\} 1/);
+      assert.match(metrics, /lading_uploads_in_flight 0/);
+
+      // An upload in flight when SIGTERM arrives still completes.
+      const post = await fetch(`${url}/v2/drain/test/blobs/uploads/`, { method: "POST" });
+      const location = post.headers.get("location")!;
+      const finished = new Promise<number>((resolve, reject) => {
+        const req = request(new URL(location, url), { method: "PATCH", headers: { "Content-Type": "application/octet-stream" } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on("error", reject);
+        req.write(Buffer.alloc(1024, 1));
+        setTimeout(() => {
+          child.kill("SIGTERM");
+          setTimeout(() => req.end(Buffer.alloc(1024, 2)), 200);
+        }, 200);
+      });
+      assert.equal(await finished, 202);
+      const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+      assert.equal(code, 0);
+      const requests = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === "request");
+      const patch = requests.find((l) => l.method === "PATCH");
+      assert.ok(patch, "the PATCH is logged");
+      for (const field of ["req_id", "method", "path", "status", "bytes_in", "bytes_out", "duration_ms"]) assert.ok(field in patch, field);
+      assert.equal(patch.bytes_in, 2048);
+      assert.equal(patch.status, 202);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  });
+});

@@ -1,0 +1,121 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { ConfigError, loadConfig } from "../../src/config/load.js";
+import { parseDuration } from "../../src/config/duration.js";
+
+describe("configuration", () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "lading-config-"));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const file = async (name: string, text: string) => {
+    const path = join(dir, name);
+    await writeFile(path, text);
+    return path;
+  };
+
+  it("has defaults for a laptop: 127.0.0.1:5000 and ./data", async () => {
+    const config = await loadConfig();
+    assert.equal(config.http.addr, "127.0.0.1:5000");
+    assert.equal(config.storage.filesystem?.rootdirectory, "./data");
+    assert.equal(config.storage.delete.enabled, true);
+    assert.equal(config.lading.manifests.maxsize, 4 << 20);
+    assert.equal(config.validation.manifests.indexes.platforms, "all");
+  });
+
+  it("reads registry:2's config.yml format, tolerating sections it does not act on", async () => {
+    const path = await file(
+      "registry.yml",
+      `version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+  delete:
+    enabled: false
+  maintenance:
+    uploadpurging:
+      enabled: false
+      age: 168h
+      interval: 24h
+      dryrun: false
+http:
+  addr: :5000
+  secret: asecretforlocaldevelopment
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+`,
+    );
+    const config = await loadConfig({ file: path });
+    assert.equal(config.storage.filesystem?.rootdirectory, "/var/lib/registry");
+    assert.equal(config.storage.delete.enabled, false);
+    assert.equal(config.storage.maintenance.uploadpurging.enabled, false);
+    assert.equal(config.storage.maintenance.uploadpurging.age, 168 * 3600 * 1000);
+    assert.equal(config.http.addr, ":5000");
+    assert.deepEqual(config.http.headers, { "X-Content-Type-Options": ["nosniff"] });
+  });
+
+  it("lets the environment override the file, and flags override both", async () => {
+    const path = await file("layers.yml", "http:\n  addr: 127.0.0.1:6000\nstorage:\n  filesystem:\n    rootdirectory: /from/file\n");
+    const env = { LADING_HTTP_ADDR: "127.0.0.1:7000", LADING_STORAGE_DELETE_ENABLED: "false", UNRELATED: "x" };
+    const fromEnv = await loadConfig({ file: path, env });
+    assert.equal(fromEnv.http.addr, "127.0.0.1:7000");
+    assert.equal(fromEnv.storage.delete.enabled, false);
+    assert.equal(fromEnv.storage.filesystem?.rootdirectory, "/from/file");
+    const fromFlags = await loadConfig({ file: path, env, overrides: { "http.addr": "127.0.0.1:8000", "storage.filesystem.rootdirectory": "/from/flag" } });
+    assert.equal(fromFlags.http.addr, "127.0.0.1:8000");
+    assert.equal(fromFlags.storage.filesystem?.rootdirectory, "/from/flag");
+  });
+
+  it("a storage directory flag replaces an inmemory driver from the file", async () => {
+    const path = await file("inmemory.yml", "storage:\n  inmemory: {}\n  delete:\n    enabled: false\n");
+    const config = await loadConfig({ file: path, overrides: { "storage.filesystem.rootdirectory": "/x" } });
+    assert.equal(config.storage.inmemory, undefined);
+    assert.equal(config.storage.filesystem?.rootdirectory, "/x");
+    assert.equal(config.storage.delete.enabled, false);
+  });
+
+  const rejects = async (text: string, pattern: RegExp) => {
+    const path = await file(`bad-${Math.random().toString(36).slice(2)}.yml`, text);
+    await assert.rejects(loadConfig({ file: path }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.exitCode, 2);
+      assert.match(err.message, pattern);
+      assert.ok(!err.message.includes("\n"), "one line");
+      return true;
+    });
+  };
+
+  it("names the key of an unknown setting", () => rejects("storage:\n  filesytem:\n    rootdirectory: /x\n", /unknown key storage\.filesytem/));
+  it("names the key of a bad value", () => rejects("storage:\n  delete:\n    enabled: maybe\n", /storage\.delete\.enabled/));
+  it("names the key of a bad duration", () => rejects("storage:\n  maintenance:\n    uploadpurging:\n      age: soon\n", /storage\.maintenance\.uploadpurging\.age: not a duration/));
+  it("refuses two storage drivers", () => rejects("storage:\n  inmemory: {}\n  filesystem:\n    rootdirectory: /x\n", /exactly one storage driver/));
+  it("refuses YAML that does not parse", () => rejects("http: [\n", /not valid YAML/));
+  it("refuses a missing file clearly", async () => {
+    await assert.rejects(loadConfig({ file: join(dir, "nope.yml") }), /cannot read config file .*nope\.yml/);
+  });
+
+  it("parses Go durations", () => {
+    assert.equal(parseDuration("1h30m"), 5_400_000);
+    assert.equal(parseDuration("250ms"), 250);
+    assert.equal(parseDuration(10), 10_000);
+    assert.equal(parseDuration("10"), undefined);
+    assert.equal(parseDuration("1x"), undefined);
+  });
+});

@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { purgeUploads } from "../../src/registry/purge.js";
+import { UploadStore } from "../../src/registry/uploads.js";
+import { BlobStore } from "../../src/registry/blobs.js";
+import { createDriver } from "../../src/storage/index.js";
+import { uploadStartedAtPath } from "../../src/storage/paths.js";
+
+describe("upload purging", () => {
+  it("deletes uploads older than the age in every repository, nested names included, and keeps the rest", async () => {
+    const driver = createDriver({ type: "inmemory" });
+    const uploads = new UploadStore(driver, new BlobStore(driver));
+    const old1 = await uploads.start("a");
+    const old2 = await uploads.start("team/deep/b");
+    const fresh = await uploads.start("a");
+    const week = 7 * 24 * 3600 * 1000;
+    for (const [name, id] of [["a", old1], ["team/deep/b", old2]] as const) {
+      await driver.putContent(uploadStartedAtPath(name, id), Buffer.from(new Date(Date.now() - 2 * week).toISOString()));
+    }
+    const dry = await purgeUploads(driver, new Date(Date.now() - week), true);
+    assert.deepEqual(dry.purged.sort(), [`a/${old1}`, `team/deep/b/${old2}`].sort());
+    assert.equal(await uploads.offset("a", old1), 0, "a dry run deletes nothing");
+
+    const result = await purgeUploads(driver, new Date(Date.now() - week));
+    assert.equal(result.kept, 1);
+    await assert.rejects(uploads.offset("a", old1), /blob upload unknown/);
+    await assert.rejects(uploads.offset("team/deep/b", old2), /blob upload unknown/);
+    assert.equal(await uploads.offset("a", fresh), 0);
+  });
+});
