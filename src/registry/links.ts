@@ -1,5 +1,5 @@
 import { parseDigest, type Digest } from "../oci/digest.js";
-import { isPathNotFound, type StorageDriver } from "../storage/driver.js";
+import { isPathNotFound, type StorageDriver, type WriteOptions } from "../storage/driver.js";
 
 /** Reads a link file; undefined when it does not exist. A corrupt link is an error, not absence. */
 export async function readLink(driver: StorageDriver, path: string): Promise<Digest | undefined> {
@@ -21,9 +21,9 @@ export async function writeLink(driver: StorageDriver, path: string, digest: Dig
 }
 
 /** Deletes a path; true when something was there. */
-export async function deleteIfExists(driver: StorageDriver, path: string): Promise<boolean> {
+export async function deleteIfExists(driver: StorageDriver, path: string, options?: WriteOptions): Promise<boolean> {
   try {
-    await driver.delete(path);
+    await driver.delete(path, options);
     return true;
   } catch (err) {
     if (isPathNotFound(err)) return false;

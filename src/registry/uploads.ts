@@ -49,7 +49,8 @@ export class UploadStore {
 
   async start(name: string, algorithm: Algorithm = "sha256"): Promise<string> {
     const id = randomUUID();
-    await this.driver.putContent(uploadStartedAtPath(name, id), Buffer.from(new Date().toISOString()));
+    // Losing a new session in a crash costs the client a restart of its upload, never data.
+    await this.driver.putContent(uploadStartedAtPath(name, id), Buffer.from(new Date().toISOString()), { durable: false });
     this.remember(id, { algorithm, hash: newHash(algorithm), hashed: 0 });
     return id;
   }
@@ -170,9 +171,10 @@ export class UploadStore {
     return hash.digest("hex");
   }
 
+  /** An upload that comes back after a crash is only garbage for purging: no sync needed. */
   private async discard(name: string, id: string): Promise<void> {
     this.live.delete(id);
-    await deleteIfExists(this.driver, uploadPath(name, id));
+    await deleteIfExists(this.driver, uploadPath(name, id), { durable: false });
   }
 
   private async ensureExists(name: string, id: string): Promise<void> {

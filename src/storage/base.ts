@@ -6,6 +6,7 @@ import {
   type FileInfo,
   type FileWriter,
   type StorageDriver,
+  type WriteOptions,
 } from "./driver.js";
 
 /**
@@ -45,9 +46,9 @@ export function checked(driver: StorageDriver): StorageDriver {
       return call("getContent", path, () => driver.getContent(path));
     },
 
-    async putContent(path: string, content: Uint8Array): Promise<void> {
+    async putContent(path: string, content: Uint8Array, options?: WriteOptions): Promise<void> {
       check(path);
-      return call("putContent", path, () => driver.putContent(path, content));
+      return call("putContent", path, () => driver.putContent(path, content, options));
     },
 
     async reader(path: string, range?: { start?: number; end?: number }): Promise<Readable> {
@@ -87,9 +88,9 @@ export function checked(driver: StorageDriver): StorageDriver {
       return call("move", `${source} -> ${dest}`, () => driver.move(source, dest));
     },
 
-    async delete(path: string): Promise<void> {
+    async delete(path: string, options?: WriteOptions): Promise<void> {
       check(path);
-      return call("delete", path, () => driver.delete(path));
+      return call("delete", path, () => driver.delete(path, options));
     },
   };
 }

@@ -14,7 +14,7 @@ export interface StorageDriver {
   getContent(path: string): Promise<Buffer>;
 
   /** Stores a small object. Atomic (readers see the old or the new content) and durable on resolve. */
-  putContent(path: string, content: Uint8Array): Promise<void>;
+  putContent(path: string, content: Uint8Array, options?: WriteOptions): Promise<void>;
 
   /** Streams an object's bytes from `start` up to and including `end` (default: to its end). */
   reader(path: string, range?: { start?: number; end?: number }): Promise<Readable>;
@@ -35,8 +35,16 @@ export interface StorageDriver {
   /** Moves an object, replacing whatever is at `dest`. Atomic and durable on resolve. */
   move(source: string, dest: string): Promise<void>;
 
-  /** Deletes an object, or a directory and everything beneath it. */
-  delete(path: string): Promise<void>;
+  /** Deletes an object, or a directory and everything beneath it. Atomic and durable on resolve. */
+  delete(path: string, options?: WriteOptions): Promise<void>;
+}
+
+export interface WriteOptions {
+  /**
+   * false: the change may be lost in a crash (never torn), which saves the syncs; for state that is
+   * safe to lose, like the bookkeeping of an upload in progress. Default true.
+   */
+  durable?: boolean;
 }
 
 export interface FileInfo {

@@ -10,6 +10,7 @@ import {
   type FileInfo,
   type FileWriter,
   type StorageDriver,
+  type WriteOptions,
 } from "./driver.js";
 
 // Streams run on numeric fds (no FileHandle promise per 1 MiB write).
@@ -34,13 +35,39 @@ function errnoCode(err: unknown): string | undefined {
   return err instanceof Error && "code" in err && typeof err.code === "string" ? err.code : undefined;
 }
 
-async function fsyncDir(dir: string): Promise<void> {
+async function syncDirNow(dir: string): Promise<void> {
   const handle = await fsp.open(dir, "r");
   try {
     await handle.sync();
   } finally {
     await handle.close();
   }
+}
+
+/** The next fsync of each directory, while it has not started: later callers join it. */
+const queuedDirSyncs = new Map<string, { started: boolean; done: Promise<void> }>();
+
+/**
+ * Makes a directory's entries durable. Concurrent requests for one directory share fsyncs: a caller
+ * joins the queued sync when one has not started yet (it will see the caller's changes), and
+ * otherwise queues the next one behind the sync in progress.
+ */
+function fsyncDir(dir: string): Promise<void> {
+  const queued = queuedDirSyncs.get(dir);
+  if (queued && !queued.started) return queued.done;
+  const previous = queued?.done ?? Promise.resolve();
+  const entry: { started: boolean; done: Promise<void> } = { started: false, done: Promise.resolve() };
+  entry.done = previous
+    .catch(() => {})
+    .then(() => {
+      entry.started = true;
+      return syncDirNow(dir);
+    })
+    .finally(() => {
+      if (queuedDirSyncs.get(dir) === entry) queuedDirSyncs.delete(dir);
+    });
+  queuedDirSyncs.set(dir, entry);
+  return entry.done;
 }
 
 /** The local filesystem, laid out as registry:2's filesystem driver lays it out under `root`. */
@@ -68,21 +95,22 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  async putContent(path: string, content: Uint8Array): Promise<void> {
+  async putContent(path: string, content: Uint8Array, options: WriteOptions = {}): Promise<void> {
+    const durable = options.durable ?? true;
     const full = this.full(path);
     const dir = dirname(full);
     const tmp = join(dir, tempPrefix + randomBytes(8).toString("hex"));
     try {
-      await this.makeDir(dir);
+      await this.makeDir(dir, durable);
       const handle = await fsp.open(tmp, "wx");
       try {
         await handle.writeFile(content);
-        await handle.datasync();
+        if (durable) await handle.datasync();
       } finally {
         await handle.close();
       }
       await fsp.rename(tmp, full);
-      await fsyncDir(dir);
+      if (durable) await fsyncDir(dir);
     } catch (err) {
       await fsp.unlink(tmp).catch(() => {});
       throw this.wrap(err, "putContent", path);
@@ -178,13 +206,13 @@ export class FilesystemDriver implements StorageDriver {
    * step, hidden from `list`), the directory is fsynced, and only then is the tree removed. A crash
    * leaves it whole or gone, never half-deleted.
    */
-  async delete(path: string): Promise<void> {
+  async delete(path: string, options: WriteOptions = {}): Promise<void> {
     const full = this.full(path);
     const parent = dirname(full);
     const trash = join(parent, `${tempPrefix}${randomBytes(8).toString("hex")}`);
     try {
       await fsp.rename(full, trash);
-      await fsyncDir(parent);
+      if (options.durable ?? true) await fsyncDir(parent);
       await fsp.rm(trash, { recursive: true, force: true });
     } catch (err) {
       throw this.wrap(err, "delete", path);
@@ -205,8 +233,9 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   /** mkdir -p, durable: the parent of every directory created is fsynced before this resolves. */
-  private async makeDir(dir: string): Promise<void> {
+  private async makeDir(dir: string, durable = true): Promise<void> {
     const first = await fsp.mkdir(dir, { recursive: true });
+    if (!durable) return;
     let own: Promise<void> | undefined;
     if (first !== undefined) {
       const created: string[] = [];
