@@ -85,7 +85,9 @@ export class ManifestStore {
   /** Descriptors of the manifests in `name` whose subject is `subject`, optionally of one artifactType. */
   async referrers(name: string, subject: Digest, artifactType?: string): Promise<Descriptor[]> {
     const found: Descriptor[] = [];
-    for (const digest of await this.referrerIndex.list(name, subject)) {
+    const digests = new Map<string, Digest>();
+    for (const digest of [...(await this.referrerIndex.list(name, subject)), ...(await this.taggedReferrers(name, subject))]) digests.set(digest.value, digest);
+    for (const digest of digests.values()) {
       const stored = await this.load(name, digest);
       if (!stored || stored.parsed.subject?.value !== subject.value) continue;
       const type = stored.parsed.artifactType;
@@ -93,6 +95,18 @@ export class ManifestStore {
       found.push(referrerDescriptor(stored.mediaType, digest, stored.body.length, type, stored.parsed.annotations));
     }
     return found.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+  }
+
+  /**
+   * Referrers pushed before the referrers API existed, listed by clients in an index tagged with the
+   * referrers tag schema (`<alg>-<hex>`); the spec requires them in the API's answer too.
+   */
+  private async taggedReferrers(name: string, subject: Digest): Promise<Digest[]> {
+    const tag = `${subject.algorithm.slice(0, 32)}-${subject.hex.slice(0, 64)}`;
+    const digest = await this.tags.resolve(name, tag).catch(() => undefined);
+    const index = digest ? await this.load(name, digest) : undefined;
+    if (!index || index.parsed.kind !== "index") return [];
+    return index.parsed.manifests;
   }
 
   /** A manifest of the repository by digest, or undefined when the repository does not hold it. */
