@@ -4,20 +4,36 @@ import { RegistryError } from "../oci/errors.js";
 import { isPathNotFound, type StorageDriver } from "../storage/driver.js";
 import { blobDataPath, layerLinkDirPath, layerLinkPath } from "../storage/paths.js";
 import { deleteIfExists, readLink, writeLink } from "./links.js";
+import { Lru } from "./lru.js";
+
+/** Blobs up to this size are read whole and kept in memory. */
+export const smallBlobSize = 64 << 10;
 
 /**
  * Blobs: content-addressed bytes shared by all repositories, and the per-repository links that
  * make a blob part of a repository. A blob is only ever written by moving a verified upload (or a
  * verified manifest body) into place, so anything under blobs/ is complete and correct.
+ *
+ * Storage is the truth; the caches hold only what this process has seen exist. Sizes and contents
+ * are immutable by digest; a link is forgotten when this process unlinks it. (Another process
+ * deleting from the same store is seen on a cache miss only: see the README on shared stores.)
  */
 export class BlobStore {
+  private readonly sizes = new Lru<string, number>(1 << 20);
+  private readonly links = new Lru<string, true>(1 << 20);
+  private readonly contents = new Lru<string, Buffer>(64 << 20, (b) => b.length + 64);
+
   constructor(private readonly driver: StorageDriver) {}
 
   /** Size of a stored blob, or undefined. */
   async size(digest: Digest): Promise<number | undefined> {
+    const known = this.sizes.get(digest.value);
+    if (known !== undefined) return known;
     try {
       const info = await this.driver.stat(blobDataPath(digest));
-      return info.isDir ? undefined : info.size;
+      if (info.isDir) return undefined;
+      this.sizes.set(digest.value, info.size);
+      return info.size;
     } catch (err) {
       if (isPathNotFound(err)) return undefined;
       throw err;
@@ -26,9 +42,14 @@ export class BlobStore {
 
   /** Size of a blob linked into the repository, or undefined when either part is missing. */
   async sizeIn(name: string, digest: Digest): Promise<number | undefined> {
-    const linked = await readLink(this.driver, layerLinkPath(name, digest));
-    if (!linked || linked.value !== digest.value) return undefined;
-    return this.size(digest);
+    const key = `${name}\n${digest.value}`;
+    if (!this.links.get(key)) {
+      const linked = await readLink(this.driver, layerLinkPath(name, digest));
+      if (!linked || linked.value !== digest.value) return undefined;
+    }
+    const size = await this.size(digest);
+    if (size !== undefined) this.links.set(key, true);
+    return size;
   }
 
   async isLinked(name: string, digest: Digest): Promise<boolean> {
@@ -36,12 +57,14 @@ export class BlobStore {
   }
 
   async link(name: string, digest: Digest): Promise<void> {
+    if (this.links.get(`${name}\n${digest.value}`)) return;
     await writeLink(this.driver, layerLinkPath(name, digest), digest);
   }
 
   /** Removes a blob from a repository (the bytes stay until garbage collection). */
   async unlink(name: string, digest: Digest): Promise<void> {
     if ((await this.sizeIn(name, digest)) === undefined) throw new RegistryError("BLOB_UNKNOWN", undefined, { detail: { digest: digest.value } });
+    this.links.delete(`${name}\n${digest.value}`);
     await deleteIfExists(this.driver, layerLinkDirPath(name, digest));
   }
 
@@ -49,24 +72,32 @@ export class BlobStore {
     return this.driver.reader(blobDataPath(digest), range);
   }
 
-  /** Reads a small blob whole (manifests, configs); undefined when missing. */
+  /** Reads a small blob whole (manifests, configs, small layers); undefined when missing. */
   async read(digest: Digest): Promise<Buffer | undefined> {
+    const cached = this.contents.get(digest.value);
+    if (cached) return cached;
+    let content: Buffer;
     try {
-      return await this.driver.getContent(blobDataPath(digest));
+      content = await this.driver.getContent(blobDataPath(digest));
     } catch (err) {
       if (isPathNotFound(err)) return undefined;
       throw err;
     }
+    if (content.length <= smallBlobSize) this.contents.set(digest.value, content);
+    this.sizes.set(digest.value, content.length);
+    return content;
   }
 
   /** Stores small verified content (a manifest body) under its digest. */
   async write(digest: Digest, content: Uint8Array): Promise<void> {
     if ((await this.size(digest)) === content.byteLength) return;
     await this.driver.putContent(blobDataPath(digest), content);
+    this.sizes.set(digest.value, content.byteLength);
   }
 
-  /** Moves a verified upload into place; content addressing makes a concurrent identical move harmless. */
-  async adopt(source: string, digest: Digest): Promise<void> {
+  /** Moves a verified upload of `size` bytes into place; a concurrent identical move is harmless. */
+  async adopt(source: string, digest: Digest, size: number): Promise<void> {
     await this.driver.move(source, blobDataPath(digest));
+    this.sizes.set(digest.value, size);
   }
 }

@@ -1,6 +1,32 @@
 import type { StorageDriver } from "../storage/driver.js";
 import { repositoriesRoot } from "../storage/paths.js";
 import { listIfExists } from "./links.js";
+import { insertSorted } from "./tags.js";
+
+/**
+ * The sorted repository names, walked from storage once and then kept up to date by this
+ * process's own pushes (repositories are never removed: registry:2 has no such operation).
+ */
+export class Catalog {
+  private names: Promise<string[]> | undefined;
+
+  constructor(private readonly driver: StorageDriver) {}
+
+  list(): Promise<string[]> {
+    this.names ??= listRepositories(this.driver).catch((err: unknown) => {
+      this.names = undefined;
+      throw err;
+    });
+    return this.names;
+  }
+
+  /** Records that `name` holds a manifest. */
+  async add(name: string): Promise<void> {
+    if (!this.names) return;
+    const names = await this.names;
+    if (!names.includes(name)) this.names = Promise.resolve(insertSorted(names, name));
+  }
+}
 
 /**
  * Repository names, found as registry:2 finds them: a directory holding `_manifests` is a

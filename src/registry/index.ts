@@ -1,6 +1,6 @@
 import type { StorageDriver } from "../storage/driver.js";
 import { BlobStore } from "./blobs.js";
-import { listRepositories } from "./catalog.js";
+import { Catalog } from "./catalog.js";
 import { ManifestStore, type ManifestOptions } from "./manifests.js";
 import { ReferrerIndex } from "./referrers.js";
 import { TagStore } from "./tags.js";
@@ -19,6 +19,7 @@ export class Registry {
   readonly uploads: UploadStore;
   readonly tags: TagStore;
   readonly manifests: ManifestStore;
+  readonly catalog: Catalog;
 
   constructor(
     readonly driver: StorageDriver,
@@ -27,10 +28,11 @@ export class Registry {
     this.blobs = new BlobStore(driver);
     this.uploads = new UploadStore(driver, this.blobs);
     this.tags = new TagStore(driver);
-    this.manifests = new ManifestStore(driver, this.blobs, this.tags, new ReferrerIndex(driver), options);
+    this.catalog = new Catalog(driver);
+    this.manifests = new ManifestStore(driver, this.blobs, this.tags, new ReferrerIndex(driver), this.catalog, options);
   }
 
   repositories(): Promise<string[]> {
-    return listRepositories(this.driver);
+    return this.catalog.list();
   }
 }

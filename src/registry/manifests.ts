@@ -9,6 +9,7 @@ import { deleteIfExists, readLink, writeLink } from "./links.js";
 import { Lru } from "./lru.js";
 import { referrerDescriptor, type ReferrerIndex } from "./referrers.js";
 import type { TagStore } from "./tags.js";
+import type { Catalog } from "./catalog.js";
 
 export interface StoredManifest {
   digest: Digest;
@@ -32,12 +33,15 @@ export type ManifestReference = { tag: string } | { digest: Digest };
 export class ManifestStore {
   /** digest → stored manifest; content addressing makes every entry forever correct. */
   private readonly cache = new Lru<string, StoredManifest>(64 << 20, (m) => m.body.length + 512);
+  /** `name\ndigest` of revisions this process has seen in a repository; forgotten when it deletes one. */
+  private readonly revisions = new Lru<string, true>(1 << 20);
 
   constructor(
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
     private readonly tags: TagStore,
     private readonly referrerIndex: ReferrerIndex,
+    private readonly catalog: Catalog,
     private readonly options: ManifestOptions,
   ) {}
 
@@ -54,7 +58,12 @@ export class ManifestStore {
     await this.checkReferences(name, parsed);
 
     await this.blobs.write(digest, body);
-    await writeLink(this.driver, revisionLinkPath(name, digest), digest);
+    const revision = `${name}\n${digest.value}`;
+    if (!this.revisions.get(revision)) {
+      await writeLink(this.driver, revisionLinkPath(name, digest), digest);
+      this.revisions.set(revision, true);
+    }
+    await this.catalog.add(name);
     if (parsed.subject) await this.referrerIndex.add(name, parsed.subject, digest);
     const tags = "tag" in reference ? [reference.tag, ...extraTags] : extraTags;
     for (const tag of new Set(tags)) await this.tags.tag(name, tag, digest);
@@ -78,6 +87,7 @@ export class ManifestStore {
     const stored = await this.load(name, digest);
     if (!stored) throw new RegistryError("MANIFEST_UNKNOWN", undefined, { detail: { digest: digest.value } });
     for (const tag of await this.tags.tagsOf(name, digest)) await this.tags.untag(name, tag);
+    this.revisions.delete(`${name}\n${digest.value}`);
     await deleteIfExists(this.driver, revisionDirPath(name, digest));
     if (stored.parsed.subject) await this.referrerIndex.remove(name, stored.parsed.subject, digest);
   }
@@ -109,10 +119,19 @@ export class ManifestStore {
     return index.parsed.manifests;
   }
 
+  /** Whether the repository holds the manifest (its revision link exists). */
+  private async has(name: string, digest: Digest): Promise<boolean> {
+    const revision = `${name}\n${digest.value}`;
+    if (this.revisions.get(revision)) return true;
+    const linked = await readLink(this.driver, revisionLinkPath(name, digest));
+    if (!linked || linked.value !== digest.value) return false;
+    this.revisions.set(revision, true);
+    return true;
+  }
+
   /** A manifest of the repository by digest, or undefined when the repository does not hold it. */
   private async load(name: string, digest: Digest): Promise<StoredManifest | undefined> {
-    const linked = await readLink(this.driver, revisionLinkPath(name, digest));
-    if (!linked || linked.value !== digest.value) return undefined;
+    if (!(await this.has(name, digest))) return undefined;
     const cached = this.cache.get(digest.value);
     if (cached) return cached;
     const body = await this.blobs.read(digest);
@@ -136,7 +155,7 @@ export class ManifestStore {
     }
     if (this.options.requireIndexChildren) {
       for (const child of parsed.manifests) {
-        if (await readLink(this.driver, revisionLinkPath(name, child))) continue;
+        if (await this.has(name, child)) continue;
         const message = `manifest ${child.value} named by the index is not in repository ${name}`;
         errors.push({ code: "MANIFEST_BLOB_UNKNOWN", message, detail: { digest: child.value } }, { code: "MANIFEST_UNKNOWN", message, detail: { digest: child.value } });
       }

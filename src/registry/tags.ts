@@ -3,29 +3,61 @@ import { RegistryError } from "../oci/errors.js";
 import { isPathNotFound, type StorageDriver } from "../storage/driver.js";
 import { manifestsPath, tagCurrentLinkPath, tagIndexLinkPath, tagPath, tagsPath } from "../storage/paths.js";
 import { deleteIfExists, readLink, writeLink } from "./links.js";
+import { KeyedQueue } from "./lock.js";
+import { Lru } from "./lru.js";
 
-/** Tags: `_manifests/tags/<tag>/current/link` names the manifest; `index/` keeps its history. */
+/**
+ * Tags: `_manifests/tags/<tag>/current/link` names the manifest; `index/` keeps its history.
+ * What this process has read or written is cached; its own writes keep the cache exact.
+ */
 export class TagStore {
+  private readonly current = new Lru<string, Digest>(1 << 20);
+  private readonly lists = new Lru<string, string[]>(64 << 20, (tags) => 64 + tags.length * 32);
+  /** Writes to one tag are serialized so that the cache ends as storage does. */
+  private readonly writes = new KeyedQueue();
+
   constructor(private readonly driver: StorageDriver) {}
 
   async resolve(name: string, tag: string): Promise<Digest | undefined> {
-    return readLink(this.driver, tagCurrentLinkPath(name, tag));
+    const key = `${name}\n${tag}`;
+    const cached = this.current.get(key);
+    if (cached) return cached;
+    const digest = await readLink(this.driver, tagCurrentLinkPath(name, tag));
+    if (digest) this.current.set(key, digest);
+    return digest;
   }
 
   /** Points a tag at a manifest; the index link is written first so a crash never leaves the current link unindexed. */
   async tag(name: string, tag: string, digest: Digest): Promise<void> {
-    await writeLink(this.driver, tagIndexLinkPath(name, tag, digest), digest);
-    await writeLink(this.driver, tagCurrentLinkPath(name, tag), digest);
+    const key = `${name}\n${tag}`;
+    await this.writes.run(key, async () => {
+      if (this.current.get(key)?.value === digest.value) return;
+      this.current.delete(key);
+      await writeLink(this.driver, tagIndexLinkPath(name, tag, digest), digest);
+      await writeLink(this.driver, tagCurrentLinkPath(name, tag), digest);
+      this.current.set(key, digest);
+      const list = this.lists.get(name);
+      if (list && !list.includes(tag)) this.lists.set(name, insertSorted(list, tag));
+    });
   }
 
   async untag(name: string, tag: string): Promise<boolean> {
-    return deleteIfExists(this.driver, tagPath(name, tag));
+    const key = `${name}\n${tag}`;
+    return this.writes.run(key, async () => {
+      this.current.delete(key);
+      this.lists.delete(name);
+      return deleteIfExists(this.driver, tagPath(name, tag));
+    });
   }
 
   /** All tags, sorted; NAME_UNKNOWN when the repository has never held a manifest. */
   async list(name: string): Promise<string[]> {
+    const cached = this.lists.get(name);
+    if (cached) return cached;
     try {
-      return await this.driver.list(tagsPath(name));
+      const tags = (await this.driver.list(tagsPath(name))).sort();
+      this.lists.set(name, tags);
+      return tags;
     } catch (err) {
       if (!isPathNotFound(err)) throw err;
     }
@@ -47,4 +79,16 @@ export class TagStore {
     }
     return found;
   }
+}
+
+/** A copy of a sorted list with `item` inserted in order (ASCII order, as the spec's Go sort.Strings). */
+export function insertSorted(sorted: readonly string[], item: string): string[] {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < item) lo = mid + 1;
+    else hi = mid;
+  }
+  return [...sorted.slice(0, lo), item, ...sorted.slice(lo)];
 }

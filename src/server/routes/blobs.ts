@@ -1,5 +1,6 @@
 import { pipeline } from "node:stream/promises";
 import { RegistryError } from "../../oci/errors.js";
+import { smallBlobSize } from "../../registry/blobs.js";
 import { header, sendEmpty, type Context } from "../context.js";
 import { checkDeletable, digestParam } from "./params.js";
 
@@ -37,6 +38,13 @@ export async function getBlob(ctx: Context): Promise<void> {
   if (ctx.req.method === "HEAD" || size === 0) {
     ctx.res.writeHead(range ? 206 : 200, headers);
     ctx.res.end();
+    return;
+  }
+  if (size <= smallBlobSize) {
+    const content = await ctx.registry.blobs.read(digest);
+    if (!content) throw new RegistryError("BLOB_UNKNOWN", undefined, { detail: { digest: digest.value } });
+    ctx.res.writeHead(range ? 206 : 200, headers);
+    ctx.res.end(range ? content.subarray(range.start, range.end + 1) : content);
     return;
   }
   const stream = await ctx.registry.blobs.open(digest, range ?? undefined);
