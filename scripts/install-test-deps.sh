@@ -11,6 +11,7 @@ declare -A wanted=(
   [docker-registry]=docker-registry
   [runc]=runc
   [busybox]=busybox-static
+  [openssl]=openssl
 )
 
 missing=()

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { request } from "node:http";
+import { request, type IncomingMessage } from "node:http";
+import { get as httpsGet } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -57,6 +58,28 @@ describe("lading serve", () => {
     assert.equal(code, 2);
     assert.match(stderr, /unknown key http\.adress/);
     assert.equal(stderr.trim().split("\n").length, 1);
+  });
+
+  it("serves HTTPS with http.tls and adds http.headers to every response", async () => {
+    const key = join(dir, "key.pem");
+    const cert = join(dir, "cert.pem");
+    const made = spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1"], { encoding: "utf8" });
+    assert.equal(made.status, 0, made.stderr);
+    const config = join(dir, "tls.yml");
+    await writeFile(config, `http:\n  tls:\n    certificate: ${cert}\n    key: ${key}\n  headers:\n    X-Content-Type-Options: [nosniff]\nstorage:\n  inmemory: {}\n`);
+    const { child, url } = await serve(["--config", config]);
+    try {
+      assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/);
+      const res = await new Promise<IncomingMessage>((resolve, reject) => {
+        httpsGet(`${url}/v2/`, { rejectUnauthorized: false }, resolve).on("error", reject);
+      });
+      res.resume();
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.headers["x-content-type-options"], "nosniff");
+      assert.equal(res.headers["docker-distribution-api-version"], "registry/2.0");
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 
   it("serves /v2/, /healthz and /metrics, logs one JSON line per request, and drains on SIGTERM", async () => {
