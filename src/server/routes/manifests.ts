@@ -1,4 +1,8 @@
+import { parseDigest } from "../../oci/digest.js";
 import { RegistryError } from "../../oci/errors.js";
+import type { Descriptor } from "../../oci/manifest.js";
+import { bareMediaType, imageManifestTypes } from "../../oci/mediatypes.js";
+import type { StoredManifest } from "../../registry/manifests.js";
 import { isValidTag } from "../../oci/reference.js";
 import { header, readBody, sendEmpty, urlFor, type Context } from "../context.js";
 import { checkDeletable, checkWritable, manifestReference } from "./params.js";
@@ -7,11 +11,13 @@ import { checkDeletable, checkWritable, manifestReference } from "./params.js";
 const maxTagsPerPut = 100;
 
 /**
- * GET and HEAD /v2/<name>/manifests/<reference>. The stored bytes are served as they were pushed,
- * whatever the Accept header: a digest names bytes, and converting would change them.
+ * GET and HEAD /v2/<name>/manifests/<reference>. The stored bytes are served as they were pushed:
+ * a digest names bytes, and converting would change them. The one negotiation is registry:2's for
+ * clients that accept image manifests but not indexes: they get the index's linux/amd64 image.
  */
 export async function getManifest(ctx: Context): Promise<void> {
-  const manifest = await ctx.registry.manifests.get(ctx.params.name!, manifestReference(ctx));
+  const name = ctx.params.name!;
+  const manifest = await negotiate(ctx, name, await ctx.registry.manifests.get(name, manifestReference(ctx)));
   const etag = `"${manifest.digest.value}"`;
   const headers = {
     "Content-Type": manifest.mediaType,
@@ -26,6 +32,29 @@ export async function getManifest(ctx: Context): Promise<void> {
   }
   ctx.res.writeHead(200, headers);
   ctx.res.end(ctx.req.method === "HEAD" ? undefined : manifest.body);
+}
+
+async function negotiate(ctx: Context, name: string, manifest: StoredManifest): Promise<StoredManifest> {
+  if (manifest.parsed.kind !== "index") return manifest;
+  const accepted = acceptedTypes(header(ctx.req, "accept"));
+  if (accepted === undefined || accepted.has(manifest.mediaType) || ![...accepted].some((type) => imageManifestTypes.has(type))) return manifest;
+  const children = childDescriptors(manifest.body);
+  const child = children.find((c) => c.platform?.os === "linux" && c.platform.architecture === "amd64") ?? children[0];
+  const digest = child && accepted.has(child.mediaType) ? parseDigest(child.digest) : undefined;
+  if (!digest) return manifest;
+  return ctx.registry.manifests.get(name, { digest }).catch(() => manifest);
+}
+
+/** The media types an Accept header names; undefined when it allows anything. */
+function acceptedTypes(accept: string | undefined): Set<string> | undefined {
+  if (accept === undefined || accept.trim() === "") return undefined;
+  const types = new Set(accept.split(",").map((part) => bareMediaType(part)));
+  return types.has("*/*") || types.has("application/*") ? undefined : types;
+}
+
+function childDescriptors(body: Buffer): Descriptor[] {
+  const json = JSON.parse(body.toString("utf8")) as { manifests?: Descriptor[] };
+  return Array.isArray(json.manifests) ? json.manifests : [];
 }
 
 /** PUT /v2/<name>/manifests/<reference>[?tag=...]. */
