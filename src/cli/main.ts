@@ -2,6 +2,22 @@
 import "./threadpool.js";
 import { Command } from "commander";
 import { serveCommand } from "./serve.js";
+import { mergeCommand } from "./merge.js";
+import { appendCommand } from "./append.js";
+import { blobCommand } from "./blob.js";
+import { catalogCommand } from "./catalog.js";
+import { configCommand } from "./config.js";
+import { copyCommand } from "./copy.js";
+import { deleteCommand } from "./delete.js";
+import { digestCommand } from "./digest.js";
+import { inspectCommand } from "./inspect.js";
+import { loginCommand } from "./login.js";
+import { logoutCommand } from "./logout.js";
+import { lsCommand } from "./ls.js";
+import { manifestCommand } from "./manifest.js";
+import { mutateCommand } from "./mutate.js";
+import { tagCommand } from "./tag.js";
+import { validateCommand } from "./validate.js";
 import { exitCodes, reportError } from "./exit.js";
 
 const program = new Command("lading")
@@ -11,5 +27,21 @@ const program = new Command("lading")
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : exitCodes.usage));
 
 program.addCommand(serveCommand());
+program.addCommand(mergeCommand());
+program.addCommand(appendCommand());
+program.addCommand(blobCommand());
+program.addCommand(catalogCommand());
+program.addCommand(configCommand());
+program.addCommand(copyCommand());
+program.addCommand(deleteCommand());
+program.addCommand(digestCommand());
+program.addCommand(inspectCommand());
+program.addCommand(loginCommand());
+program.addCommand(logoutCommand());
+program.addCommand(lsCommand());
+program.addCommand(manifestCommand());
+program.addCommand(mutateCommand());
+program.addCommand(tagCommand());
+program.addCommand(validateCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => process.exit(reportError(err)));

@@ -1,0 +1,31 @@
+import { Command } from "commander";
+import { parseReference } from "../client/reference.js";
+import { copyImage } from "../image/copy.js";
+import { parsePlatform } from "../image/platform.js";
+import { platformOption, poolFrom, printJson, registryOptions, type RegistryFlags } from "./options.js";
+
+export function copyCommand(): Command {
+  return registryOptions(
+    new Command("copy")
+      .description("copy an image (every platform unless --platform) between repositories or registries, mounting where it can")
+      .argument("<src>")
+      .argument("<dst>")
+      .addOption(platformOption())
+      .option("--referrers", "also copy signatures, SBOMs and other referrers")
+      .option("-j, --jobs <n>", "parallel blob transfers", Number, 4),
+  ).action(async (src: string, dst: string, flags: RegistryFlags & { platform?: string; referrers?: boolean; jobs: number }) => {
+    const report = await copyImage({
+      src: parseReference(src),
+      dst: parseReference(dst),
+      pool: poolFrom(flags),
+      concurrency: flags.jobs,
+      referrers: flags.referrers === true,
+      ...(flags.platform ? { platform: parsePlatform(flags.platform) } : {}),
+      onBlob: (t) => {
+        if (!flags.json && process.stderr.isTTY) process.stderr.write(`${t.digest.slice(7, 19)} ${t.action}${t.bytes ? ` ${t.bytes} bytes` : ""}\n`);
+      },
+    });
+    if (flags.json) printJson(report);
+    else process.stdout.write(`copied ${report.source} → ${report.target} (${report.digest}): ${report.manifests} manifest(s), ${report.blobs.length} blob(s), ${report.bytesMoved} bytes moved\n`);
+  });
+}

@@ -1,0 +1,96 @@
+import { createHash } from "node:crypto";
+import { openBlob, readBlob } from "../client/blobs.js";
+import { DigestMismatchError } from "../client/errors.js";
+import { fetchManifest } from "../client/manifests.js";
+import { manifestKey, type Reference } from "../client/reference.js";
+import type { Transport, TransportPool } from "../client/transport.js";
+import { isNondistributable } from "../oci/mediatypes.js";
+import { historyMismatch } from "./history.js";
+import { formatPlatform } from "./platform.js";
+import { decompressed } from "./tar-headers.js";
+import { familyOf, isIndexType, parseConfig, parseImageManifest, parseIndex, type ImageConfig } from "./types.js";
+
+export interface Problem {
+  /** Which manifest (its digest), and the index of the culprit layer when there is one. */
+  manifest: string;
+  layer?: number;
+  message: string;
+}
+
+export interface ValidationReport {
+  digest: string;
+  images: number;
+  layers: number;
+  problems: Problem[];
+}
+
+/** Hashes a layer as stored and as unpacked: the registry digest and the diff_id. */
+async function layerDigests(t: Transport, repo: string, digest: string, size: number): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of await decompressed(openBlob(t, repo, digest, size))) hash.update(chunk as Buffer);
+  return `sha256:${hash.digest("hex")}`;
+}
+
+async function validateImage(t: Transport, repo: string, digest: string, bytes: Buffer, mediaType: string, problems: Problem[]): Promise<number> {
+  const add = (message: string, layer?: number) => problems.push({ manifest: digest, ...(layer === undefined ? {} : { layer }), message });
+  const manifest = parseImageManifest(bytes, mediaType);
+  const family = familyOf(mediaType);
+  manifest.layers.forEach((l, i) => {
+    const layerFamily = l.mediaType.startsWith("application/vnd.docker.") ? "docker" : "oci";
+    if (layerFamily !== family) add(`layer ${i} has media type ${l.mediaType} in a ${family} manifest (mixed media-type families; some runtimes refuse the pull)`, i);
+    if (family === "docker" && l.mediaType.includes("zstd")) add(`layer ${i} is zstd in a Docker manifest (docker: unsupported media type)`, i);
+  });
+  let config: ImageConfig | undefined;
+  try {
+    const data = await readBlob(t, repo, manifest.config.digest);
+    if (data.length !== manifest.config.size) add(`config is ${data.length} bytes but the manifest says ${manifest.config.size}`);
+    config = parseConfig(data);
+  } catch (err) {
+    const why = err instanceof DigestMismatchError ? `docker would print: image config verification failed for digest ${manifest.config.digest}` : (err as Error).message;
+    add(`config ${manifest.config.digest}: ${why}`);
+  }
+  if (config) {
+    const ids = config.rootfs.diff_ids;
+    if (ids.length !== manifest.layers.length) add(`${manifest.layers.length} layers but ${ids.length} diff_ids (docker would print: layers from manifest don't match image configuration)`);
+    const h = historyMismatch(config);
+    if (h) add(`${h} (docker history would attribute layers to the wrong steps)`);
+  }
+  for (const [i, layer] of manifest.layers.entries()) {
+    if (isNondistributable(layer.mediaType)) continue;
+    try {
+      const diffId = await layerDigests(t, repo, layer.digest, layer.size);
+      const want = config?.rootfs.diff_ids[i];
+      if (want !== undefined && want !== diffId) add(`layer ${i} unpacks to ${diffId} but diff_ids[${i}] is ${want} (containerd would print: wrong diff id calculated on extraction "${want}")`, i);
+    } catch (err) {
+      const why = err instanceof DigestMismatchError ? `${err.message} (docker would print: filesystem layer verification failed for digest ${layer.digest})` : (err as Error).message;
+      add(`layer ${i} ${layer.digest}: ${why}`, i);
+    }
+  }
+  return manifest.layers.length;
+}
+
+/**
+ * Reads every blob of an image (every platform of an index) and checks what a pull would: digests,
+ * sizes, diff_ids, counts of layers, diff_ids and history, and one media-type family.
+ */
+export async function validateImageRef(pool: TransportPool, ref: Reference): Promise<ValidationReport> {
+  const t = pool.get(ref.registry);
+  const top = await fetchManifest(t, ref.repository, manifestKey(ref));
+  const problems: Problem[] = [];
+  let images = 0;
+  let layers = 0;
+  if (isIndexType(top.mediaType)) {
+    for (const child of parseIndex(top.bytes).manifests) {
+      const m = await fetchManifest(t, ref.repository, child.digest);
+      if (m.bytes.length !== child.size) problems.push({ manifest: child.digest, message: `is ${m.bytes.length} bytes but the index says ${child.size}` });
+      if (isIndexType(m.mediaType)) continue;
+      layers += await validateImage(t, ref.repository, m.digest, m.bytes, m.mediaType, problems);
+      images++;
+      if (child.platform) problems.filter((p) => p.manifest === m.digest).forEach((p) => (p.message = `${formatPlatform(child.platform!)}: ${p.message}`));
+    }
+  } else {
+    layers += await validateImage(t, ref.repository, top.digest, top.bytes, top.mediaType, problems);
+    images++;
+  }
+  return { digest: top.digest, images, layers, problems };
+}
