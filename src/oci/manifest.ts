@@ -102,14 +102,19 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Pa
   if (!manifestTypes.has(mediaType)) throw invalid(`unsupported manifest media type ${mediaType}`);
 
   const parsed: ParsedManifest = { mediaType, kind: indexTypes.has(mediaType) ? "index" : "image", blobs: [], manifests: [] };
-  if (json.subject !== undefined && json.subject !== null) parsed.subject = referenced(checkDescriptor(json.subject, "subject"), "subject");
+  if (json.subject !== undefined && json.subject !== null) {
+    // A subject need not exist; one of an algorithm lading cannot compute is kept but not indexed.
+    const subject = parseDigest(checkDescriptor(json.subject, "subject").digest);
+    if (subject) parsed.subject = subject;
+  }
   if (json.annotations !== undefined && json.annotations !== null) {
     if (!isStringMap(json.annotations)) throw invalid("annotations is not a map of strings");
     parsed.annotations = json.annotations;
   }
   if (json.artifactType !== undefined && json.artifactType !== null) {
     if (typeof json.artifactType !== "string") throw invalid("artifactType must be a string");
-    parsed.artifactType = json.artifactType;
+    // The spec treats an empty artifactType as missing.
+    if (json.artifactType !== "") parsed.artifactType = json.artifactType;
   }
 
   if (imageManifestTypes.has(mediaType)) {

@@ -17,7 +17,10 @@ const maxTagsPerPut = 100;
  */
 export async function getManifest(ctx: Context): Promise<void> {
   const name = ctx.params.name!;
-  const manifest = await negotiate(ctx, name, await ctx.registry.manifests.get(name, manifestReference(ctx)));
+  const reference = manifestReference(ctx);
+  const stored = await ctx.registry.manifests.get(name, reference);
+  // A digest names exact bytes; only a tag leaves room for choice.
+  const manifest = "tag" in reference ? await negotiate(ctx, name, stored) : stored;
   const etag = `"${manifest.digest.value}"`;
   const headers = {
     "Content-Type": manifest.mediaType,

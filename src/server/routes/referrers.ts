@@ -5,7 +5,7 @@ import { digestParam } from "./params.js";
 /** GET /v2/<name>/referrers/<digest>[?artifactType=]: an image index, never a 404. */
 export async function listReferrers(ctx: Context): Promise<void> {
   const subject = digestParam(ctx.params.digest);
-  const artifactType = ctx.query.get("artifactType") ?? undefined;
+  const artifactType = ctx.query.get("artifactType") || undefined;
   const manifests = await ctx.registry.manifests.referrers(ctx.params.name!, subject, artifactType);
   const headers: Record<string, string> = { "Content-Type": mediaTypes.ociIndex };
   if (artifactType !== undefined) headers["OCI-Filters-Applied"] = "artifactType";

@@ -78,6 +78,7 @@ export async function getUpload(ctx: Context): Promise<void> {
 
 /** DELETE <location>: cancels an upload. */
 export async function deleteUpload(ctx: Context): Promise<void> {
+  checkWritable(ctx);
   const { name, id } = ctx.params as { name: string; id: string };
   ctx.req.resume();
   await ctx.registry.uploads.cancel(name, id);
