@@ -32,7 +32,10 @@ export interface StorageDriver {
   /** Names (not paths) of a directory's direct children, sorted. */
   list(path: string): Promise<string[]>;
 
-  /** Moves an object, replacing whatever is at `dest`. Atomic and durable on resolve. */
+  /**
+   * Moves an object, replacing whatever is at `dest`. Atomic, and `dest` is durable on resolve; the
+   * source may reappear after a crash (callers move things out of scratch space, never back).
+   */
   move(source: string, dest: string): Promise<void>;
 
   /** Deletes an object, or a directory and everything beneath it. Atomic and durable on resolve. */

@@ -194,8 +194,7 @@ export class FilesystemDriver implements StorageDriver {
     try {
       await this.makeDir(dirname(to));
       await fsp.rename(from, to);
-      const dirs = new Set([dirname(to), dirname(from)]);
-      await Promise.all([...dirs].map(fsyncDir));
+      await fsyncDir(dirname(to));
     } catch (err) {
       throw this.wrap(err, "move", `${source} -> ${dest}`);
     }
