@@ -3,6 +3,7 @@ import { parseReference } from "../client/reference.js";
 import { copyImage } from "../image/copy.js";
 import { parsePlatform } from "../image/platform.js";
 import { platformOption, poolFrom, printJson, registryOptions, type RegistryFlags } from "./options.js";
+import { blobProgress } from "./progress.js";
 
 export function copyCommand(): Command {
   return registryOptions(
@@ -14,6 +15,7 @@ export function copyCommand(): Command {
       .option("--referrers", "also copy signatures, SBOMs and other referrers")
       .option("-j, --jobs <n>", "parallel blob transfers", Number, 4),
   ).action(async (src: string, dst: string, flags: RegistryFlags & { platform?: string; referrers?: boolean; jobs: number }) => {
+    const progress = blobProgress(!flags.json);
     const report = await copyImage({
       src: parseReference(src),
       dst: parseReference(dst),
@@ -21,10 +23,8 @@ export function copyCommand(): Command {
       concurrency: flags.jobs,
       referrers: flags.referrers === true,
       ...(flags.platform ? { platform: parsePlatform(flags.platform) } : {}),
-      onBlob: (t) => {
-        if (!flags.json && process.stderr.isTTY) process.stderr.write(`${t.digest.slice(7, 19)} ${t.action}${t.bytes ? ` ${t.bytes} bytes` : ""}\n`);
-      },
-    });
+      onBlob: progress.onBlob,
+    }).finally(progress.stop);
     if (flags.json) printJson(report);
     else process.stdout.write(`copied ${report.source} → ${report.target} (${report.digest}): ${report.manifests} manifest(s), ${report.blobs.length} blob(s), ${report.bytesMoved} bytes moved\n`);
   });

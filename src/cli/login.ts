@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import { storeCredentials } from "../client/auth-config.js";
 import { Transport } from "../client/transport.js";
 import { usageError } from "./exit.js";
+import { printJson } from "./options.js";
 
 interface LoginFlags {
   username?: string;
@@ -10,6 +11,7 @@ interface LoginFlags {
   passwordStdin?: boolean;
   insecure?: boolean;
   authfile?: string;
+  json?: boolean;
 }
 
 export function loginCommand(): Command {
@@ -19,8 +21,9 @@ export function loginCommand(): Command {
     .option("-u, --username <name>")
     .option("-p, --password <password>", "prefer --password-stdin: a password here lands in shell history")
     .option("--password-stdin", "read the password from stdin")
-    .option("--insecure", "plain HTTP")
+    .option("--insecure", "plain HTTP (loopback always is)")
     .option("--authfile <path>", "save to this file instead")
+    .option("--json", "print the result as JSON")
     .action(async (registry: string, flags: LoginFlags) => {
       if (!flags.username) throw usageError("login needs --username");
       let password = flags.password;
@@ -29,6 +32,7 @@ export function loginCommand(): Command {
       const t = new Transport(registry, { insecure: flags.insecure === true, credentials: { username: flags.username, password } });
       await t.ping();
       const where = await storeCredentials(registry, flags.username, password, flags.authfile ? { authFile: flags.authfile } : {});
-      process.stdout.write(`Login Succeeded (saved to ${where})\n`);
+      if (flags.json) printJson({ registry, username: flags.username, savedTo: where });
+      else process.stdout.write(`Login Succeeded (saved to ${where})\n`);
     });
 }

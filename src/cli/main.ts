@@ -18,6 +18,11 @@ import { manifestCommand } from "./manifest.js";
 import { mutateCommand } from "./mutate.js";
 import { tagCommand } from "./tag.js";
 import { validateCommand } from "./validate.js";
+import { rebaseCommand } from "./rebase.js";
+import { flattenCommand } from "./flatten.js";
+import { exportCommand } from "./export.js";
+import { pullCommand } from "./pull.js";
+import { pushCommand } from "./push.js";
 import { exitCodes, reportError } from "./exit.js";
 
 const program = new Command("lading")
@@ -43,5 +48,10 @@ program.addCommand(manifestCommand());
 program.addCommand(mutateCommand());
 program.addCommand(tagCommand());
 program.addCommand(validateCommand());
+program.addCommand(rebaseCommand());
+program.addCommand(flattenCommand());
+program.addCommand(exportCommand());
+program.addCommand(pullCommand());
+program.addCommand(pushCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => process.exit(reportError(err)));

@@ -4,20 +4,27 @@ import { TransportPool } from "../client/transport.js";
 /** Flags every command that talks to a registry shares. */
 export interface RegistryFlags {
   insecure?: boolean;
+  insecureRegistry?: string[];
   authfile?: string;
   json?: boolean;
 }
 
 export function registryOptions(cmd: Command): Command {
   return cmd
-    .option("--insecure", "speak plain HTTP to the registries named (loopback always is)")
+    .option("--insecure", "plain HTTP to every registry this command names (loopback always is)")
+    .option("--insecure-registry <host[:port]>", "plain HTTP to this registry only (repeatable)", collectValues)
     .option("--authfile <path>", "read credentials from this file only (docker config.json or podman auth.json format)")
     .option("--json", "print the result as JSON");
 }
 
+/** `--insecure`: every registry; `--insecure-registry`: those named; neither: HTTPS except loopback. */
+export function insecureFrom(flags: Pick<RegistryFlags, "insecure" | "insecureRegistry">): boolean | string[] {
+  return flags.insecure === true ? true : (flags.insecureRegistry ?? []);
+}
+
 export function poolFrom(flags: RegistryFlags): TransportPool {
   return new TransportPool({
-    insecure: flags.insecure === true,
+    insecure: insecureFrom(flags),
     ...(flags.authfile === undefined ? {} : { auth: { authFile: flags.authfile } }),
     onRetry: (err, attempt, delay) => {
       if (process.stderr.isTTY) process.stderr.write(`lading: retry ${attempt} in ${Math.round(delay)}ms: ${err.message}\n`);

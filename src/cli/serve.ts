@@ -1,6 +1,6 @@
 import { Command, Option } from "commander";
 import { loadConfig } from "../config/load.js";
-import { startServer } from "../server/app.js";
+import { startServer, type RunningServer } from "../server/app.js";
 
 /** `lading serve`: runs the registry until SIGTERM or SIGINT, then drains in-flight requests. */
 export function serveCommand(): Command {
@@ -28,15 +28,19 @@ export function serveCommand(): Command {
       if (flags.storage !== undefined) overrides["storage.filesystem.rootdirectory"] = flags.storage;
       const env = { ...process.env };
       delete env.LADING_CONFIG;
-      const config = await loadConfig({ ...(file === undefined ? {} : { file }), env, overrides });
-      const server = await startServer(config);
+      // Signals are handled from the start: one that arrives while starting stops the server once it is up.
+      let running: Promise<RunningServer> | undefined;
       const stop = () => {
-        server.close().then(
+        if (!running) process.exit(0);
+        running.then((server) => server.close()).then(
           () => process.exit(0),
           () => process.exit(1),
         );
       };
       process.once("SIGTERM", stop);
       process.once("SIGINT", stop);
+      const config = await loadConfig({ ...(file === undefined ? {} : { file }), env, overrides });
+      running = startServer(config);
+      await running;
     });
 }

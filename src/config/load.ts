@@ -29,9 +29,12 @@ export interface ConfigSources {
 export async function loadConfig(sources: ConfigSources = {}): Promise<Config> {
   let raw: Record<string, unknown> = {};
   if (sources.file !== undefined) raw = await readConfigFile(sources.file);
+  const fromEnv = new Map<string, string>();
   for (const [name, value] of Object.entries(sources.env ?? {})) {
     if (!name.startsWith(envPrefix) || value === undefined) continue;
-    setPath(raw, name.slice(envPrefix.length).toLowerCase().split("_"), parseScalar(value));
+    const path = name.slice(envPrefix.length).toLowerCase().split("_");
+    setPath(raw, path, parseScalar(value));
+    fromEnv.set(path.join("."), name);
   }
   for (const [key, value] of Object.entries(sources.overrides ?? {})) {
     if (value !== undefined) setPath(raw, key.split("."), value);
@@ -41,7 +44,7 @@ export async function loadConfig(sources: ConfigSources = {}): Promise<Config> {
   if (sources.overrides?.["storage.filesystem.rootdirectory"] !== undefined) delete storage.inmemory;
   if (storage.filesystem === undefined && storage.inmemory === undefined) setPath(raw, ["storage", "filesystem", "rootdirectory"], "./data");
   const result = configSchema.safeParse(raw);
-  if (!result.success) throw new ConfigError(describe(result.error.issues[0]!, sources.file));
+  if (!result.success) throw new ConfigError(describe(result.error.issues[0]!, sources.file, fromEnv));
   return result.data;
 }
 
@@ -63,14 +66,15 @@ async function readConfigFile(file: string): Promise<Record<string, unknown>> {
   return doc as Record<string, unknown>;
 }
 
-function describe(issue: ZodIssue, file: string | undefined): string {
+/** One line naming the key, and the environment variable when one set it. */
+function describe(issue: ZodIssue, file: string | undefined, fromEnv: Map<string, string>): string {
   const where = file === undefined ? "configuration" : `config ${file}`;
   const key = issue.path.join(".");
-  if (issue.code === "unrecognized_keys") {
-    const names = issue.keys.map((k) => (key === "" ? k : `${key}.${k}`)).join(", ");
-    return `${where}: unknown key ${names}`;
-  }
-  return `${where}: ${key === "" ? "" : `${key}: `}${issue.message}`;
+  const keys = issue.code === "unrecognized_keys" ? issue.keys.map((k) => (key === "" ? k : `${key}.${k}`)) : [key];
+  const variables = [...fromEnv].filter(([path]) => keys.some((k) => k !== "" && (path === k || path.startsWith(`${k}.`)))).map(([, name]) => name);
+  const via = variables.length > 0 ? ` (set by environment variable ${variables.join(", ")})` : "";
+  if (issue.code === "unrecognized_keys") return `${where}: unknown key ${keys.join(", ")}${via}`;
+  return `${where}: ${key === "" ? "" : `${key}: `}${issue.message}${via}`;
 }
 
 function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {

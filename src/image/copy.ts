@@ -4,7 +4,7 @@ import { listReferrers } from "../client/referrers.js";
 import type { TransportPool } from "../client/transport.js";
 import { isNondistributable } from "../oci/mediatypes.js";
 import { platformMatches } from "./platform.js";
-import { transferBlob, type BlobLocation, type BlobTransfer } from "./transfer.js";
+import { transferBlob, type BlobEvent, type BlobLocation, type BlobTransfer } from "./transfer.js";
 import { ImageError, isIndexType, parseImageManifest, parseIndex, type Platform } from "./types.js";
 
 export interface CopyOptions {
@@ -16,7 +16,8 @@ export interface CopyOptions {
   /** Also copy manifests whose subject is a copied manifest (signatures, SBOMs). */
   referrers?: boolean;
   concurrency?: number;
-  onBlob?: (t: BlobTransfer) => void;
+  /** Bytes as each blob moves, then what was done with it (for progress bars). */
+  onBlob?: (e: BlobEvent) => void;
 }
 
 export interface CopyReport {
@@ -47,7 +48,7 @@ export async function copyImage(options: CopyOptions): Promise<CopyReport> {
     const worker = async () => {
       while (next < todo.length) {
         const d = todo[next++]!;
-        const t = await transferBlob(from, to, d);
+        const t = await transferBlob(from, to, d, { onProgress: (bytes) => options.onBlob?.({ digest: d.digest, size: d.size, bytes, progress: true }) });
         blobs.push(t);
         options.onBlob?.(t);
       }

@@ -83,12 +83,29 @@ export async function makeLayer(input: string): Promise<LayerFile> {
       await pipeline(createReadStream(input), packed.stream, new PassThrough().resume());
       return { file: input, digest: packed.digest(), size: packed.size(), diffId: raw.digest(), cleanup };
     }
-    const file = path.join(dir, "layer.tar.gz");
-    const raw = hashing();
-    const packed = hashing();
-    await pipeline(st.isDirectory() ? packDirectory(input) : createReadStream(input), raw.stream, createGzip(), packed.stream, createWriteStream(file));
-    return { file, digest: packed.digest(), size: packed.size(), diffId: raw.digest(), cleanup };
+    return await compressInto(dir, st.isDirectory() ? packDirectory(input) : createReadStream(input), cleanup);
   } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+async function compressInto(dir: string, tarStream: Readable, cleanup: () => Promise<void>): Promise<LayerFile> {
+  const file = path.join(dir, "layer.tar.gz");
+  const raw = hashing();
+  const packed = hashing();
+  await pipeline(tarStream, raw.stream, createGzip(), packed.stream, createWriteStream(file));
+  return { file, digest: packed.digest(), size: packed.size(), diffId: raw.digest(), cleanup };
+}
+
+/** Gzips an uncompressed tar stream into a temporary layer file, hashing both forms in one pass. */
+export async function compressLayer(tarStream: Readable): Promise<LayerFile> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "lading-layer-"));
+  const cleanup = () => rm(dir, { recursive: true, force: true });
+  try {
+    return await compressInto(dir, tarStream, cleanup);
+  } catch (err) {
+    tarStream.destroy();
     await cleanup();
     throw err;
   }

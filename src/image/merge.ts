@@ -11,6 +11,7 @@ import { checkLineage } from "./lineage.js";
 import type { LayerStep, MergeReport, PlatformResult } from "./merge-report.js";
 import { formatPlatform, platformMatches } from "./platform.js";
 import { imageFor, loadTarget, platformsOf, type RemoteImage, type RemoteTarget } from "./remote.js";
+import { inParallel } from "./parallel.js";
 import { layerHeaders, type TarHeader } from "./tar-headers.js";
 import { planBlob, transferBlob, type BlobLocation } from "./transfer.js";
 import { canonicalBytes, familyOf, ImageError, indexTypeFor, type Descriptor, type ImageManifest, type Platform } from "./types.js";
@@ -38,19 +39,6 @@ export interface MergeOptions {
 export function sectionLabels(refs: Reference[]): string[] {
   const last = refs.map((r) => r.repository.split("/").at(-1)!);
   return refs.map((r, i) => (last.filter((l) => l === last[i]).length === 1 ? last[i]! : formatReference(r)));
-}
-
-async function inParallel<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 async function analyze(sections: { label: string; image: RemoteImage }[], baseLayers: number): Promise<ConflictAnalyzer> {

@@ -18,6 +18,9 @@ export interface BlobTransfer {
   bytes: number;
 }
 
+/** Progress of one blob as it moves (`progress`), then what was done with it; the CLI draws bars from these. */
+export type BlobEvent = { digest: string; size: number; bytes: number; action: string } | { digest: string; size: number; bytes: number; progress: true };
+
 export const sameRegistry = (a: BlobLocation, b: BlobLocation) => a.transport.registry === b.transport.registry;
 
 /** What `transferBlob` would do, found without writing anything (for --dry-run). */

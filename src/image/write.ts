@@ -6,13 +6,25 @@ import { bufferSource, uploadBlob } from "../client/upload.js";
 import { digestOf } from "../oci/digest.js";
 import { isNondistributable } from "../oci/mediatypes.js";
 import type { RemoteImage } from "./remote.js";
-import { transferBlob, type BlobLocation } from "./transfer.js";
+import { transferBlob, type BlobLocation, type BlobTransfer } from "./transfer.js";
 import { canonicalBytes, familyOf, type Descriptor, type ImageConfig, type ImageManifest } from "./types.js";
 
 export interface WrittenImage {
   digest: string;
   configDigest: string;
   bytesMoved: number;
+  /** What happened to each layer: skipped, mounted or copied. */
+  blobs: BlobTransfer[];
+}
+
+export interface WriteOptions {
+  /** Layers already uploaded to the target, appended after `layers`. */
+  extraLayers?: Descriptor[];
+  annotations?: Record<string, string>;
+  /** The layers of `from` to keep (default: all of them). */
+  layers?: Descriptor[];
+  /** Push the manifest by digest only (a platform of an index the caller tags). */
+  untagged?: boolean;
 }
 
 /**
@@ -24,16 +36,17 @@ export async function writeImage(
   from: RemoteImage,
   target: Reference,
   config: ImageConfig,
-  options: { extraLayers?: Descriptor[]; annotations?: Record<string, string>; layers?: Descriptor[] } = {},
+  options: WriteOptions = {},
 ): Promise<WrittenImage> {
   const to: BlobLocation = { transport: pool.get(target.registry), repo: target.repository };
   const source: BlobLocation = { transport: from.transport, repo: from.ref.repository };
   const layers = options.layers ?? from.manifest.layers;
-  let bytesMoved = 0;
+  const blobs: BlobTransfer[] = [];
   for (const layer of layers) {
     if (isNondistributable(layer.mediaType)) continue;
-    bytesMoved += (await transferBlob(source, to, layer)).bytes;
+    blobs.push(await transferBlob(source, to, layer));
   }
+  const bytesMoved = blobs.reduce((n, b) => n + b.bytes, 0);
   const configBytes = canonicalBytes(config);
   const configDigest = digestOf(configBytes);
   if (!(await statBlob(to.transport, to.repo, configDigest))) await uploadBlob(to.transport, to.repo, bufferSource(configBytes, configDigest));
@@ -47,6 +60,6 @@ export async function writeImage(
   // Docker schema 2 has no annotations field.
   if (Object.keys(annotations).length > 0 && familyOf(from.mediaType) === "oci") manifest.annotations = annotations;
   const bytes = canonicalBytes(manifest);
-  const digest = await putManifest(to.transport, to.repo, manifestKey(target), bytes, from.mediaType);
-  return { digest, configDigest, bytesMoved };
+  const digest = await putManifest(to.transport, to.repo, options.untagged ? digestOf(bytes) : manifestKey(target), bytes, from.mediaType);
+  return { digest, configDigest, bytesMoved, blobs };
 }

@@ -80,7 +80,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       if (ctx.bytesIn > 0) metrics.bytesIn.inc({ route: ctx.route }, ctx.bytesIn);
       if (bytesOut > 0) metrics.bytesOut.inc({ route: ctx.route }, bytesOut);
       if (accessLog) {
-        log.info({ req_id: requestId, method: req.method, path: pathname, route: ctx.route, status, bytes_in: ctx.bytesIn, bytes_out: bytesOut, duration_ms: Math.round(seconds * 1e4) / 10 }, "request");
+        log.info({ req_id: requestId, method: req.method, path: rawUrl, route: ctx.route, status, bytes_in: ctx.bytesIn, bytes_out: bytesOut, duration_ms: Math.round(seconds * 1e4) / 10 }, "request");
       }
     });
     let upload = false;
@@ -96,7 +96,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       if (upload) metrics.uploadsInFlight.inc();
       await found.handler(ctx);
     } catch (err) {
-      if (req.destroyed && !req.complete) {
+      // The client went away (mid-upload or mid-download): nothing to answer, nothing went wrong here.
+      if ((req.destroyed && !req.complete) || res.destroyed || isPrematureClose(err)) {
+        log.debug({ req_id: requestId, err }, "client closed the connection");
         res.destroy();
         return;
       }
@@ -154,6 +156,11 @@ function schedulePurge(registry: Registry, purging: Config["storage"]["maintenan
   }, Math.min(purging.interval, 2 ** 31 - 1));
   timer.unref();
   return timer;
+}
+
+function isPrematureClose(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === "ERR_STREAM_PREMATURE_CLOSE" || code === "ECONNRESET" || code === "EPIPE";
 }
 
 async function health(ctx: Context): Promise<void> {

@@ -107,6 +107,11 @@ health:
   it("names the key of a bad duration", () => rejects("storage:\n  maintenance:\n    uploadpurging:\n      age: soon\n", /storage\.maintenance\.uploadpurging\.age: not a duration/));
   it("refuses two storage drivers", () => rejects("storage:\n  inmemory: {}\n  filesystem:\n    rootdirectory: /x\n", /exactly one storage driver/));
   it("refuses YAML that does not parse", () => rejects("http: [\n", /not valid YAML/));
+  it("names the environment variable that set an unknown key", async () => {
+    await assert.rejects(loadConfig({ env: { LADING_KEEP_SCRATCH: "1" } }), /unknown key keep \(set by environment variable LADING_KEEP_SCRATCH\)/);
+    await assert.rejects(loadConfig({ env: { LADING_STORAGE_DELETE_ENABLED: "sometimes" } }), /storage\.delete\.enabled: .*LADING_STORAGE_DELETE_ENABLED/);
+  });
+
   it("refuses a missing file clearly", async () => {
     await assert.rejects(loadConfig({ file: join(dir, "nope.yml") }), /cannot read config file .*nope\.yml/);
   });
