@@ -9,7 +9,7 @@ import type { BlobEvent } from "../image/transfer.js";
 export function blobProgress(enabled: boolean): { onBlob: (e: BlobEvent) => void; stop: () => void } {
   if (!enabled || !process.stderr.isTTY) return { onBlob: () => undefined, stop: () => undefined };
   const bars = new MultiBar(
-    { stream: process.stderr, clearOnComplete: false, hideCursor: true, format: " {digest} [{bar}] {value}/{total} bytes {state}" },
+    { stream: process.stderr, clearOnComplete: false, hideCursor: true, barsize: 30, format: " {digest} [{bar}] {value}/{total} bytes {state}" },
     Presets.shades_classic,
   );
   const byDigest = new Map<string, { bar: SingleBar; size: number; bytes: number; done: boolean }>();

@@ -69,12 +69,17 @@ export async function statManifest(t: Transport, repo: string, ref: string): Pro
 
 /** PUTs manifest bytes under a tag or their digest; returns the digest. Retried like any request: a PUT is idempotent. */
 export async function putManifest(t: Transport, repo: string, ref: string, bytes: Buffer, mediaType: string): Promise<string> {
+  return (await putManifestDetailed(t, repo, ref, bytes, mediaType)).digest;
+}
+
+/** Like putManifest, also telling whether the registry indexed the manifest's subject (its OCI-Subject header). */
+export async function putManifestDetailed(t: Transport, repo: string, ref: string, bytes: Buffer, mediaType: string): Promise<{ digest: string; subjectIndexed: boolean }> {
   const digest = digestOf(bytes);
   const res = await t.request({ method: "PUT", path: manifestPath(repo, ref), headers: { "content-type": mediaType }, body: bytes, scopes: [push(repo)], expect: [201, 200] });
   drain(res.body);
   const stored = header(res.headers, "docker-content-digest");
   if (stored?.startsWith("sha256:") && stored !== digest) throw new ClientError(`${t.registry} stored ${repo} as ${stored}, not ${digest}`);
-  return digest;
+  return { digest, subjectIndexed: header(res.headers, "oci-subject") !== undefined };
 }
 
 export async function deleteManifest(t: Transport, repo: string, ref: string): Promise<void> {

@@ -1,11 +1,11 @@
-import { fetchManifest, putManifest } from "../client/manifests.js";
+import { fetchManifest, putManifestDetailed } from "../client/manifests.js";
 import { formatReference, manifestKey, type Reference } from "../client/reference.js";
-import { listReferrers } from "../client/referrers.js";
+import { addReferrerToFallback, listReferrers } from "../client/referrers.js";
 import type { TransportPool } from "../client/transport.js";
 import { isNondistributable } from "../oci/mediatypes.js";
 import { platformMatches } from "./platform.js";
 import { transferBlob, type BlobEvent, type BlobLocation, type BlobTransfer } from "./transfer.js";
-import { ImageError, isIndexType, parseImageManifest, parseIndex, type Platform } from "./types.js";
+import { ImageError, isIndexType, parseImageManifest, parseIndex, type Descriptor, type Platform } from "./types.js";
 
 export interface CopyOptions {
   src: Reference;
@@ -27,6 +27,19 @@ export interface CopyReport {
   manifests: number;
   blobs: BlobTransfer[];
   bytesMoved: number;
+}
+
+/** A manifest's subject digest, when it refers to another manifest (a signature, an SBOM). */
+function subjectOf(bytes: Buffer): string | undefined {
+  const json = JSON.parse(bytes.toString("utf8")) as { subject?: { digest?: unknown } };
+  return typeof json.subject?.digest === "string" ? json.subject.digest : undefined;
+}
+
+/** The descriptor a referrers listing gives for a manifest: its artifactType (or config type) and annotations. */
+function referrerDescriptor(bytes: Buffer, mediaType: string, digest: string): Descriptor {
+  const json = JSON.parse(bytes.toString("utf8")) as { artifactType?: unknown; config?: { mediaType?: unknown }; annotations?: Record<string, string> };
+  const artifactType = typeof json.artifactType === "string" ? json.artifactType : typeof json.config?.mediaType === "string" ? json.config.mediaType : undefined;
+  return { mediaType, digest, size: bytes.length, ...(artifactType ? { artifactType } : {}), ...(json.annotations ? { annotations: json.annotations } : {}) };
 }
 
 /**
@@ -64,8 +77,10 @@ export async function copyImage(options: CopyOptions): Promise<CopyReport> {
       const image = parseImageManifest(m.bytes, m.mediaType);
       await copyBlobs([image.config, ...image.layers]);
     }
-    await putManifest(to.transport, to.repo, tag ?? m.digest, m.bytes, m.mediaType);
+    const put = await putManifestDetailed(to.transport, to.repo, tag ?? m.digest, m.bytes, m.mediaType);
     manifests++;
+    const subject = subjectOf(m.bytes);
+    if (subject && !put.subjectIndexed) await addReferrerToFallback(to.transport, to.repo, subject, referrerDescriptor(m.bytes, m.mediaType, m.digest));
     if (options.referrers) {
       for (const r of await listReferrers(from.transport, from.repo, m.digest)) {
         if (!done.has(r.digest)) {

@@ -5,6 +5,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
+import { formatReference, parseReference } from "../client/reference.js";
 import { normalizePath } from "./tar-headers.js";
 import { ImageError } from "./types.js";
 
@@ -85,9 +86,17 @@ export function selectEntry(archive: ExtractedArchive, name: string | undefined,
     if (entries.length === 1) return entries[0]!;
     throw new ImageError(`${file} holds ${entries.length} images: name one of ${entries.flatMap((e) => e.RepoTags ?? []).join(", ") || "(untagged)"}`);
   }
-  const wanted = name.includes(":") && name.lastIndexOf(":") > name.lastIndexOf("/") ? name : `${name}:latest`;
-  const found = entries.find((e) => (e.RepoTags ?? []).includes(wanted));
-  if (!found) throw new ImageError(`${file} has no image tagged ${wanted}`);
+  // Names compare as docker normalizes them: `example/app:1` is `docker.io/example/app:1` (skopeo writes the latter).
+  const normal = (n: string) => {
+    try {
+      return formatReference(parseReference(n));
+    } catch {
+      return n;
+    }
+  };
+  const wanted = normal(name);
+  const found = entries.find((e) => (e.RepoTags ?? []).some((t) => normal(t) === wanted));
+  if (!found) throw new ImageError(`${file} has no image tagged ${name}`);
   return found;
 }
 

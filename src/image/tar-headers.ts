@@ -14,7 +14,8 @@ export interface TarHeader {
 }
 
 export function normalizePath(name: string): string {
-  return name.replace(/^(?:\.\/|\/)+/, "").replace(/\/+$/, "");
+  const p = name.replace(/^(?:\.\/|\/)+/, "").replace(/\/+$/, "");
+  return p === "." ? "" : p;
 }
 
 const gzipMagic = [0x1f, 0x8b];

@@ -50,12 +50,18 @@ export class TagStore {
     });
   }
 
-  /** All tags, sorted; NAME_UNKNOWN when the repository has never held a manifest. */
+  /**
+   * All tags, sorted; NAME_UNKNOWN when the repository has never held a manifest. A tag directory
+   * without a current link (a crash between creating the directory and writing the link, here or
+   * in registry:2) is not a tag.
+   */
   async list(name: string): Promise<string[]> {
     const cached = this.lists.get(name);
     if (cached) return cached;
     try {
-      const tags = (await this.driver.list(tagsPath(name))).sort();
+      const names = (await this.driver.list(tagsPath(name))).sort();
+      const resolved = await mapLimit(names, 32, (tag) => this.resolve(name, tag));
+      const tags = names.filter((_, i) => resolved[i] !== undefined);
       this.lists.set(name, tags);
       return tags;
     } catch (err) {
@@ -91,4 +97,18 @@ export function insertSorted(sorted: readonly string[], item: string): string[] 
     else hi = mid;
   }
   return [...sorted.slice(0, lo), item, ...sorted.slice(lo)];
+}
+
+/** `fn` over `items` with at most `limit` calls in flight; results in order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }

@@ -22,10 +22,12 @@ const closeFd = promisify(fs.close);
 const MiB = 1 << 20;
 
 /**
- * putContent's temporary files live beside their target (so the rename stays on one filesystem) and
- * carry this prefix, which no registry path component can start with; `list` hides them.
+ * Scratch space for files being written and trees being deleted: one directory under the root, so
+ * renames stay on one filesystem (atomic) while nothing half-made ever stands in the registry's
+ * tree, where registry:2 would see it. It is emptied when a driver is created (what a crash left);
+ * `list` hides it.
  */
-export const tempPrefix = ".lading-tmp-";
+export const tempPrefix = ".lading-tmp";
 
 export function isTempName(name: string): boolean {
   return name.startsWith(tempPrefix);
@@ -82,9 +84,22 @@ export class FilesystemDriver implements StorageDriver {
    */
   private readonly pendingDirs = new Map<string, Promise<void>>();
 
+  private readonly scratch: string;
+
   constructor(root: string) {
     this.root = resolve(root);
+    this.scratch = join(this.root, tempPrefix);
+    fs.rmSync(this.scratch, { recursive: true, force: true });
   }
+
+  /** A fresh name in the scratch directory, which exists once this resolves. */
+  private async scratchName(): Promise<string> {
+    this.scratchReady ??= fsp.mkdir(this.scratch, { recursive: true }).then(() => {});
+    await this.scratchReady;
+    return join(this.scratch, randomBytes(8).toString("hex"));
+  }
+
+  private scratchReady: Promise<void> | undefined;
 
   async getContent(path: string): Promise<Buffer> {
     try {
@@ -99,7 +114,7 @@ export class FilesystemDriver implements StorageDriver {
     const durable = options.durable ?? true;
     const full = this.full(path);
     const dir = dirname(full);
-    const tmp = join(dir, tempPrefix + randomBytes(8).toString("hex"));
+    const tmp = await this.scratchName();
     try {
       await this.makeDir(dir, durable);
       const handle = await fsp.open(tmp, "wx");
@@ -201,14 +216,14 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   /**
-   * Atomic and durable: the object or tree is first renamed to a temporary name beside it (one
-   * step, hidden from `list`), the directory is fsynced, and only then is the tree removed. A crash
-   * leaves it whole or gone, never half-deleted.
+   * Atomic and durable: the object or tree is first renamed into scratch space (one step), the
+   * directory is fsynced, and only then is the tree removed. A crash leaves it whole or gone, never
+   * half-deleted.
    */
   async delete(path: string, options: WriteOptions = {}): Promise<void> {
     const full = this.full(path);
     const parent = dirname(full);
-    const trash = join(parent, `${tempPrefix}${randomBytes(8).toString("hex")}`);
+    const trash = await this.scratchName();
     try {
       await fsp.rename(full, trash);
       if (options.durable ?? true) await fsyncDir(parent);
