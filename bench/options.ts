@@ -1,0 +1,140 @@
+/**
+ * What a run does: sizes and counts, full (the issue's figures) or quick (a tiny run for the smoke
+ * test and for development), each overridable by a flag.
+ */
+import { Command, Option } from "commander";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+
+export interface Options {
+  quick: boolean;
+  /** The issue's figures, every workload, no size overridden: only such a run writes the repository's BENCHMARKS.md. */
+  full: boolean;
+  rounds: number;
+  concurrency: number;
+  /** The "64 MiB" blobs: size, and how many are pushed per mode per round. */
+  bigBytes: number;
+  bigCount: number;
+  /** The "1 GiB" blob: one per mode per round. */
+  hugeBytes: number;
+  /** PATCH size of chunked pushes. */
+  chunkBytes: number;
+  smallBlobs: number;
+  smallBytes: number;
+  manifests: number;
+  tags: number;
+  tagPage: number;
+  repos: number;
+  catalogPage: number;
+  mounts: number;
+  merges: number;
+  mergeLayerBytes: number;
+  /** Read-only phases repeat their requests until at least this long has passed. */
+  minSeconds: number;
+  /** Machine-limit probes: bytes hashed, written, uploaded and downloaded. */
+  machineBytes: number;
+  only: string[] | undefined;
+  /** Where results.json, chart.svg and (quick or --out) BENCHMARKS.md go. */
+  out: string;
+  /** Whether --out was given (a full run's files then go there, not into the repository). */
+  outExplicit: boolean;
+  /** Where BENCHMARKS.md goes. */
+  markdown: string;
+  /** Where servers keep their storage while they run. */
+  work: string;
+  keep: boolean;
+  /** Re-derive and re-render this results.json instead of running. */
+  render: string | undefined;
+}
+
+const MiB = 1 << 20;
+
+const full = {
+  rounds: 3, concurrency: 32, bigMib: 64, bigCount: 4, hugeMib: 1024, chunkKib: 8192, smallBlobs: 2000, smallBytes: 4096,
+  manifests: 500, tags: 1000, tagPage: 100, repos: 1000, catalogPage: 100, mounts: 1000, merges: 3, mergeLayerKib: 4096,
+  minSeconds: 1.5, machineMib: 256,
+};
+const quick: typeof full = {
+  rounds: 1, concurrency: 32, bigMib: 1, bigCount: 1, hugeMib: 2, chunkKib: 256, smallBlobs: 20, smallBytes: 4096,
+  manifests: 10, tags: 10, tagPage: 3, repos: 10, catalogPage: 3, mounts: 10, merges: 1, mergeLayerKib: 64,
+  minSeconds: 0, machineMib: 8,
+};
+
+const int = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`not a non-negative integer: ${value}`);
+  return n;
+};
+
+export function parseOptions(argv: string[], repoRoot: string): Options {
+  const command = new Command("bench")
+    .description("lading against Debian's docker-registry, interleaved, on fresh storage (see BENCHMARKS.md)")
+    .option("--quick", "a tiny run (1 round, 1 MiB blobs, 20 small blobs, ...); never writes the repository's BENCHMARKS.md")
+    .option("--out <dir>", "write results.json, chart.svg and BENCHMARKS.md here (default: bench/results/ and the repository's BENCHMARKS.md for a full run, a temp dir otherwise)")
+    .option("--work <dir>", "where servers keep their storage (default: a fresh directory in the temp dir)")
+    .option("--only <ids>", "comma-separated workloads or scenario-id prefixes (e.g. small,manifest)")
+    .option("--keep", "keep each server's storage and log")
+    .option("--render <results.json>", "run nothing: re-derive ratios and checks of a results file and rewrite it, chart.svg and BENCHMARKS.md")
+    .showHelpAfterError();
+  const flags: Array<[keyof typeof full, string]> = [
+    ["rounds", "rounds, each running every workload against lading then the reference"],
+    ["concurrency", "requests in flight in the small-blob, manifest, tag, catalog and mount workloads"],
+    ["bigMib", "size of the '64 MiB' blobs"], ["bigCount", "'64 MiB' blobs pushed per mode per round"],
+    ["hugeMib", "size of the '1 GiB' blob"], ["chunkKib", "PATCH size of chunked pushes"],
+    ["smallBlobs", "small blobs"], ["smallBytes", "size of a small blob"], ["manifests", "manifests"],
+    ["tags", "tags in the tag list"], ["tagPage", "page size (n) of the paginated tag list"], ["repos", "repositories in the catalog"],
+    ["catalogPage", "page size (n) of the catalog walk"], ["mounts", "cross-repository mounts"], ["merges", "merges per round"],
+    ["mergeLayerKib", "size of each layer of the merged images"], ["minSeconds", "read phases repeat until this long has passed"],
+    ["machineMib", "bytes per machine-limit probe"],
+  ];
+  for (const [key, help] of flags) {
+    const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    command.addOption(new Option(`--${flag} <n>`, help).argParser(key === "minSeconds" ? Number : int));
+  }
+  command.parse(argv, { from: "user" });
+  const given = command.opts<Record<string, unknown>>();
+  const base = given.quick === true ? quick : full;
+  const pick = (key: keyof typeof full): number => (typeof given[key] === "number" ? (given[key] as number) : base[key]);
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const only = typeof given.only === "string" ? given.only.split(",").map((s) => s.trim()).filter(Boolean) : undefined;
+  const isFull = given.quick !== true && only === undefined && flags.every(([key]) => given[key] === undefined);
+  const outGiven = typeof given.out === "string" ? resolve(given.out) : undefined;
+  const render = typeof given.render === "string" ? resolve(given.render) : undefined;
+  const out = outGiven ?? (render ? dirname(render) : isFull ? join(repoRoot, "bench", "results") : join(tmpdir(), `lading-bench-${stamp}`));
+  return {
+    quick: given.quick === true,
+    full: isFull,
+    rounds: Math.max(1, pick("rounds")),
+    concurrency: Math.max(1, pick("concurrency")),
+    bigBytes: pick("bigMib") * MiB,
+    bigCount: Math.max(1, pick("bigCount")),
+    hugeBytes: pick("hugeMib") * MiB,
+    chunkBytes: Math.max(1, pick("chunkKib")) * 1024,
+    smallBlobs: Math.max(1, pick("smallBlobs")),
+    smallBytes: Math.max(1, pick("smallBytes")),
+    manifests: Math.max(1, pick("manifests")),
+    tags: Math.max(1, pick("tags")),
+    tagPage: Math.max(1, pick("tagPage")),
+    repos: Math.max(1, pick("repos")),
+    catalogPage: Math.max(1, pick("catalogPage")),
+    mounts: Math.max(1, pick("mounts")),
+    merges: Math.max(1, pick("merges")),
+    mergeLayerBytes: Math.max(1, pick("mergeLayerKib")) * 1024,
+    minSeconds: pick("minSeconds"),
+    machineBytes: Math.max(1, pick("machineMib")) * MiB,
+    only,
+    out,
+    outExplicit: outGiven !== undefined,
+    markdown: isFull && outGiven === undefined ? join(repoRoot, "BENCHMARKS.md") : join(out, "BENCHMARKS.md"),
+    work: typeof given.work === "string" ? resolve(given.work) : join(tmpdir(), `lading-bench-work-${process.pid}`),
+    keep: given.keep === true,
+    render,
+  };
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1 << 30 && bytes % (1 << 30) === 0) return `${bytes / (1 << 30)} GiB`;
+  if (bytes >= MiB && bytes % MiB === 0) return `${bytes / MiB} MiB`;
+  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} B`;
+}

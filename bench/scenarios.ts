@@ -1,0 +1,104 @@
+/**
+ * Every measured figure (a scenario) with its unit and the issue's target, and the workloads that
+ * produce them: one workload is one server lifetime on fresh storage, measured in phases.
+ */
+import type http from "node:http";
+import { formatBytes, type Options } from "./options.js";
+import { cpuSeconds, peakRss, resetPeak } from "./proc.js";
+import type { Server } from "./servers.js";
+
+export type Kind = "bytes" | "ops";
+
+export interface Scenario {
+  id: string;
+  workload: string;
+  title: string;
+  kind: Kind;
+  /** Throughput unit: MB/s for bytes, else `<per>/s`. */
+  unit: string;
+  /** What CPU time is counted per: "GB" or "request", "walk", "merge". */
+  per: string;
+  /** lading/reference throughput ratio wanted (at least). */
+  target?: number;
+  /** lading/reference CPU-per-unit ratio wanted (at most). */
+  cpuTarget?: number;
+}
+
+export interface Sample {
+  seconds: number;
+  /** Bytes moved (kind "bytes") or operations done (kind "ops"). */
+  units: number;
+  cpuSeconds: number;
+  peakRssBytes: number;
+}
+
+export interface WorkloadContext {
+  server: Server;
+  agent: http.Agent;
+  opts: Options;
+  repoRoot: string;
+  /** Measures one scenario: `work` returns the bytes or operations it did. */
+  phase(id: string, work: () => Promise<number>): Promise<void>;
+}
+
+export interface Workload {
+  name: string;
+  /** undefined when it can run, else why not (reported as "not available", never silently dropped). */
+  unavailable?(repoRoot: string): Promise<string | undefined>;
+  run(ctx: WorkloadContext): Promise<void>;
+}
+
+export function scenarios(opts: Options): Scenario[] {
+  const big = formatBytes(opts.bigBytes);
+  const huge = formatBytes(opts.hugeBytes);
+  const chunk = formatBytes(opts.chunkBytes);
+  const c = `concurrency ${opts.concurrency}`;
+  const list: Scenario[] = [];
+  const push = (size: string, workload: string, targets: [number, number, number] | undefined): void => {
+    const modes = [
+      ["monolithic", "POST + one PUT"],
+      ["chunked", `${chunk} PATCHes`],
+      ["streamed", "one streamed PATCH"],
+    ] as const;
+    modes.forEach(([mode, how], i) => {
+      const s: Scenario = { id: `push.${mode}.${workload}`, workload: `blobs-${workload}`, title: `push ${size} blob, ${mode} (${how})`, kind: "bytes", unit: "MB/s", per: "GB", cpuTarget: 0.55 };
+      const target = targets?.[i];
+      if (target !== undefined) s.target = target;
+      list.push(s);
+    });
+    const pull: Scenario = { id: `pull.${workload}`, workload: `blobs-${workload}`, title: `pull ${size} blob, digest verified`, kind: "bytes", unit: "MB/s", per: "GB" };
+    if (workload === "big") pull.target = 1.0;
+    list.push(pull);
+  };
+  push(big, "big", [1.4, 1.6, 1.3]);
+  push(huge, "huge", undefined);
+  const ops = (id: string, workload: string, title: string, per: string, target?: number): void => {
+    const s: Scenario = { id, workload, title, kind: "ops", unit: `${per === "request" ? "req" : `${per}s`}/s`, per };
+    if (target !== undefined) s.target = target;
+    list.push(s);
+  };
+  ops("small.push", "small", `${opts.smallBlobs} small blobs (${formatBytes(opts.smallBytes)}) pushed, ${c}`, "blob", 5);
+  ops("small.head", "small", `small blobs HEAD, ${c}`, "request", 8);
+  ops("small.get", "small", `small blobs GET, digest verified, ${c}`, "request", 8);
+  ops("manifest.put", "manifests", `${opts.manifests} manifests PUT by tag, ${c}`, "request", 8);
+  ops("manifest.get-tag", "manifests", `manifest GET by tag, ${c}`, "request", 6);
+  ops("manifest.head", "manifests", `manifest HEAD by tag, ${c}`, "request", 6);
+  ops("manifest.get-digest", "manifests", `manifest GET by digest, ${c}`, "request");
+  ops("tags.whole", "tags", `tag list of ${opts.tags} tags, whole, ${c}`, "request", 4);
+  ops("tags.paginated", "tags", `tag list of ${opts.tags} tags, walked n=${opts.tagPage}, ${c}`, "walk", 4);
+  ops("catalog.walk", "catalog", `_catalog of ${opts.repos} repositories, walked n=${opts.catalogPage}, ${c}`, "walk", 50);
+  ops("mounts", "mounts", `${opts.mounts} cross-repository mounts, ${c}`, "mount", 8);
+  ops("merge", "merge", "`lading merge` of a base and two sections", "merge");
+  return list;
+}
+
+/** Runs one phase: peak RSS reset, CPU and clock read around `work`, peak read after. */
+export async function measurePhase(server: Server, work: () => Promise<number>): Promise<Sample> {
+  resetPeak(server.pid);
+  const cpu0 = cpuSeconds(server.pid);
+  const t0 = performance.now();
+  const units = await work();
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu1 = cpuSeconds(server.pid);
+  return { seconds, units, cpuSeconds: cpu1 - cpu0, peakRssBytes: peakRss(server.pid) };
+}

@@ -1,0 +1,156 @@
+/**
+ * The two registries under test, each a child process on 127.0.0.1 with fresh storage, started and
+ * stopped by PID. lading runs from this checkout's dist/ with its access log off; the reference is
+ * Debian's docker-registry with a config of our own (uploadpurging off, delete on, every REGISTRY_*
+ * variable unset, since it reads them as config overrides).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import http from "node:http";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { stringify } from "yaml";
+
+export type RegistryKind = "lading" | "reference";
+export const registryKinds: readonly RegistryKind[] = ["lading", "reference"];
+
+export const referenceBinary = "/usr/bin/docker-registry";
+
+export interface Server {
+  kind: RegistryKind;
+  /** host:port, as in image references. */
+  host: string;
+  /** http://host:port */
+  url: string;
+  pid: number;
+  storage: string;
+  /** Stops the process by its PID and removes its directory (kept, with the log, on `keep`). */
+  stop(keep?: boolean): Promise<void>;
+  /** The last lines the server wrote, for error messages. */
+  logTail(): string;
+}
+
+/** PIDs of servers this process started and has not seen exit. */
+const live = new Set<number>();
+
+/** Kills, by PID, every server still running (on SIGINT or a crash of the harness). */
+export function killLiveServers(): void {
+  for (const pid of live) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  live.clear();
+}
+
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  probe.listen(0, "127.0.0.1");
+  await once(probe, "listening");
+  const address = probe.address();
+  probe.close();
+  if (address === null || typeof address === "string") throw new Error("cannot find a free port");
+  return address.port;
+}
+
+/** Starts `kind` in a fresh directory under `workDir` and waits until GET /v2/ answers 200. */
+export async function startServer(kind: RegistryKind, workDir: string, repoRoot: string): Promise<Server> {
+  const dir = join(workDir, `${kind}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
+  const storage = join(dir, "storage");
+  await mkdir(storage, { recursive: true });
+  const port = await freePort();
+  const host = `127.0.0.1:${port}`;
+  const config = join(dir, "config.yml");
+  const logPath = join(dir, "server.log");
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (key.startsWith("REGISTRY_") || key.startsWith("LADING_")) continue;
+    env[key] = value;
+  }
+  let command: string;
+  let args: string[];
+  if (kind === "lading") {
+    await writeFile(config, stringify({ log: { level: "warn", accesslog: { disabled: true } } }));
+    command = process.execPath;
+    args = [join(repoRoot, "dist/src/cli/main.js"), "serve", "--listen", host, "--storage", storage, "--log-level", "warn", "--config", config];
+  } else {
+    await writeFile(
+      config,
+      stringify({
+        version: 0.1,
+        log: { level: "warn", accesslog: { disabled: true } },
+        storage: { filesystem: { rootdirectory: storage }, delete: { enabled: true }, maintenance: { uploadpurging: { enabled: false } } },
+        http: { addr: host, secret: "lading-bench" },
+      }),
+    );
+    command = referenceBinary;
+    args = ["serve", config];
+  }
+  const logFd = openSync(logPath, "a");
+  let child: ChildProcess;
+  try {
+    child = spawn(command, args, { env, stdio: ["ignore", logFd, logFd] });
+  } finally {
+    closeSync(logFd);
+  }
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`cannot start ${command}`);
+  live.add(pid);
+  let gone = false;
+  const exited = new Promise<void>((resolve) =>
+    child.once("exit", () => {
+      gone = true;
+      live.delete(pid);
+      resolve();
+    }),
+  );
+  const logTail = () => (existsSync(logPath) ? readFileSync(logPath, "utf8").trim().split("\n").slice(-15).join("\n") : "");
+
+  const stop = async (keep = false): Promise<void> => {
+    if (!gone) {
+      process.kill(pid, "SIGTERM");
+      const timer = setTimeout(() => {
+        if (!gone) process.kill(pid, "SIGKILL");
+      }, 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (!keep) await rm(dir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (gone) throw new Error(`${kind} exited during start-up; its log (${logPath}):\n${logTail()}`);
+    if (await answers(`http://${host}/v2/`)) break;
+    if (Date.now() > deadline) {
+      await stop(true);
+      throw new Error(`${kind} did not answer on ${host} within 20 s; its log (${logPath}):\n${logTail()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { kind, host, url: `http://${host}`, pid, storage, stop, logTail };
+}
+
+function answers(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.once("error", () => resolve(false));
+    req.setTimeout(1000, () => req.destroy());
+  });
+}
+
+/** The reference registry's version line, for the report. */
+export async function referenceVersion(): Promise<string> {
+  const child = spawn(referenceBinary, ["--version"], { stdio: ["ignore", "pipe", "ignore"] });
+  let out = "";
+  child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+  await once(child, "exit");
+  return out.trim();
+}

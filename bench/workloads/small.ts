@@ -1,0 +1,32 @@
+/** Many small blobs (config-sized) pushed, HEADed and fetched with `concurrency` requests in flight. */
+import { BlobSource } from "../data.js";
+import { runPool } from "../http.js";
+import { headBlob, pullBlob, pushBytes } from "../protocol.js";
+import type { Workload } from "../scenarios.js";
+
+export const smallWorkload: Workload = {
+  name: "small",
+  async run(ctx) {
+    const { opts } = ctx;
+    const target = { base: ctx.server.url, agent: ctx.agent };
+    const repo = "bench/small";
+    const blobs = Array.from({ length: opts.smallBlobs }, () => {
+      const source = new BlobSource(opts.smallBytes);
+      return { bytes: source.bytes(), digest: source.digest() };
+    });
+    const n = blobs.length;
+    const minMs = opts.minSeconds * 1000;
+    await ctx.phase("small.push", () =>
+      runPool(n, opts.concurrency, async (i) => {
+        const blob = blobs[i]!;
+        await pushBytes(target, repo, blob.bytes, blob.digest);
+      }),
+    );
+    await ctx.phase("small.head", () => runPool(n, opts.concurrency, (i) => headBlob(target, repo, blobs[i % n]!.digest, opts.smallBytes), minMs));
+    await ctx.phase("small.get", () =>
+      runPool(n, opts.concurrency, async (i) => {
+        await pullBlob(target, repo, blobs[i % n]!.digest, opts.smallBytes);
+      }, minMs),
+    );
+  },
+};
