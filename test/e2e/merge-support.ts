@@ -1,11 +1,16 @@
 /**
- * Support for the merge end-to-end test: running programs, Debian's docker-registry as a child
- * process on 127.0.0.1 (stopped by its PID), and the seed-000 images built offline with umoci.
+ * Support for the merge end-to-end tests: running programs, the registries under test (lading and
+ * Debian's docker-registry, child processes on 127.0.0.1 stopped by their PIDs, started by
+ * test/helpers/registries.ts), and the seed-000 images built offline with umoci.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
+import { spawn } from "node:child_process";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { tagDescriptor, writeImageIndex, type Descriptor } from "../helpers/oci-layout.js";
+import { startDockerRegistry as startReferenceRegistry, startLading } from "../helpers/registries.js";
+import { addLayer, configure, initLayout, newImage } from "../helpers/umoci.js";
 
 export async function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ stdout: string; stderr: string; code: number }> {
   return new Promise((resolve, reject) => {
@@ -30,18 +35,6 @@ export async function must(command: string, args: string[], options: { env?: Nod
   return r.stdout;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 export interface TestRegistry {
   /** host:port as used in references. */
   host: string;
@@ -50,40 +43,20 @@ export interface TestRegistry {
   stop(): Promise<void>;
 }
 
-/** docker-registry with a config of our own; REGISTRY_* variables are dropped (it reads them as overrides). */
+/** docker-registry (test/helpers/registries.ts starts it: own config, REGISTRY_* variables dropped) on DIR/storage. */
 export async function startDockerRegistry(dir: string): Promise<TestRegistry> {
   const storage = join(dir, "storage");
   await mkdir(storage, { recursive: true });
-  const port = await freePort();
-  const host = `127.0.0.1:${port}`;
-  const config = join(dir, "registry.yml");
-  const body = {
-    version: 0.1,
-    log: { level: "warn", accesslog: { disabled: true } },
-    storage: { filesystem: { rootdirectory: storage }, delete: { enabled: true }, maintenance: { uploadpurging: { enabled: false } } },
-    http: { addr: host, secret: "merge-e2e" },
-  };
-  await writeFile(config, JSON.stringify(body));
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("REGISTRY_")));
-  const child: ChildProcess = spawn("docker-registry", ["serve", config], { stdio: "ignore", env });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, "SIGTERM");
-    await exited;
-  };
-  for (let i = 0; i < 100; i++) {
-    try {
-      const res = await fetch(`http://${host}/v2/`);
-      await res.arrayBuffer();
-      if (res.status === 200) return { host, storage, stop };
-    } catch {
-      // not listening yet
-    }
-    if (child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  await stop();
-  throw new Error(`docker-registry on ${host} did not start`);
+  const r = await startReferenceRegistry(storage, dir);
+  return { host: r.host, storage, stop: () => r.stop() };
+}
+
+/** lading itself (`lading serve --listen 127.0.0.1:0`, port read from its "listening" log line) on DIR/lading-storage. */
+export async function startLadingRegistry(dir: string): Promise<TestRegistry> {
+  const storage = join(dir, "lading-storage");
+  await mkdir(storage, { recursive: true });
+  const r = await startLading(storage);
+  return { host: r.host, storage, stop: () => r.stop() };
 }
 
 /** Every blob file in a registry:2 storage tree: a merge that moves no bytes adds only config and manifest. */
@@ -143,4 +116,81 @@ export async function pushImage(layout: string, tag: string, dest: string, authf
   await writeFile(authfile, "{}");
   const args = ["copy", "--quiet", "--authfile", authfile, "--dest-tls-verify=false", ...(format ? ["--format", format] : []), `oci:${layout}:${tag}`, `docker://${dest}`];
   await must("skopeo", args);
+}
+
+export const platforms = ["amd64", "arm64"] as const;
+
+/**
+ * Multi-platform seed images: for each of amd64 and arm64 a base (one layer naming its arch), a
+ * maven-like and a golang-like section built on it, then hand-written OCI indexes `base`, `maven`,
+ * `golang` over the two (umoci makes single images only).
+ */
+export async function buildMultiPlatformImages(work: string): Promise<string> {
+  const layout = join(work, "multi");
+  await initLayout(layout);
+  const byName: Record<string, Descriptor[]> = { base: [], maven: [], golang: [] };
+  for (const arch of platforms) {
+    await newImage(layout, `empty-${arch}`);
+    await configure(layout, `empty-${arch}`, { architecture: arch, os: "linux" });
+    await addLayer(layout, `empty-${arch}`, `base-${arch}`, { "etc/arch": `${arch}\n`, "usr/bin/base-tool": "#!/bin/sh\necho base\n" }, work);
+    await configure(layout, `base-${arch}`, { env: [`PATH=${basePath}`, `BASE_ARCH=${arch}`] });
+    await addLayer(layout, `base-${arch}`, `maven-${arch}`, { "usr/share/maven/arch.txt": `maven for ${arch}\n` }, work);
+    await configure(layout, `maven-${arch}`, { env: ["MAVEN_HOME=/usr/share/maven"] });
+    await addLayer(layout, `base-${arch}`, `golang-${arch}`, { "usr/local/go/arch.txt": `go for ${arch}\n` }, work);
+    await configure(layout, `golang-${arch}`, { env: ["GOPATH=/go"] });
+    for (const name of Object.keys(byName)) {
+      const d = await tagDescriptor(layout, `${name}-${arch}`);
+      byName[name]!.push({ mediaType: d.mediaType, digest: d.digest, size: d.size, platform: { architecture: arch, os: "linux" } });
+    }
+  }
+  for (const [name, children] of Object.entries(byName)) await writeImageIndex(layout, name, children);
+  return layout;
+}
+
+/** Pushes a layout's index tag with every platform (`skopeo copy --all`). */
+export async function pushIndex(layout: string, tag: string, dest: string, authfile: string): Promise<void> {
+  await must("skopeo", ["copy", "--quiet", "--all", "--authfile", authfile, "--dest-tls-verify=false", `oci:${layout}:${tag}`, `docker://${dest}`]);
+}
+
+const cliMain = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+
+/** Runs the built lading CLI. */
+export const lading = (...args: string[]) => run(process.execPath, [cliMain, ...args]);
+
+/** Runs the CLI expecting exit 0 and JSON on stdout. */
+export async function ladingJson<T>(...args: string[]): Promise<T> {
+  const r = await lading(...args, "--json");
+  if (r.code !== 0) throw new Error(`lading ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+/** A registry with the seed-000 images pushed as REG/{base,maven,golang}:latest, and skopeo with a private authfile. */
+export interface SeededRegistry {
+  work: string;
+  layout: string;
+  reg: TestRegistry;
+  ref(repo: string): string;
+  skopeo(...args: string[]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function seededRegistry(label: string, start: (dir: string) => Promise<TestRegistry>): Promise<SeededRegistry> {
+  const work = await mkdtemp(join(os.tmpdir(), `lading-${label}-`));
+  const authfile = join(work, "auth.json");
+  await writeFile(authfile, "{}");
+  const layout = await buildSeedImages(work);
+  const reg = await start(work);
+  const ref = (repo: string) => `${reg.host}/${repo}`;
+  for (const tag of ["base", "maven", "golang"]) await pushImage(layout, tag, ref(`${tag}:latest`), authfile);
+  return {
+    work,
+    layout,
+    reg,
+    ref,
+    skopeo: (...args: string[]) => must("skopeo", [args[0]!, "--authfile", authfile, ...args.slice(1)]),
+    stop: async () => {
+      await reg.stop();
+      await rm(work, { recursive: true, force: true });
+    },
+  };
 }

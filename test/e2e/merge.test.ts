@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { after, before, describe, it } from "node:test";
-import { buildSeedImages, countBlobs, must, pushImage, run, startDockerRegistry, type TestRegistry } from "./merge-support.js";
+import { buildSeedImages, countBlobs, must, pushImage, run, startDockerRegistry, startLadingRegistry, type TestRegistry } from "./merge-support.js";
 
 const cli = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 const timestamp = "2024-01-01T00:00:00Z";
@@ -274,3 +274,4 @@ export function mergeSuite(name: string, start: (dir: string) => Promise<TestReg
 }
 
 mergeSuite("docker-registry", startDockerRegistry);
+mergeSuite("lading", startLadingRegistry);
