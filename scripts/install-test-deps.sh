@@ -12,6 +12,7 @@ declare -A wanted=(
   [runc]=runc
   [busybox]=busybox-static
   [openssl]=openssl
+  [zstd]=zstd
 )
 
 missing=()

@@ -1,4 +1,5 @@
-import { Readable } from "node:stream";
+import { Decompress } from "fzstd";
+import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
@@ -24,7 +25,7 @@ const startsWith = (b: Buffer, magic: number[]) => magic.every((m, i) => b[i] ==
 
 /**
  * The uncompressed tar of a layer, by its leading bytes rather than its media type (which some
- * registries and tools get wrong). zstd is refused clearly: Node 20's zlib has no zstd.
+ * registries and tools get wrong): gzip through zlib, zstd through fzstd (Node 20's zlib has none).
  */
 export async function decompressed(layer: Readable): Promise<Readable> {
   const it = layer[Symbol.asyncIterator]();
@@ -36,19 +37,41 @@ export async function decompressed(layer: Readable): Promise<Readable> {
     firstChunks.push(next.value);
     head = Buffer.concat([head, next.value]);
   }
-  if (startsWith(head, zstdMagic)) {
-    layer.destroy();
-    throw new ImageError("zstd-compressed layers cannot be read: this Node has no zstd decoder (use --no-check-conflicts to skip the analysis)");
-  }
   async function* rest(): AsyncGenerator<Buffer> {
     yield* firstChunks;
     for (let n = (await it.next()) as IteratorResult<Buffer>; !n.done; n = (await it.next()) as IteratorResult<Buffer>) yield n.value;
   }
   const raw = Readable.from(rest(), { objectMode: false });
-  if (!startsWith(head, gzipMagic)) return raw;
-  const gunzip = createGunzip();
-  pipeline(raw, gunzip).catch((err: unknown) => gunzip.destroy(err as Error));
-  return gunzip;
+  const decoder = startsWith(head, gzipMagic) ? createGunzip() : startsWith(head, zstdMagic) ? zstdDecoder() : undefined;
+  if (!decoder) return raw;
+  pipeline(raw, decoder).catch((err: unknown) => decoder.destroy(err as Error));
+  return decoder;
+}
+
+/** A streaming zstd decoder; its output is copied because fzstd may reuse its window buffer. */
+function zstdDecoder(): Transform {
+  const decoder = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      try {
+        zstd.push(chunk);
+        callback();
+      } catch (err) {
+        callback(new ImageError(`zstd layer is corrupt: ${(err as Error).message}`));
+      }
+    },
+    flush(callback) {
+      try {
+        zstd.push(new Uint8Array(0), true);
+        callback();
+      } catch (err) {
+        callback(new ImageError(`zstd layer is corrupt: ${(err as Error).message}`));
+      }
+    },
+  });
+  const zstd = new Decompress((data) => {
+    decoder.push(Buffer.from(data));
+  });
+  return decoder;
 }
 
 /** Streams a layer's tar headers, skipping file contents; memory stays flat whatever the layer size. */
