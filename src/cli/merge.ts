@@ -29,7 +29,7 @@ export function mergeCommand(): Command {
       .option("--dry-run", "print the plan; write nothing")
       .option("--timestamp <rfc3339>", "the merged config's created time (same inputs, same digest)")
       .option("--no-check-conflicts", "skip reading section layers for conflicting paths")
-      .option("--strict", "exit non-zero when any conflict is found")
+      .option("--strict", "any conflict stops the merge before anything is written (exit code 3)")
       .option("--platform <os/arch[/variant]>", "merge only this platform of a multi-platform base (repeatable)", collectValues),
   ).action(async (baseArg: string | undefined, sectionArgs: string[], flags: MergeFlags) => {
     const file: Partial<MergeFile> = flags.file ? await readMergeFile(flags.file) : {};
@@ -48,6 +48,7 @@ export function mergeCommand(): Command {
       pool: poolFrom(flags),
       dryRun: flags.dryRun === true,
       checkConflicts: flags.checkConflicts && file.checkConflicts !== false,
+      strict,
       onBlob: progress.onBlob,
       ...(timestamp === undefined ? {} : { timestamp }),
       ...(file.config ? { overrides: file.config } : {}),
@@ -57,7 +58,7 @@ export function mergeCommand(): Command {
     else process.stdout.write(`${formatMergeReport(report)}\n`);
     const conflicts = conflictCount(report);
     if (strict && conflicts > 0) {
-      process.stderr.write(`lading: ${conflicts} conflict(s) found and --strict is set\n`);
+      process.stderr.write(`lading: ${conflicts} conflict(s) found and --strict is set: nothing was written\n`);
       process.exitCode = exitCodes.conflicts;
     }
   });

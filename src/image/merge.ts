@@ -1,3 +1,4 @@
+import { conflictCount } from "./merge-report.js";
 import { openBlob, statBlob } from "../client/blobs.js";
 import { putManifest } from "../client/manifests.js";
 import { formatReference, manifestKey, type Reference } from "../client/reference.js";
@@ -26,6 +27,8 @@ export interface MergeOptions {
   timestamp?: string;
   /** Stream section layers' tar headers and report overlaps (default true). */
   checkConflicts?: boolean;
+  /** Any conflict stops the merge before anything is written (the report is then a dry run's). */
+  strict?: boolean;
   /** Applied to the merged config (merge.yaml `config:`). */
   overrides?: ConfigChanges;
   /** Only these platforms of a multi-platform base. */
@@ -125,6 +128,14 @@ async function mergePlatform(base: RemoteImage, sections: { label: string; image
  * with a recomputed config; one manifest per platform, and an index when BASE has several.
  */
 export async function merge(options: MergeOptions): Promise<MergeReport> {
+  if (!options.strict || options.dryRun) return mergeOnce(options);
+  const { onBlob: _progress, ...quiet } = options;
+  const plan = await mergeOnce({ ...quiet, dryRun: true });
+  if (conflictCount(plan) > 0) return plan;
+  return mergeOnce({ ...options, checkConflicts: false });
+}
+
+async function mergeOnce(options: MergeOptions): Promise<MergeReport> {
   if (options.sections.length === 0) throw new ImageError("merge needs at least one section");
   const created = options.timestamp ?? new Date().toISOString();
   if (Number.isNaN(Date.parse(created))) throw new ImageError(`invalid timestamp ${created} (want RFC 3339, e.g. 2024-01-01T00:00:00Z)`);

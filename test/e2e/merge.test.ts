@@ -122,8 +122,10 @@ export function mergeSuite(name: string, start: (dir: string) => Promise<TestReg
       assert.deepEqual(report.platforms[0]!.conflicts.map((c) => [c.kind, c.path]), [["package-db", "var/lib/dpkg/status"]]);
       const strict = await lading("merge", ref("base:latest"), ref("maven:latest"), ref("golang:latest"), "--tag", ref("t2:latest"), "--strict");
       assert.equal(strict.code, 3);
-      assert.match(strict.stderr, /1 conflict\(s\) found and --strict is set/);
+      assert.match(strict.stderr, /1 conflict\(s\) found and --strict is set: nothing was written/);
       assert.match(strict.stdout, /conflict \(package-db\): maven and golang each change \/var\/lib\/dpkg\/status/);
+      const digest = await lading("digest", ref("t2:latest"));
+      assert.notEqual(digest.code, 0, "a refused strict merge writes no manifest and no tag");
       const skipped = await lading("merge", ref("base:latest"), ref("maven:latest"), ref("golang:latest"), "--tag", ref("t2:latest"), "--strict", "--no-check-conflicts");
       assert.equal(skipped.code, 0, skipped.stderr);
     });
