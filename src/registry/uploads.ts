@@ -105,8 +105,7 @@ export class UploadStore {
           detail: { digest: digest.value },
         });
       }
-      await this.blobs.adopt(dataPath, digest, writer.size);
-      await this.blobs.link(name, digest);
+      await this.blobs.adopt(dataPath, digest, writer.size, name);
       await this.discard(name, id);
       return { size: writer.size, received };
     });
