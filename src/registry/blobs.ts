@@ -1,9 +1,9 @@
 import type { Readable } from "node:stream";
 import type { Digest } from "../oci/digest.js";
 import { RegistryError } from "../oci/errors.js";
-import { isPathNotFound, type StorageDriver } from "../storage/driver.js";
+import { isPathNotFound, type Mutation, type StorageDriver } from "../storage/driver.js";
 import { blobDataPath, layerLinkDirPath, layerLinkPath } from "../storage/paths.js";
-import { deleteIfExists, readLink, writeLink } from "./links.js";
+import { deleteIfExists, linkMutation, readLink, writeLink } from "./links.js";
 import { Lru } from "./lru.js";
 
 /** Blobs up to this size are read whole and kept in memory. */
@@ -88,16 +88,28 @@ export class BlobStore {
     return content;
   }
 
-  /** Stores small verified content (a manifest body) under its digest. */
-  async write(digest: Digest, content: Uint8Array): Promise<void> {
-    if ((await this.size(digest)) === content.byteLength) return;
-    await this.driver.putContent(blobDataPath(digest), content);
-    this.sizes.set(digest.value, content.byteLength);
+  /**
+   * Moves a verified upload of `size` bytes into place and links it into `name`, in one durable
+   * batch (the move first, so the link never names a missing blob); a concurrent identical move is
+   * harmless.
+   */
+  async adopt(source: string, digest: Digest, size: number, name: string): Promise<void> {
+    const key = `${name}\n${digest.value}`;
+    const mutations: Mutation[] = [{ op: "move", source, dest: blobDataPath(digest) }];
+    if (!this.links.get(key)) mutations.push(linkMutation(layerLinkPath(name, digest), digest));
+    await this.driver.batch(mutations);
+    this.sizes.set(digest.value, size);
+    this.links.set(key, true);
   }
 
-  /** Moves a verified upload of `size` bytes into place; a concurrent identical move is harmless. */
-  async adopt(source: string, digest: Digest, size: number): Promise<void> {
-    await this.driver.move(source, blobDataPath(digest));
+  /** What storing small verified content under its digest takes: nothing when it is stored already. */
+  async writeMutations(digest: Digest, content: Uint8Array): Promise<Mutation[]> {
+    if ((await this.size(digest)) === content.byteLength) return [];
+    return [{ op: "put", path: blobDataPath(digest), content }];
+  }
+
+  /** Records a blob stored through `writeMutations`. */
+  stored(digest: Digest, size: number): void {
     this.sizes.set(digest.value, size);
   }
 }

@@ -1,5 +1,5 @@
 import { parseDigest, type Digest } from "../oci/digest.js";
-import { isPathNotFound, type StorageDriver, type WriteOptions } from "../storage/driver.js";
+import { isPathNotFound, type Mutation, type StorageDriver, type WriteOptions } from "../storage/driver.js";
 
 /** Reads a link file; undefined when it does not exist. A corrupt link is an error, not absence. */
 export async function readLink(driver: StorageDriver, path: string): Promise<Digest | undefined> {
@@ -18,6 +18,11 @@ export async function readLink(driver: StorageDriver, path: string): Promise<Dig
 
 export async function writeLink(driver: StorageDriver, path: string, digest: Digest): Promise<void> {
   await driver.putContent(path, Buffer.from(digest.value, "utf8"));
+}
+
+/** Writing a link file, as a mutation for a driver batch. */
+export function linkMutation(path: string, digest: Digest): Mutation {
+  return { op: "put", path, content: Buffer.from(digest.value, "utf8") };
 }
 
 /** Deletes a path; true when something was there. */

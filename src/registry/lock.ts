@@ -12,4 +12,11 @@ export class KeyedQueue {
     });
     return result;
   }
+
+  /** Runs work holding every key at once (taken in sorted order, so two callers cannot deadlock). */
+  runAll<T>(keys: readonly string[], work: () => Promise<T>): Promise<T> {
+    const sorted = [...new Set(keys)].sort();
+    const hold = (i: number): Promise<T> => (i === sorted.length ? work() : this.run(sorted[i]!, () => hold(i + 1)));
+    return hold(0);
+  }
 }

@@ -5,7 +5,7 @@ import { mediaTypes } from "../oci/mediatypes.js";
 import type { StorageDriver } from "../storage/driver.js";
 import { revisionDirPath, revisionLinkPath } from "../storage/paths.js";
 import type { BlobStore } from "./blobs.js";
-import { deleteIfExists, readLink, writeLink } from "./links.js";
+import { deleteIfExists, linkMutation, readLink } from "./links.js";
 import { Lru } from "./lru.js";
 import { referrerDescriptor, type ReferrerIndex } from "./referrers.js";
 import type { TagStore } from "./tags.js";
@@ -57,16 +57,16 @@ export class ManifestStore {
     const parsed = parseManifest(body, contentType);
     await this.checkReferences(name, parsed);
 
-    await this.blobs.write(digest, body);
+    // One durable batch: the bytes, the revision link, the referrer link, then every tag.
+    const prior = await this.blobs.writeMutations(digest, body);
     const revision = `${name}\n${digest.value}`;
-    if (!this.revisions.get(revision)) {
-      await writeLink(this.driver, revisionLinkPath(name, digest), digest);
-      this.revisions.set(revision, true);
-    }
-    await this.catalog.add(name);
-    if (parsed.subject) await this.referrerIndex.add(name, parsed.subject, digest);
+    if (!this.revisions.get(revision)) prior.push(linkMutation(revisionLinkPath(name, digest), digest));
+    if (parsed.subject) prior.push(this.referrerIndex.addMutation(name, parsed.subject, digest));
     const tags = "tag" in reference ? [reference.tag, ...extraTags] : extraTags;
-    for (const tag of new Set(tags)) await this.tags.tag(name, tag, digest);
+    await this.tags.tagWith(name, [...new Set(tags)], digest, prior);
+    this.blobs.stored(digest, body.length);
+    this.revisions.set(revision, true);
+    await this.catalog.add(name);
 
     const stored = { digest, mediaType: parsed.mediaType, body, parsed };
     this.cache.set(digest.value, stored);

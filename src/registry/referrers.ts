@@ -1,8 +1,8 @@
 import type { Digest } from "../oci/digest.js";
 import type { Descriptor } from "../oci/manifest.js";
-import type { StorageDriver } from "../storage/driver.js";
+import type { Mutation, StorageDriver } from "../storage/driver.js";
 import { referrerLinkPath, referrersPath } from "../storage/paths.js";
-import { deleteIfExists, listIfExists, readLink, writeLink } from "./links.js";
+import { deleteIfExists, linkMutation, listIfExists, readLink, writeLink } from "./links.js";
 import { parseDigest } from "../oci/digest.js";
 
 /** Which manifests of a repository name a subject: one link per (subject, referrer) pair. */
@@ -11,6 +11,11 @@ export class ReferrerIndex {
 
   async add(name: string, subject: Digest, referrer: Digest): Promise<void> {
     await writeLink(this.driver, referrerLinkPath(name, subject, referrer), referrer);
+  }
+
+  /** Adding a referrer, as a mutation for a driver batch. */
+  addMutation(name: string, subject: Digest, referrer: Digest): Mutation {
+    return linkMutation(referrerLinkPath(name, subject, referrer), referrer);
   }
 
   async remove(name: string, subject: Digest, referrer: Digest): Promise<void> {

@@ -1,8 +1,8 @@
 import type { Digest } from "../oci/digest.js";
 import { RegistryError } from "../oci/errors.js";
-import { isPathNotFound, type StorageDriver } from "../storage/driver.js";
+import { isPathNotFound, type Mutation, type StorageDriver } from "../storage/driver.js";
 import { manifestsPath, tagCurrentLinkPath, tagIndexLinkPath, tagPath, tagsPath } from "../storage/paths.js";
-import { deleteIfExists, readLink, writeLink } from "./links.js";
+import { deleteIfExists, linkMutation, readLink } from "./links.js";
 import { KeyedQueue } from "./lock.js";
 import { Lru } from "./lru.js";
 
@@ -27,17 +27,31 @@ export class TagStore {
     return digest;
   }
 
-  /** Points a tag at a manifest; the index link is written first so a crash never leaves the current link unindexed. */
+  /** Points a tag at a manifest. */
   async tag(name: string, tag: string, digest: Digest): Promise<void> {
-    const key = `${name}\n${tag}`;
-    await this.writes.run(key, async () => {
-      if (this.current.get(key)?.value === digest.value) return;
-      this.current.delete(key);
-      await writeLink(this.driver, tagIndexLinkPath(name, tag, digest), digest);
-      await writeLink(this.driver, tagCurrentLinkPath(name, tag), digest);
-      this.current.set(key, digest);
-      const list = this.lists.get(name);
-      if (list && !list.includes(tag)) this.lists.set(name, insertSorted(list, tag));
+    await this.tagWith(name, [tag], digest, []);
+  }
+
+  /**
+   * Points tags at a manifest, writing `prior` (what the manifest needs stored first) in the same
+   * durable batch. Each tag's index link comes before its current link, so a crash never leaves the
+   * current link unindexed (nor, as `prior` comes first, naming a manifest that is not stored).
+   */
+  async tagWith(name: string, tags: readonly string[], digest: Digest, prior: readonly Mutation[]): Promise<void> {
+    const keys = tags.map((tag) => `${name}\n${tag}`);
+    await this.writes.runAll(keys, async () => {
+      const changed = tags.filter((tag) => this.current.get(`${name}\n${tag}`)?.value !== digest.value);
+      const mutations = [...prior];
+      for (const tag of changed) {
+        this.current.delete(`${name}\n${tag}`);
+        mutations.push(linkMutation(tagIndexLinkPath(name, tag, digest), digest), linkMutation(tagCurrentLinkPath(name, tag), digest));
+      }
+      if (mutations.length > 0) await this.driver.batch(mutations);
+      for (const tag of changed) {
+        this.current.set(`${name}\n${tag}`, digest);
+        const list = this.lists.get(name);
+        if (list && !list.includes(tag)) this.lists.set(name, insertSorted(list, tag));
+      }
     });
   }
 

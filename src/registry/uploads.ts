@@ -1,5 +1,5 @@
 import { randomUUID, type Hash } from "node:crypto";
-import { Readable, Transform } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { newHash, type Algorithm, type Digest } from "../oci/digest.js";
 import { RegistryError } from "../oci/errors.js";
@@ -31,7 +31,6 @@ export interface Received {
 
 const idRe = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 const maxLiveHashes = 10_000;
-const chunkSize = 1 << 20;
 
 /**
  * Upload sessions in the reference registry's layout (`_uploads/<id>/data` and `startedat`).
@@ -105,8 +104,7 @@ export class UploadStore {
           detail: { digest: digest.value },
         });
       }
-      await this.blobs.adopt(dataPath, digest, writer.size);
-      await this.blobs.link(name, digest);
+      await this.blobs.adopt(dataPath, digest, writer.size, name);
       await this.discard(name, id);
       return { size: writer.size, received };
     });
@@ -137,20 +135,26 @@ export class UploadStore {
     }
     const hashing = live !== undefined && live.hashed === offset;
     let received = 0;
-    const counter = new Transform({
-      highWaterMark: chunkSize,
-      transform(chunk: Buffer, _encoding, callback) {
-        received += chunk.length;
-        if (hashing) live!.hash.update(chunk);
-        callback(null, chunk);
-      },
-    });
+    // A listener beside the pipe sees every chunk the writer gets, in order: no Transform stream
+    // (and its per-chunk bookkeeping) between the socket and the file.
+    const hash = hashing ? live!.hash : undefined;
+    const onData = hash
+      ? (chunk: Buffer) => {
+          received += chunk.length;
+          hash.update(chunk);
+        }
+      : (chunk: Buffer) => {
+          received += chunk.length;
+        };
+    body.on("data", onData);
     try {
-      await pipeline(body, counter, writer.stream);
+      await pipeline(body, writer.stream);
     } catch (err) {
       // Some of the bytes may have reached storage and the hash may be ahead of them: rebuild later.
       this.live.delete(id);
       throw err;
+    } finally {
+      body.off("data", onData);
     }
     if (hashing) live!.hashed += received;
     else this.live.delete(id);

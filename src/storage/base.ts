@@ -5,6 +5,7 @@ import {
   isValidPath,
   type FileInfo,
   type FileWriter,
+  type Mutation,
   type StorageDriver,
   type WriteOptions,
 } from "./driver.js";
@@ -92,5 +93,19 @@ export function checked(driver: StorageDriver): StorageDriver {
       check(path);
       return call("delete", path, () => driver.delete(path, options));
     },
+
+    async batch(mutations: readonly Mutation[]): Promise<void> {
+      for (const m of mutations) {
+        if (m.op === "put") check(m.path);
+        else {
+          check(m.source);
+          check(m.dest);
+        }
+      }
+      const what = mutations.map((m) => (m.op === "put" ? m.path : `${m.source} -> ${m.dest}`)).join(", ");
+      return call("batch", what, () => driver.batch(mutations));
+    },
+
+    close: () => call("close", "/", () => driver.close()),
   };
 }

@@ -40,7 +40,21 @@ export interface StorageDriver {
 
   /** Deletes an object, or a directory and everything beneath it. Atomic and durable on resolve. */
   delete(path: string, options?: WriteOptions): Promise<void>;
+
+  /**
+   * Several durable writes as one: applied in order, durable together on resolve (the filesystem
+   * driver commits them with one journal record). After a crash and a restart of the driver, all of
+   * them or none have happened; a reader of the bare tree in between may see a prefix of them, as if
+   * they had been made one by one. A move whose source is missing rejects before anything is written.
+   */
+  batch(mutations: readonly Mutation[]): Promise<void>;
+
+  /** Makes everything durable that is not yet (a journal checkpoint) and releases the driver. */
+  close(): Promise<void>;
 }
+
+/** A durable write inside a `batch`. */
+export type Mutation = { op: "put"; path: string; content: Uint8Array } | { op: "move"; source: string; dest: string };
 
 export interface WriteOptions {
   /**

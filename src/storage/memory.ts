@@ -4,6 +4,7 @@ import {
   StorageError,
   type FileInfo,
   type FileWriter,
+  type Mutation,
   type StorageDriver,
 } from "./driver.js";
 
@@ -131,6 +132,20 @@ export class MemoryDriver implements StorageDriver {
     }
     if (!found) throw new PathNotFoundError(path, this.name);
   }
+
+  async batch(mutations: readonly Mutation[]): Promise<void> {
+    for (const m of mutations) {
+      if (m.op === "move" && !this.files.has(m.source) && ![...this.files.keys()].some((k) => k.startsWith(prefixOf(m.source)))) {
+        throw new PathNotFoundError(m.source, this.name);
+      }
+    }
+    for (const m of mutations) {
+      if (m.op === "put") await this.putContent(m.path, m.content);
+      else await this.move(m.source, m.dest);
+    }
+  }
+
+  async close(): Promise<void> {}
 
   private object(path: string): Entry {
     const entry = this.files.get(path);

@@ -5,13 +5,16 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { after, before, describe, it } from "node:test";
-import { FilesystemDriver, isTempName } from "../../src/storage/fs.js";
+import { FilesystemDriver, isTempName, journalDir } from "../../src/storage/fs.js";
 import { driverSuite } from "./suite.js";
 
 /** Every file under root, as a driver path, including any temporary file the driver hides. */
 async function backendFiles(root: string): Promise<string[]> {
   const entries = await readdir(root, { recursive: true, withFileTypes: true });
-  return entries.filter((e) => !e.isDirectory()).map((e) => join(e.parentPath ?? e.path, e.name).slice(root.length));
+  return entries
+    .filter((e) => !e.isDirectory())
+    .map((e) => join(e.parentPath ?? e.path, e.name).slice(root.length))
+    .filter((p) => !p.startsWith(`/${journalDir}/`));
 }
 
 driverSuite("filesystem", async () => {

@@ -316,6 +316,24 @@ export function driverSuite(name: string, make: () => Promise<DriverHarness>): v
       await assert.rejects(d.delete(`${dir}/b`), notFound);
     });
 
+    it("batches puts and moves, in order; a missing move source fails the batch before anything is written", async () => {
+      const dir = fresh();
+      await d.putContent(`${dir}/up`, Buffer.from("bytes"));
+      await d.batch([
+        { op: "move", source: `${dir}/up`, dest: `${dir}/blob/data` },
+        { op: "put", path: `${dir}/link`, content: Buffer.from("one") },
+        { op: "put", path: `${dir}/link`, content: Buffer.from("two") },
+      ]);
+      kept.add(`${dir}/blob/data`);
+      kept.add(`${dir}/link`);
+      assert.deepEqual(await d.getContent(`${dir}/blob/data`), Buffer.from("bytes"));
+      assert.deepEqual(await d.getContent(`${dir}/link`), Buffer.from("two"));
+      await assert.rejects(d.stat(`${dir}/up`), notFound);
+      await assert.rejects(d.batch([{ op: "put", path: `${dir}/never`, content: Buffer.from("x") }, { op: "move", source: `${dir}/gone`, dest: `${dir}/m` }]), notFound);
+      await assert.rejects(d.stat(`${dir}/never`), notFound);
+      await assert.rejects(d.batch([{ op: "put", path: "/bad/../path", content: Buffer.alloc(0) }]), InvalidPathError);
+    });
+
     it("concurrent putContent: readers and the result always see one whole value", async () => {
       const path = `${fresh()}/contended`;
       const values = Array.from({ length: 9 }, (_, i) => Buffer.alloc(128 << 10, i));

@@ -1,0 +1,338 @@
+import * as fs from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { crc32 } from "node:zlib";
+
+/*
+ * A write-ahead journal with group commit, for the filesystem driver's durable metadata writes.
+ *
+ * Each batch of operations is one record, appended to the active segment file. Concurrent batches
+ * share one write and one fdatasync (group commit); only then is each batch applied to the tree, and
+ * the caller resolved once its batch is applied. The tree is never made durable operation by
+ * operation: a checkpoint syncs it as a whole (syncfs) and then drops the segments it covers. After a
+ * crash, replaying the surviving segments, in order, re-applies every acknowledged batch.
+ *
+ *   <dir>/<seq, 16 digits>.log      segments, replayed in seq order; one is active
+ *
+ * A record on disk:
+ *
+ *   u32 LE  payload length
+ *   u32 LE  crc32 of the payload
+ *   payload: u32 LE header length, header (JSON: the operations), then the put contents, in order
+ *
+ * A record that is short or fails its checksum ends its segment: it belonged to a group whose
+ * fdatasync never returned, so no caller was told it was durable and nothing of it was applied.
+ */
+
+export type JournalOp =
+  | { op: "put"; path: string; content: Uint8Array }
+  | { op: "move"; source: string; dest: string }
+  | { op: "delete"; path: string };
+
+type HeaderOp = ["p", string, number] | ["m", string, string] | ["d", string];
+
+const writevFd = promisify(fs.writev);
+const fdatasyncFd = promisify(fs.fdatasync);
+const closeFd = promisify(fs.close);
+const ftruncateFd = promisify(fs.ftruncate);
+
+export function encodeRecord(ops: readonly JournalOp[]): Buffer[] {
+  const header: HeaderOp[] = ops.map((o) =>
+    o.op === "put" ? ["p", o.path, o.content.byteLength] : o.op === "move" ? ["m", o.source, o.dest] : ["d", o.path],
+  );
+  const headerBytes = Buffer.from(JSON.stringify(header), "utf8");
+  const contents = ops.flatMap((o) => (o.op === "put" ? [o.content] : []));
+  const payloadLength = 4 + headerBytes.length + contents.reduce((n, c) => n + c.byteLength, 0);
+  const prefix = Buffer.allocUnsafe(12);
+  prefix.writeUInt32LE(payloadLength, 0);
+  prefix.writeUInt32LE(headerBytes.length, 8);
+  let crc = crc32(prefix.subarray(8, 12));
+  crc = crc32(headerBytes, crc);
+  for (const c of contents) crc = crc32(c, crc);
+  prefix.writeUInt32LE(crc, 4);
+  return [prefix, headerBytes, ...contents.map((c) => (Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength)))];
+}
+
+/** The whole records of a segment, in order, up to the first torn or corrupt one. */
+export function decodeRecords(data: Buffer): JournalOp[][] {
+  const records: JournalOp[][] = [];
+  let at = 0;
+  while (at + 8 <= data.length) {
+    const length = data.readUInt32LE(at);
+    const crc = data.readUInt32LE(at + 4);
+    const end = at + 8 + length;
+    if (length < 4 || end > data.length) break;
+    const payload = data.subarray(at + 8, end);
+    if (crc32(payload) !== crc) break;
+    const ops = decodePayload(payload);
+    if (!ops) break;
+    records.push(ops);
+    at = end;
+  }
+  return records;
+}
+
+function decodePayload(payload: Buffer): JournalOp[] | undefined {
+  const headerLength = payload.readUInt32LE(0);
+  if (4 + headerLength > payload.length) return undefined;
+  let header: unknown;
+  try {
+    header = JSON.parse(payload.toString("utf8", 4, 4 + headerLength));
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(header)) return undefined;
+  const ops: JournalOp[] = [];
+  let at = 4 + headerLength;
+  for (const h of header as HeaderOp[]) {
+    if (h[0] === "p") {
+      const end = at + h[2];
+      if (end > payload.length) return undefined;
+      ops.push({ op: "put", path: h[1], content: payload.subarray(at, end) });
+      at = end;
+    } else if (h[0] === "m") {
+      ops.push({ op: "move", source: h[1], dest: h[2] });
+    } else if (h[0] === "d") {
+      ops.push({ op: "delete", path: h[1] });
+    } else {
+      return undefined;
+    }
+  }
+  return at === payload.length ? ops : undefined;
+}
+
+const segmentRe = /^(\d{16})\.log$/;
+
+function segmentName(seq: number): string {
+  return `${String(seq).padStart(16, "0")}.log`;
+}
+
+/** Segment sequence numbers present in `dir`, ascending. */
+function listSegments(dir: string): number[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (err) {
+    if ((err as { code?: string }).code === "ENOENT") return [];
+    throw err;
+  }
+  return names.flatMap((n) => {
+    const m = segmentRe.exec(n);
+    return m ? [Number(m[1])] : [];
+  }).sort((a, b) => a - b);
+}
+
+function fsyncDirSync(dir: string): void {
+  const fd = fs.openSync(dir, "r");
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fs.promises.open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export interface JournalOptions {
+  /** The journal's own directory (outside the tree it protects). */
+  dir: string;
+  /** Makes every change applied to the tree so far durable; a checkpoint calls it before dropping segments. */
+  syncTree(): Promise<void>;
+  /** Same, synchronously: used once at open, after replay. */
+  syncTreeSync(): void;
+  /** Checkpoint once the active segment holds this many bytes. */
+  maxBytes?: number;
+  /** Checkpoint this long after the first record of a segment. */
+  maxAgeMs?: number;
+}
+
+interface Segment {
+  seq: number;
+  fd: number;
+  size: number;
+  /** Applications of this segment's records still running: a checkpoint waits for them. */
+  applying: Set<Promise<unknown>>;
+}
+
+interface Pending {
+  record: Buffer[];
+  bytes: number;
+  apply: () => Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export class Journal {
+  /** Records committed, groups written (one fdatasync each) and checkpoints completed. */
+  readonly stats = { records: 0, groups: 0, checkpoints: 0 };
+  private segment: Segment;
+  private pending: Pending[] = [];
+  private pumping = false;
+  private rotation: { done: Promise<Segment>; resolve: (old: Segment) => void; reject: (err: unknown) => void } | undefined;
+  private checkpointing: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** Set when a write or fdatasync of the journal failed: its state on disk is unknown, so it takes no more records. */
+  private failed: Error | undefined;
+  private closed = false;
+  private readonly maxBytes: number;
+  private readonly maxAgeMs: number;
+
+  /**
+   * Replays what a previous run left (calling `apply` for every whole record, in order), makes the
+   * result durable, drops the old segments and starts a fresh one. Synchronous: nothing may be served
+   * before the tree is repaired. Returns the journal and the number of records replayed.
+   */
+  static open(options: JournalOptions, apply: (ops: JournalOp[]) => void): { journal: Journal; replayed: number } {
+    fs.mkdirSync(options.dir, { recursive: true });
+    const old = listSegments(options.dir);
+    let replayed = 0;
+    for (const seq of old) {
+      for (const ops of decodeRecords(fs.readFileSync(join(options.dir, segmentName(seq))))) {
+        apply(ops);
+        replayed++;
+      }
+    }
+    if (old.length > 0) {
+      options.syncTreeSync();
+      for (const seq of old) fs.unlinkSync(join(options.dir, segmentName(seq)));
+    }
+    const seq = (old.at(-1) ?? 0) + 1;
+    const fd = fs.openSync(join(options.dir, segmentName(seq)), "wx");
+    fsyncDirSync(options.dir);
+    return { journal: new Journal(options, { seq, fd, size: 0, applying: new Set() }), replayed };
+  }
+
+  private constructor(
+    private readonly options: JournalOptions,
+    segment: Segment,
+  ) {
+    this.segment = segment;
+    this.maxBytes = options.maxBytes ?? 16 << 20;
+    this.maxAgeMs = options.maxAgeMs ?? 10_000;
+  }
+
+  /**
+   * Appends one record; once it is durable (shared fdatasync with whatever else is pending), runs
+   * `apply` and resolves when that finishes. Records are applied in the order they were committed.
+   */
+  commit(ops: readonly JournalOp[], apply: () => Promise<void>): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.closed) return Promise.reject(new Error("journal is closed"));
+    const record = encodeRecord(ops);
+    const bytes = record.reduce((n, b) => n + b.length, 0);
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ record, bytes, apply, resolve, reject });
+      if (!this.pumping) void this.pump();
+    });
+  }
+
+  /** Makes the tree durable and drops every segment before the one this starts. */
+  checkpoint(): Promise<void> {
+    this.checkpointing ??= this.runCheckpoint().finally(() => (this.checkpointing = undefined));
+    return this.checkpointing;
+  }
+
+  /** Waits for what is pending, checkpoints, and closes the (then empty) active segment. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    while (this.pumping || this.pending.length > 0) await new Promise((r) => setTimeout(r, 1));
+    if (!this.failed) await this.checkpoint();
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    await closeFd(this.segment.fd);
+    if (!this.failed && this.segment.size === 0) {
+      await fs.promises.unlink(join(this.options.dir, segmentName(this.segment.seq)));
+      await fsyncDir(this.options.dir);
+    }
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      while (this.pending.length > 0 || this.rotation) {
+        if (this.rotation) await this.rotateNow();
+        if (this.pending.length === 0) continue;
+        const group = this.pending;
+        this.pending = [];
+        if (this.failed) {
+          for (const item of group) item.reject(this.failed);
+          continue;
+        }
+        const seg = this.segment;
+        try {
+          await writevFd(seg.fd, group.flatMap((i) => i.record), seg.size);
+          await fdatasyncFd(seg.fd);
+        } catch (err) {
+          this.failed = new Error(`journal write failed; no further writes are accepted: ${(err as Error).message}`, { cause: err });
+          // Best effort: cut the tail so a later open does not replay what no caller was told was done.
+          await ftruncateFd(seg.fd, seg.size).catch(() => {});
+          for (const item of group) item.reject(err);
+          continue;
+        }
+        this.stats.groups++;
+        this.stats.records += group.length;
+        if (seg.size === 0) this.armTimer();
+        seg.size += group.reduce((n, i) => n + i.bytes, 0);
+        for (const item of group) {
+          const applied = item.apply();
+          seg.applying.add(applied);
+          applied.then(item.resolve, item.reject).finally(() => seg.applying.delete(applied));
+        }
+        if (seg.size >= this.maxBytes) void this.checkpoint().catch(() => {});
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private armTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.checkpoint().catch(() => {}), this.maxAgeMs);
+    this.timer.unref();
+  }
+
+  /** Starts a new segment between two groups; resolves the rotation with the old one. */
+  private async rotateNow(): Promise<void> {
+    const rotation = this.rotation!;
+    this.rotation = undefined;
+    try {
+      const seq = this.segment.seq + 1;
+      const fd = await promisify(fs.open)(join(this.options.dir, segmentName(seq)), "wx");
+      // The new segment's name must be durable before any record in it is acknowledged.
+      await fsyncDir(this.options.dir);
+      const old = this.segment;
+      this.segment = { seq, fd, size: 0, applying: new Set() };
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      rotation.resolve(old);
+    } catch (err) {
+      rotation.reject(err);
+    }
+  }
+
+  private async runCheckpoint(): Promise<void> {
+    if (this.segment.size === 0 || this.failed) return;
+    let resolve!: (old: Segment) => void;
+    let reject!: (err: unknown) => void;
+    const done = new Promise<Segment>((res, rej) => ((resolve = res), (reject = rej)));
+    this.rotation = { done, resolve, reject };
+    if (!this.pumping) void this.pump();
+    const old = await done;
+    await closeFd(old.fd);
+    // Every record of the old segment is applied before the tree is synced.
+    while (old.applying.size > 0) await Promise.allSettled([...old.applying]);
+    await this.options.syncTree();
+    await fs.promises.unlink(join(this.options.dir, segmentName(old.seq)));
+    // The drop must be durable before a later checkpoint drops newer segments, or an old segment
+    // could come back alone and be replayed over newer state.
+    await fsyncDir(this.options.dir);
+    this.stats.checkpoints++;
+  }
+}
