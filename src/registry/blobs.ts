@@ -102,6 +102,16 @@ export class BlobStore {
     this.links.set(key, true);
   }
 
+  /** Stores small verified content and links it into `name`, in one durable batch. */
+  async put(name: string, digest: Digest, content: Uint8Array): Promise<void> {
+    const key = `${name}\n${digest.value}`;
+    const mutations = await this.writeMutations(digest, content);
+    if (!this.links.get(key)) mutations.push(linkMutation(layerLinkPath(name, digest), digest));
+    await this.driver.batch(mutations);
+    this.stored(digest, content.byteLength);
+    this.links.set(key, true);
+  }
+
   /** What storing small verified content under its digest takes: nothing when it is stored already. */
   async writeMutations(digest: Digest, content: Uint8Array): Promise<Mutation[]> {
     if ((await this.size(digest)) === content.byteLength) return [];

@@ -1,7 +1,7 @@
 import { parseDigest, type Digest } from "../oci/digest.js";
 import { isPathNotFound, type Mutation, type StorageDriver, type WriteOptions } from "../storage/driver.js";
 
-/** Reads a link file; undefined when it does not exist. A corrupt link is an error, not absence. */
+/** Reads a link file; undefined when it does not exist or is empty. A corrupt link is an error, not absence. */
 export async function readLink(driver: StorageDriver, path: string): Promise<Digest | undefined> {
   let content: Buffer;
   try {
@@ -10,6 +10,8 @@ export async function readLink(driver: StorageDriver, path: string): Promise<Dig
     if (isPathNotFound(err)) return undefined;
     throw err;
   }
+  // An empty link is what a crash can leave of one its writer had not synced yet: not there.
+  if (content.length === 0) return undefined;
   const text = content.toString("utf8").trim();
   const digest = parseDigest(text);
   if (!digest) throw new Error(`corrupt link file ${path}: ${JSON.stringify(text.slice(0, 80))}`);

@@ -5,7 +5,7 @@ import { newHash, type Algorithm, type Digest } from "../oci/digest.js";
 import { RegistryError } from "../oci/errors.js";
 import { isPathNotFound, type FileWriter, type StorageDriver } from "../storage/driver.js";
 import { uploadDataPath, uploadPath, uploadStartedAtPath } from "../storage/paths.js";
-import type { BlobStore } from "./blobs.js";
+import { smallBlobSize, type BlobStore } from "./blobs.js";
 import { deleteIfExists } from "./links.js";
 
 /** The hash of an upload's bytes so far, kept between requests so that nothing is read back. */
@@ -31,6 +31,7 @@ export interface Received {
 
 const idRe = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 const maxLiveHashes = 10_000;
+const maxFreshSessions = 100_000;
 
 /**
  * Upload sessions in the reference registry's layout (`_uploads/<id>/data` and `startedat`).
@@ -40,6 +41,13 @@ const maxLiveHashes = 10_000;
 export class UploadStore {
   private readonly live = new Map<string, LiveHash>();
   private readonly busy = new Set<string>();
+  /**
+   * Sessions that have no bytes yet, kept in memory instead of storage when the store is this
+   * process's alone: most uploads are one POST and one PUT, and a session directory made and
+   * removed around every small blob costs the filesystem more than the blob (the kernel scans
+   * recently freed inodes at every allocation). A session is written to storage with its first byte.
+   */
+  private readonly fresh = new Map<string, { name: string; startedAt: Date }>();
 
   constructor(
     private readonly driver: StorageDriver,
@@ -48,15 +56,51 @@ export class UploadStore {
 
   async start(name: string, algorithm: Algorithm = "sha256"): Promise<string> {
     const id = randomUUID();
-    // Losing a new session in a crash costs the client a restart of its upload, never data.
-    await this.driver.putContent(uploadStartedAtPath(name, id), Buffer.from(new Date().toISOString()), { durable: false });
+    const startedAt = new Date();
+    if (this.driver.exclusive) {
+      if (this.fresh.size >= maxFreshSessions) this.fresh.delete(this.fresh.keys().next().value!);
+      this.fresh.set(id, { name, startedAt });
+    } else {
+      await this.persist(name, id, startedAt);
+    }
     this.remember(id, { algorithm, hash: newHash(algorithm), hashed: 0 });
     return id;
+  }
+
+  /** Forgets sessions held in memory that started before `olderThan` (storage has its own purge). */
+  purgeFresh(olderThan: Date): number {
+    let purged = 0;
+    for (const [id, session] of this.fresh) {
+      if (session.startedAt >= olderThan) continue;
+      this.fresh.delete(id);
+      this.live.delete(id);
+      purged++;
+    }
+    return purged;
+  }
+
+  /** Writes every session held in memory to storage (at shutdown: a restart keeps them). */
+  async persistFresh(): Promise<void> {
+    for (const [id, session] of [...this.fresh]) await this.materialize(session.name, id);
+  }
+
+  /** Losing a new session in a crash costs the client a restart of its upload, never data. */
+  private async persist(name: string, id: string, startedAt: Date): Promise<void> {
+    await this.driver.putContent(uploadStartedAtPath(name, id), Buffer.from(startedAt.toISOString()), { durable: false });
+  }
+
+  /** Writes a session held in memory to storage, before its first byte is. */
+  private async materialize(name: string, id: string): Promise<void> {
+    const session = this.fresh.get(id);
+    if (!session) return;
+    await this.persist(name, id, session.startedAt);
+    this.fresh.delete(id);
   }
 
   /** The number of bytes received so far. */
   async offset(name: string, id: string): Promise<number> {
     this.checkId(id);
+    if (this.isFresh(name, id)) return 0;
     try {
       return (await this.driver.stat(uploadDataPath(name, id))).size;
     } catch (err) {
@@ -70,6 +114,7 @@ export class UploadStore {
   async append(name: string, id: string, body: Readable, claim: ChunkClaim): Promise<Received> {
     return this.exclusive(id, async () => {
       await this.ensureExists(name, id);
+      await this.materialize(name, id);
       const writer = await this.driver.writer(uploadDataPath(name, id), { append: true });
       let received: number;
       try {
@@ -83,10 +128,26 @@ export class UploadStore {
     });
   }
 
+  /** A single-request upload (POST ?digest=): a session only when the body is not small. */
+  async putWhole(name: string, digest: Digest, body: Readable, claim: ChunkClaim): Promise<Received> {
+    if (isSmall(claim)) return this.storeSmall(name, digest, body, claim.length);
+    const id = await this.start(name, digest.algorithm);
+    return this.complete(name, id, digest, body, claim);
+  }
+
   /** Finishes an upload: receives the last chunk, verifies the digest, and moves the blob into place. */
   async complete(name: string, id: string, digest: Digest, body: Readable | undefined, claim: ChunkClaim): Promise<Received> {
     return this.exclusive(id, async () => {
       await this.ensureExists(name, id);
+      if (body && isSmall(claim) && this.live.get(id)?.hashed === 0) {
+        // Nothing stored yet and the whole blob in this request: no upload file to write and sync.
+        try {
+          return await this.storeSmall(name, digest, body, claim.length);
+        } finally {
+          await this.discard(name, id);
+        }
+      }
+      await this.materialize(name, id);
       const dataPath = uploadDataPath(name, id);
       const writer = await this.driver.writer(dataPath, { append: true });
       let received: number;
@@ -115,6 +176,30 @@ export class UploadStore {
       await this.ensureExists(name, id);
       await this.discard(name, id);
     });
+  }
+
+  /**
+   * Reads a small body of known length whole, verifies it, and stores it and its link in one
+   * durable batch (the bytes go through the journal: no file of their own to sync).
+   */
+  private async storeSmall(name: string, digest: Digest, body: Readable, length: number): Promise<Received> {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    for await (const chunk of body) {
+      received += (chunk as Buffer).length;
+      if (received > length) throw new RegistryError("SIZE_INVALID", `more than the ${length} bytes of Content-Length arrived`);
+      chunks.push(chunk as Buffer);
+    }
+    if (received !== length) throw new RegistryError("SIZE_INVALID", `Content-Length announced ${length} bytes but ${received} arrived`);
+    const content = Buffer.concat(chunks, length);
+    const actual = newHash(digest.algorithm).update(content).digest("hex");
+    if (actual !== digest.hex) {
+      throw new RegistryError("DIGEST_INVALID", `digest ${digest.value} does not match the uploaded content (${digest.algorithm}:${actual})`, {
+        detail: { digest: digest.value },
+      });
+    }
+    await this.blobs.put(name, digest, content);
+    return { size: length, received };
   }
 
   /** Streams a chunk into the writer, hashing it on the way when the live hash is in step; returns its length. */
@@ -178,11 +263,17 @@ export class UploadStore {
   /** An upload that comes back after a crash is only garbage for purging: no sync needed. */
   private async discard(name: string, id: string): Promise<void> {
     this.live.delete(id);
+    if (this.fresh.delete(id)) return;
     await deleteIfExists(this.driver, uploadPath(name, id), { durable: false });
+  }
+
+  private isFresh(name: string, id: string): boolean {
+    return this.fresh.get(id)?.name === name;
   }
 
   private async ensureExists(name: string, id: string): Promise<void> {
     this.checkId(id);
+    if (this.isFresh(name, id)) return;
     try {
       await this.driver.stat(uploadStartedAtPath(name, id));
     } catch (err) {
@@ -212,6 +303,11 @@ export class UploadStore {
       this.busy.delete(id);
     }
   }
+}
+
+/** A whole body small enough to take in memory: a known length, and no Content-Range past its start. */
+function isSmall(claim: ChunkClaim): claim is ChunkClaim & { length: number } {
+  return claim.length !== undefined && claim.length <= smallBlobSize && (claim.start ?? 0) === 0 && (claim.end === undefined || claim.end === claim.length - 1);
 }
 
 function rangeError(offset: number, message: string): RegistryError {

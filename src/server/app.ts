@@ -142,6 +142,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     close: async () => {
       if (purgeTimer) clearInterval(purgeTimer);
       await drain(server, config.http.draintimeout);
+      await registry.uploads.persistFresh();
       // A checkpoint: the store is then whole without lading's journal (registry:2 can serve it).
       await driver.close();
     },
@@ -151,8 +152,10 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
 /** Runs upload purging every `interval`, the first time one interval after start. */
 function schedulePurge(registry: Registry, purging: Config["storage"]["maintenance"]["uploadpurging"], log: Logger): NodeJS.Timeout {
   const timer = setInterval(() => {
-    purgeUploads(registry.driver, new Date(Date.now() - purging.age), purging.dryrun).then(
-      (result) => log.info({ purged: result.purged.length, kept: result.kept, dryrun: purging.dryrun }, "upload purging"),
+    const olderThan = new Date(Date.now() - purging.age);
+    const forgotten = purging.dryrun ? 0 : registry.uploads.purgeFresh(olderThan);
+    purgeUploads(registry.driver, olderThan, purging.dryrun).then(
+      (result) => log.info({ purged: result.purged.length + forgotten, kept: result.kept, dryrun: purging.dryrun }, "upload purging"),
       (err: unknown) => log.error({ err }, "upload purging failed"),
     );
   }, Math.min(purging.interval, 2 ** 31 - 1));

@@ -41,6 +41,7 @@ export function checked(driver: StorageDriver): StorageDriver {
 
   return {
     name,
+    exclusive: driver.exclusive,
 
     async getContent(path: string): Promise<Buffer> {
       check(path);

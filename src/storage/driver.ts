@@ -10,6 +10,13 @@ import type { Readable, Writable } from "node:stream";
 export interface StorageDriver {
   readonly name: string;
 
+  /**
+   * Whether this process is the store's only user (filesystem and memory drivers): state that
+   * only matters while this process runs, such as upload sessions without bytes, may then live in
+   * memory. A shared store (object storage behind several replicas) is not exclusive.
+   */
+  readonly exclusive: boolean;
+
   /** Reads a small object whole (link files, manifests). */
   getContent(path: string): Promise<Buffer>;
 

@@ -69,6 +69,7 @@ const skippableReplayErrors = new Set(["EISDIR", "ENOTDIR", "ENOTEMPTY", "EEXIST
  */
 export class FilesystemDriver implements StorageDriver {
   readonly name = "filesystem";
+  readonly exclusive = true;
   readonly root: string;
   /** How many journal records the constructor replayed (what the last run left unsynced). */
   readonly replayed: number;
@@ -83,13 +84,14 @@ export class FilesystemDriver implements StorageDriver {
    * spins, several times the CPU of the work itself).
    */
   private readonly applySlots = new Semaphore(8);
-  /** Directories known to exist (made or seen by this process); forgotten at any delete. */
+  /** Directories known to exist (made or seen by this process); an entry is dropped when a write meets ENOENT. */
   private knownDirs = new Set<string>();
 
   constructor(root: string, options: { checkpointBytes?: number; checkpointMs?: number } = {}) {
     this.root = resolve(root);
     this.scratch = join(this.root, tempPrefix);
     fs.mkdirSync(this.scratch, { recursive: true });
+    takeOwnership(this.root);
     // Replay first: a journaled move may name a file that is still in scratch space's neighbourhood.
     const { journal, replayed } = Journal.open(
       {
@@ -253,8 +255,9 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  close(): Promise<void> {
-    return this.journal.close();
+  async close(): Promise<void> {
+    await this.journal.close();
+    await fsp.unlink(join(this.root, ownerFile)).catch(() => {});
   }
 
   /** The journal's counters (records, groups written, checkpoints). */
@@ -313,13 +316,16 @@ export class FilesystemDriver implements StorageDriver {
     return done;
   }
 
-  /** Writes a scratch file and renames it over the path: readers see the old or the new content. */
+  /**
+   * Writes a file in scratch space and renames it over the path: readers, and registry:2 after a
+   * kill, see the old content or the new, never a short file; a kill leaves at most a scratch file,
+   * which the next start clears.
+   */
   private async applyPut(path: string, content: Uint8Array): Promise<void> {
-    const full = this.full(path);
     const tmp = await this.scratchName();
     try {
       await fsp.writeFile(tmp, content, { flag: "wx" });
-      await this.renameInto(tmp, full);
+      await this.renameInto(tmp, this.full(path));
     } catch (err) {
       await fsp.unlink(tmp).catch(() => {});
       throw err;
@@ -330,26 +336,31 @@ export class FilesystemDriver implements StorageDriver {
     await this.renameInto(this.full(source), this.full(dest));
   }
 
+  /** Makes a directory and its parents unless this process knows it exists. */
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.knownDirs.has(dir)) return;
+    await fsp.mkdir(dir, { recursive: true });
+    if (this.knownDirs.size >= 1 << 16) this.knownDirs = new Set();
+    this.knownDirs.add(dir);
+  }
+
   /** rename(2), making the destination's parent directories first unless they are known to exist. */
   private async renameInto(from: string, to: string): Promise<void> {
     const dir = dirname(to);
-    if (!this.knownDirs.has(dir)) {
-      await fsp.mkdir(dir, { recursive: true });
-      if (this.knownDirs.size >= 1 << 16) this.knownDirs = new Set();
-      this.knownDirs.add(dir);
-    }
+    await this.ensureDir(dir);
     try {
       await fsp.rename(from, to);
     } catch (err) {
       // Removed since by something this process did not see (another process on the store).
       if (errnoCode(err) !== "ENOENT") throw err;
-      await fsp.mkdir(dir, { recursive: true });
+      this.knownDirs.delete(dir);
+      await this.ensureDir(dir);
       await fsp.rename(from, to);
     }
   }
 
+  /** Directories this process made may go with it: their cache entries heal on the next ENOENT. */
   private async applyDelete(path: string): Promise<void> {
-    this.knownDirs.clear();
     const trash = await this.scratchName();
     await fsp.rename(this.full(path), trash);
     await fsp.rm(trash, { recursive: true, force: true });
@@ -381,6 +392,36 @@ export class FilesystemDriver implements StorageDriver {
         if (!skippableReplayErrors.has(errnoCode(err) ?? "")) throw err;
       }
     }
+  }
+}
+
+/** Holds the PID of the process serving a root: the journal and in-memory state admit one. */
+const ownerFile = ".lading-owner";
+
+/**
+ * Claims the root for this process, or throws when a live process holds it. A claim left by a
+ * process that is gone (killed, crashed) is taken over: its journal is replayed next.
+ */
+function takeOwnership(root: string): void {
+  const path = join(root, ownerFile);
+  let holder: number | undefined;
+  try {
+    holder = Number(fs.readFileSync(path, "utf8").trim());
+  } catch (err) {
+    if (errnoCode(err) !== "ENOENT") throw err;
+  }
+  if (holder !== undefined && Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+    throw new StorageError(`filesystem: storage root ${root} is in use by process ${holder} (one lading process per root)`, "filesystem");
+  }
+  fs.writeFileSync(path, `${process.pid}\n`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === "EPERM";
   }
 }
 

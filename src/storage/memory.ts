@@ -29,6 +29,7 @@ function* slices(chunks: readonly Buffer[], start: number, end: number): Generat
 /** Objects in a Map; directories are implicit, existing while some object's path lies beneath them. */
 export class MemoryDriver implements StorageDriver {
   readonly name = "inmemory";
+  readonly exclusive = true;
   private readonly files = new Map<string, Entry>();
 
   async getContent(path: string): Promise<Buffer> {

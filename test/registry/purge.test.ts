@@ -13,6 +13,9 @@ describe("upload purging", () => {
     const old1 = await uploads.start("a");
     const old2 = await uploads.start("team/deep/b");
     const fresh = await uploads.start("a");
+    // Sessions without bytes live in memory until they get some, or until shutdown writes them.
+    assert.deepEqual(await driver.list("/docker/registry/v2/repositories/a").catch(() => []), []);
+    await uploads.persistFresh();
     const week = 7 * 24 * 3600 * 1000;
     for (const [name, id] of [["a", old1], ["team/deep/b", old2]] as const) {
       await driver.putContent(uploadStartedAtPath(name, id), Buffer.from(new Date(Date.now() - 2 * week).toISOString()));
@@ -26,5 +29,22 @@ describe("upload purging", () => {
     await assert.rejects(uploads.offset("a", old1), /blob upload unknown/);
     await assert.rejects(uploads.offset("team/deep/b", old2), /blob upload unknown/);
     assert.equal(await uploads.offset("a", fresh), 0);
+  });
+
+  it("forgets sessions held in memory that are older than the age, and only those", async () => {
+    const driver = createDriver({ type: "inmemory" });
+    const uploads = new UploadStore(driver, new BlobStore(driver));
+    const id = await uploads.start("a");
+    assert.equal(uploads.purgeFresh(new Date(Date.now() - 1000)), 0);
+    assert.equal(await uploads.offset("a", id), 0);
+    assert.equal(uploads.purgeFresh(new Date(Date.now() + 1000)), 1);
+    await assert.rejects(uploads.offset("a", id), /blob upload unknown/);
+  });
+
+  it("binds a session held in memory to its repository", async () => {
+    const driver = createDriver({ type: "inmemory" });
+    const uploads = new UploadStore(driver, new BlobStore(driver));
+    const id = await uploads.start("a");
+    await assert.rejects(uploads.offset("b", id), /blob upload unknown/);
   });
 });

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -14,7 +16,7 @@ async function backendFiles(root: string): Promise<string[]> {
   return entries
     .filter((e) => !e.isDirectory())
     .map((e) => join(e.parentPath ?? e.path, e.name).slice(root.length))
-    .filter((p) => !p.startsWith(`/${journalDir}/`));
+    .filter((p) => !p.startsWith(`/${journalDir}/`) && p !== "/.lading-owner");
 }
 
 driverSuite("filesystem", async () => {
@@ -28,6 +30,26 @@ driverSuite("filesystem", async () => {
       return files;
     },
   };
+});
+
+describe("filesystem driver ownership", () => {
+  it("refuses a root that a live process holds, and takes over one whose holder is gone", async () => {
+    const root = await mkdtemp(join(tmpdir(), "lading-fs-owner-"));
+    const holder = spawn("sleep", ["60"], { stdio: "ignore" });
+    try {
+      await writeFile(join(root, ".lading-owner"), `${holder.pid}\n`);
+      assert.throws(() => new FilesystemDriver(root), new RegExp(`in use by process ${holder.pid}`));
+      holder.kill("SIGKILL");
+      await once(holder, "exit");
+      const driver = new FilesystemDriver(root);
+      assert.equal((await readFile(join(root, ".lading-owner"), "utf8")).trim(), String(process.pid));
+      await driver.close();
+      await assert.rejects(readFile(join(root, ".lading-owner")), { code: "ENOENT" });
+    } finally {
+      holder.kill("SIGKILL");
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("filesystem driver specifics", () => {

@@ -20,8 +20,7 @@ export async function startUpload(ctx: Context): Promise<void> {
   const single = ctx.query.get("digest");
   if (single !== null) {
     const digest = digestParam(single);
-    const id = await ctx.registry.uploads.start(name, digest.algorithm);
-    const { received } = await ctx.registry.uploads.complete(name, id, digest, ctx.req, claimOf(ctx, false));
+    const { received } = await ctx.registry.uploads.putWhole(name, digest, ctx.req, claimOf(ctx, false));
     ctx.bytesIn += received;
     return sendCreated(ctx, name, digest);
   }
