@@ -94,7 +94,7 @@ async function publish(results: Results, opts: Options, markdownFile: string): P
   const jsonFile = await writeJson(results, opts.out);
   const chartFile = join(opts.out, "chart.svg");
   await writeChart(results, chartFile);
-  await writeMarkdown(results, chartFile, markdownFile);
+  await writeMarkdown(results, chartFile, markdownFile, await readFile(join(repoRoot, "bench/bounds.md"), "utf8"));
   process.stdout.write(`\n${consoleSummary(results)}\n\n`);
   log(`wrote ${jsonFile}, ${chartFile}, ${markdownFile}`);
 }

@@ -37,7 +37,8 @@ function table(header: string[], rows: string[][]): string {
   return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
 }
 
-export function markdown(results: Results, chartPath: string, markdownPath: string): string {
+/** `bounds`: the hand-written account of what bounds each figure (bench/bounds.md), placed after the method. */
+export function markdown(results: Results, chartPath: string, markdownPath: string, bounds?: string): string {
   const r = results;
   const minutes = r.durationSeconds / 60;
   const out: string[] = [];
@@ -82,6 +83,7 @@ export function markdown(results: Results, chartPath: string, markdownPath: stri
     "- Merge: `node dist/src/cli/main.js merge BASE MAVEN GOLANG --tag TARGET` against each registry (one CLI process per merge, so Node's start-up is in every figure); the merged manifest is checked to have every layer.",
     "",
   );
+  if (bounds) out.push(bounds.trimEnd(), "");
   out.push("## The machine's limits, measured in the same run", "");
   out.push(table(["what", "median", "per round"], machineFields.map(([key, label, unit]) => [label.trim(), `${num(r.machine[key].median)} ${unit}`, r.machine[key].values.map((v) => num(v)).join(", ")])), "");
   out.push(
@@ -99,9 +101,9 @@ export function markdown(results: Results, chartPath: string, markdownPath: stri
   return out.join("\n");
 }
 
-export async function writeMarkdown(results: Results, chartPath: string, file: string): Promise<void> {
+export async function writeMarkdown(results: Results, chartPath: string, file: string, bounds?: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, markdown(results, chartPath, file));
+  await writeFile(file, markdown(results, chartPath, file, bounds));
 }
 
 /** The same table for a terminal. */

@@ -35,8 +35,8 @@ const maxFreshSessions = 100_000;
 
 /**
  * Upload sessions in the reference registry's layout (`_uploads/<id>/data` and `startedat`).
- * The stored bytes are the truth: the offset is the data file's size, so a session survives a
- * restart (its hash is rebuilt from storage) and is served by any replica.
+ * The stored bytes are the truth: the offset is the data file's size, so a session with bytes
+ * survives a restart (its hash is rebuilt from storage) and is served by any replica.
  */
 export class UploadStore {
   private readonly live = new Map<string, LiveHash>();
