@@ -2,7 +2,7 @@ import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
 import {
@@ -24,10 +24,9 @@ const closeFd = promisify(fs.close);
 const MiB = 1 << 20;
 
 /**
- * Scratch space for files being written and trees being deleted: one directory under the root, so
- * renames stay on one filesystem (atomic) while nothing half-made ever stands in the registry's
- * tree, where registry:2 would see it. It is emptied when a driver is created (what a crash left);
- * `list` hides it.
+ * The prefix of lading's own names under the root: the scratch directory for trees being deleted
+ * (emptied when a driver is created) and the temporary file a put writes beside its target before
+ * renaming it into place. `list` hides both; registry:2 reads neither.
  */
 export const tempPrefix = ".lading-tmp";
 
@@ -132,7 +131,7 @@ export class FilesystemDriver implements StorageDriver {
         const op: JournalOp = { op: "put", path, content };
         await this.journal.commit([op], () => this.applyInOrder([op]));
       } else {
-        await this.applyPut(path, content);
+        await this.applyInOrder([{ op: "put", path, content }]);
       }
     } catch (err) {
       throw this.wrap(err, "putContent", path);
@@ -298,11 +297,19 @@ export class FilesystemDriver implements StorageDriver {
       if (before.length > 0) await Promise.all(before);
       await this.applySlots.acquire();
       try {
+        let puts: PutOp[] = [];
         for (const o of ops) {
-          if (o.op === "put") await this.applyPut(o.path, o.content);
+          if (o.op === "put" && !puts.some((p) => p.path === o.path)) {
+            puts.push(o);
+            continue;
+          }
+          await this.applyPuts(puts);
+          puts = [];
+          if (o.op === "put") puts.push(o);
           else if (o.op === "move") await this.applyMove(o.source, o.dest);
           else await this.applyDelete(o.path);
         }
+        await this.applyPuts(puts);
       } finally {
         this.applySlots.release();
       }
@@ -317,18 +324,32 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   /**
-   * Writes a file in scratch space and renames it over the path: readers, and registry:2 after a
-   * kill, see the old content or the new, never a short file; a kill leaves at most a scratch file,
-   * which the next start clears.
+   * Writes each file under a temporary name beside it and renames it over the path, so readers,
+   * and registry:2 after a kill, see the old content or the new, never a short file. Directories
+   * and temporary files of all the puts are made at once; the renames, which make each file
+   * visible, follow in order, so a kill leaves a prefix of the puts (a link never before what it
+   * names). A temporary file a kill leaves is hidden from `list`, ignored by registry:2, and
+   * renamed into place by the next put of its path (the journal's replay, at the latest).
    */
-  private async applyPut(path: string, content: Uint8Array): Promise<void> {
-    const tmp = await this.scratchName();
+  private async applyPuts(puts: readonly PutOp[]): Promise<void> {
+    if (puts.length === 0) return;
+    await Promise.all(puts.map((p) => this.writeTemp(this.full(p.path), p.content)));
+    for (const p of puts) {
+      const full = this.full(p.path);
+      await fsp.rename(siblingTemp(full), full);
+    }
+  }
+
+  private async writeTemp(full: string, content: Uint8Array, retried = false): Promise<void> {
+    const dir = dirname(full);
+    await this.ensureDir(dir);
     try {
-      await fsp.writeFile(tmp, content, { flag: "wx" });
-      await this.renameInto(tmp, this.full(path));
+      await fsp.writeFile(siblingTemp(full), content);
     } catch (err) {
-      await fsp.unlink(tmp).catch(() => {});
-      throw err;
+      if (errnoCode(err) !== "ENOENT" || retried) throw err;
+      // The directory went away since this process made it (a delete): make it again.
+      this.knownDirs.delete(dir);
+      await this.writeTemp(full, content, true);
     }
   }
 
@@ -376,10 +397,11 @@ export class FilesystemDriver implements StorageDriver {
     for (const o of ops) {
       try {
         if (o.op === "put") {
-          const tmp = join(this.scratch, randomBytes(8).toString("hex"));
-          fs.writeFileSync(tmp, o.content);
-          fs.mkdirSync(dirname(this.full(o.path)), { recursive: true });
-          fs.renameSync(tmp, this.full(o.path));
+          // Through the same temporary name as a live put: one a kill left behind is used up.
+          const full = this.full(o.path);
+          fs.mkdirSync(dirname(full), { recursive: true });
+          fs.writeFileSync(siblingTemp(full), o.content);
+          fs.renameSync(siblingTemp(full), full);
         } else if (o.op === "move") {
           // Gone from the source: the move was applied (and the source possibly reused since).
           if (!fs.existsSync(this.full(o.source))) continue;
@@ -424,6 +446,18 @@ function isAlive(pid: number): boolean {
     return errnoCode(err) === "EPERM";
   }
 }
+
+/**
+ * The temporary name a put writes before renaming over `full`: in the same directory, since a
+ * rename between directories takes a lock that every such rename on the filesystem shares.
+ * One name per target: puts of one path run one at a time, and a name a kill left behind is
+ * written over and renamed by the next put of that path (the journal's replay, at the latest).
+ */
+function siblingTemp(full: string): string {
+  return join(dirname(full), `${tempPrefix}-${basename(full)}`);
+}
+
+type PutOp = Extract<JournalOp, { op: "put" }>;
 
 /** A counting semaphore. */
 class Semaphore {

@@ -6,8 +6,13 @@ import { join } from "node:path";
  * Everything wrong under a storage root: a blob data file whose bytes do not hash to its path, a link
  * file that is not one digest (or names another digest than its path), a link to a blob that is not
  * stored, or any file that is neither `data`, `link` nor `startedat` (a temporary file left behind).
+ *
+ * `temporaries`: where lading's own temporary files (`.lading-tmp-<name>`, beside the file a write
+ * was about to replace) are accepted: nowhere (the default: a running or gracefully stopped
+ * registry has none), only in upload sessions, or anywhere (a store whose lading was just killed,
+ * before a restart uses them up). registry:2 ignores such files and lading hides them.
  */
-export async function storageProblems(root: string): Promise<string[]> {
+export async function storageProblems(root: string, temporaries: "none" | "uploads" | "anywhere" = "none"): Promise<string[]> {
   const base = join(root, "docker/registry/v2");
   const problems: string[] = [];
   const entries = await readdir(base, { recursive: true, withFileTypes: true });
@@ -16,6 +21,7 @@ export async function storageProblems(root: string): Promise<string[]> {
     const full = join(entry.parentPath ?? entry.path, entry.name);
     const rel = full.slice(base.length + 1);
     const parts = rel.split("/");
+    if (entry.name.startsWith(".lading-tmp-") && (temporaries === "anywhere" || (temporaries === "uploads" && parts.includes("_uploads")))) continue;
     const content = await readFile(full);
     if (entry.name === "data" && parts[0] === "blobs") {
       const [, alg, two, hex] = parts;
