@@ -11,9 +11,16 @@ export interface PurgeResult {
 /**
  * Deletes upload sessions started before `olderThan` in every repository, as registry:2's upload
  * purging does. An upload whose `startedat` is missing or unreadable is judged by its directory's
- * modification time.
+ * modification time. With `claim`, an upload a request is using is kept, and no request can start
+ * using one while it is being deleted.
  */
-export async function purgeUploads(driver: StorageDriver, olderThan: Date, dryRun = false): Promise<PurgeResult> {
+/** Claims an upload for the purge: false when a request is using it (it is then kept). */
+export interface UploadClaim {
+  tryClaim(id: string): boolean;
+  release(id: string): void;
+}
+
+export async function purgeUploads(driver: StorageDriver, olderThan: Date, dryRun = false, claim?: UploadClaim): Promise<PurgeResult> {
   const result: PurgeResult = { purged: [], kept: 0 };
   const visit = async (name: string): Promise<void> => {
     const children = await listIfExists(driver, name === "" ? repositoriesRoot : `${repositoriesRoot}/${name}`);
@@ -24,8 +31,20 @@ export async function purgeUploads(driver: StorageDriver, olderThan: Date, dryRu
           result.kept++;
           continue;
         }
+        if (dryRun) {
+          result.purged.push(`${name}/${id}`);
+          continue;
+        }
+        if (claim && !claim.tryClaim(id)) {
+          result.kept++;
+          continue;
+        }
+        try {
+          await deleteIfExists(driver, uploadPath(name, id));
+        } finally {
+          claim?.release(id);
+        }
         result.purged.push(`${name}/${id}`);
-        if (!dryRun) await deleteIfExists(driver, uploadPath(name, id));
       }
     }
     for (const child of children) {

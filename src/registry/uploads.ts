@@ -7,6 +7,7 @@ import { isPathNotFound, type FileWriter, type StorageDriver } from "../storage/
 import { uploadDataPath, uploadPath, uploadStartedAtPath } from "../storage/paths.js";
 import { smallBlobSize, type BlobStore } from "./blobs.js";
 import { deleteIfExists } from "./links.js";
+import { purgeUploads, type PurgeResult } from "./purge.js";
 
 /** The hash of an upload's bytes so far, kept between requests so that nothing is read back. */
 interface LiveHash {
@@ -58,7 +59,7 @@ export class UploadStore {
     const id = randomUUID();
     const startedAt = new Date();
     if (this.driver.exclusive) {
-      if (this.fresh.size >= maxFreshSessions) this.fresh.delete(this.fresh.keys().next().value!);
+      if (this.fresh.size >= maxFreshSessions) this.evictFresh();
       this.fresh.set(id, { name, startedAt });
     } else {
       await this.persist(name, id, startedAt);
@@ -67,16 +68,43 @@ export class UploadStore {
     return id;
   }
 
+  /**
+   * Upload purging: deletes the sessions started before `olderThan`, in storage and in memory,
+   * leaving alone any that a request is using.
+   */
+  async purge(olderThan: Date, dryRun = false): Promise<PurgeResult> {
+    const forgotten = dryRun ? [] : this.purgeFresh(olderThan);
+    const claim = {
+      tryClaim: (id: string) => !this.busy.has(id) && (this.busy.add(id), true),
+      release: (id: string) => {
+        this.busy.delete(id);
+        this.live.delete(id);
+      },
+    };
+    const result = await purgeUploads(this.driver, olderThan, dryRun, claim);
+    return { ...result, purged: [...forgotten, ...result.purged] };
+  }
+
   /** Forgets sessions held in memory that started before `olderThan` (storage has its own purge). */
-  purgeFresh(olderThan: Date): number {
-    let purged = 0;
+  purgeFresh(olderThan: Date): string[] {
+    const purged: string[] = [];
     for (const [id, session] of this.fresh) {
-      if (session.startedAt >= olderThan) continue;
+      if (session.startedAt >= olderThan || this.busy.has(id)) continue;
       this.fresh.delete(id);
       this.live.delete(id);
-      purged++;
+      purged.push(`${session.name}/${id}`);
     }
     return purged;
+  }
+
+  /** Forgets the oldest session held in memory that no request is using. */
+  private evictFresh(): void {
+    for (const id of this.fresh.keys()) {
+      if (this.busy.has(id)) continue;
+      this.fresh.delete(id);
+      this.live.delete(id);
+      return;
+    }
   }
 
   /** Writes every session held in memory to storage (at shutdown: a restart keeps them). */

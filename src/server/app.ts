@@ -7,7 +7,6 @@ import { pino, type Logger } from "pino";
 import type { Config } from "../config/schema.js";
 import { RegistryError } from "../oci/errors.js";
 import { Registry } from "../registry/index.js";
-import { purgeUploads } from "../registry/purge.js";
 import { createDriver } from "../storage/index.js";
 import { allowAll, type AccessController } from "./auth/access.js";
 import type { Context } from "./context.js";
@@ -152,10 +151,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
 /** Runs upload purging every `interval`, the first time one interval after start. */
 function schedulePurge(registry: Registry, purging: Config["storage"]["maintenance"]["uploadpurging"], log: Logger): NodeJS.Timeout {
   const timer = setInterval(() => {
-    const olderThan = new Date(Date.now() - purging.age);
-    const forgotten = purging.dryrun ? 0 : registry.uploads.purgeFresh(olderThan);
-    purgeUploads(registry.driver, olderThan, purging.dryrun).then(
-      (result) => log.info({ purged: result.purged.length + forgotten, kept: result.kept, dryrun: purging.dryrun }, "upload purging"),
+    registry.uploads.purge(new Date(Date.now() - purging.age), purging.dryrun).then(
+      (result) => log.info({ purged: result.purged.length, kept: result.kept, dryrun: purging.dryrun }, "upload purging"),
       (err: unknown) => log.error({ err }, "upload purging failed"),
     );
   }, Math.min(purging.interval, 2 ** 31 - 1));

@@ -15,6 +15,7 @@ import {
   type WriteOptions,
 } from "./driver.js";
 import { Journal, type JournalOp } from "./journal.js";
+import { claimRoot, type Claim } from "./owner.js";
 // Streams run on numeric fds (no FileHandle promise per 1 MiB write).
 const openFd = promisify(fs.open);
 const fstatFd = promisify(fs.fstat);
@@ -74,9 +75,12 @@ export class FilesystemDriver implements StorageDriver {
   readonly replayed: number;
 
   private readonly scratch: string;
+  private readonly claim: Claim;
   private readonly journal: Journal;
   /** The last application touching each path: applications of one path run in journal order. */
   private readonly applying = new Map<string, Promise<void>>();
+  /** The last application deleting each path (a directory, usually), for writes beneath it. */
+  private readonly deleting = new Map<string, Promise<void>>();
   /**
    * Applications in flight at once: as many as the thread pool has threads (lading sets 32). Each
    * is a chain of short metadata syscalls, so throughput comes from overlapping chains (measured:
@@ -90,7 +94,7 @@ export class FilesystemDriver implements StorageDriver {
     this.root = resolve(root);
     this.scratch = join(this.root, tempPrefix);
     fs.mkdirSync(this.scratch, { recursive: true });
-    takeOwnership(this.root);
+    this.claim = claimRoot(this.root);
     // Replay first: a journaled move may name a file that is still in scratch space's neighbourhood.
     const { journal, replayed } = Journal.open(
       {
@@ -115,6 +119,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   private scratchReady: Promise<void> | undefined;
+  private scratchCount = 0;
 
   async getContent(path: string): Promise<Buffer> {
     try {
@@ -256,7 +261,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async close(): Promise<void> {
     await this.journal.close();
-    await fsp.unlink(join(this.root, ownerFile)).catch(() => {});
+    await this.claim.release();
   }
 
   /** The journal's counters (records, groups written, checkpoints). */
@@ -283,18 +288,27 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   /**
-   * Applies committed operations in order, after any earlier application touching the same paths
-   * (the journal calls this in commit order, so the tree ends as a replay would leave it).
+   * Applies committed operations in order, after any earlier application they could meet: one of
+   * the same path, a delete of a directory above it, or (for a delete) one of a path beneath it.
+   * The journal calls this in commit order, so the tree ends as a replay would leave it.
    */
   private applyInOrder(ops: readonly JournalOp[]): Promise<void> {
     const paths = new Set(ops.flatMap((o) => (o.op === "move" ? [o.source, o.dest] : [o.path])));
-    const before: Promise<void>[] = [];
+    const deletes = ops.flatMap((o) => (o.op === "delete" ? [o.path] : []));
+    const before = new Set<Promise<void>>();
     for (const p of paths) {
       const previous = this.applying.get(p);
-      if (previous) before.push(previous);
+      if (previous) before.add(previous);
+      for (let at = p.lastIndexOf("/"); at > 0; at = p.lastIndexOf("/", at - 1)) {
+        const deleting = this.deleting.get(p.slice(0, at));
+        if (deleting) before.add(deleting);
+      }
+    }
+    for (const d of deletes) {
+      for (const [p, previous] of this.applying) if (p.startsWith(`${d}/`)) before.add(previous);
     }
     const run = async () => {
-      if (before.length > 0) await Promise.all(before);
+      if (before.size > 0) await Promise.all(before);
       await this.applySlots.acquire();
       try {
         let puts: PutOp[] = [];
@@ -317,8 +331,10 @@ export class FilesystemDriver implements StorageDriver {
     const done = run();
     const settled = done.catch(() => {});
     for (const p of paths) this.applying.set(p, settled);
+    for (const d of deletes) this.deleting.set(d, settled);
     void settled.then(() => {
       for (const p of paths) if (this.applying.get(p) === settled) this.applying.delete(p);
+      for (const d of deletes) if (this.deleting.get(d) === settled) this.deleting.delete(d);
     });
     return done;
   }
@@ -333,7 +349,9 @@ export class FilesystemDriver implements StorageDriver {
    */
   private async applyPuts(puts: readonly PutOp[]): Promise<void> {
     if (puts.length === 0) return;
-    await Promise.all(puts.map((p) => this.writeTemp(this.full(p.path), p.content)));
+    // Every write settled before any error is thrown: the next put of a path reuses its temporary name.
+    const written = await Promise.allSettled(puts.map((p) => this.writeTemp(this.full(p.path), p.content)));
+    for (const w of written) if (w.status === "rejected") throw w.reason;
     for (const p of puts) {
       const full = this.full(p.path);
       await fsp.rename(siblingTemp(full), full);
@@ -408,42 +426,20 @@ export class FilesystemDriver implements StorageDriver {
           fs.mkdirSync(dirname(this.full(o.dest)), { recursive: true });
           fs.renameSync(this.full(o.source), this.full(o.dest));
         } else {
-          fs.rmSync(this.full(o.path), { recursive: true, force: true });
+          // Out of the tree in one step, as a live delete: a kill during replay leaves it whole or gone.
+          const trash = join(this.scratch, `replay-${++this.scratchCount}`);
+          try {
+            fs.renameSync(this.full(o.path), trash);
+          } catch (err) {
+            if (errnoCode(err) === "ENOENT") continue;
+            throw err;
+          }
+          fs.rmSync(trash, { recursive: true, force: true });
         }
       } catch (err) {
         if (!skippableReplayErrors.has(errnoCode(err) ?? "")) throw err;
       }
     }
-  }
-}
-
-/** Holds the PID of the process serving a root: the journal and in-memory state admit one. */
-const ownerFile = ".lading-owner";
-
-/**
- * Claims the root for this process, or throws when a live process holds it. A claim left by a
- * process that is gone (killed, crashed) is taken over: its journal is replayed next.
- */
-function takeOwnership(root: string): void {
-  const path = join(root, ownerFile);
-  let holder: number | undefined;
-  try {
-    holder = Number(fs.readFileSync(path, "utf8").trim());
-  } catch (err) {
-    if (errnoCode(err) !== "ENOENT") throw err;
-  }
-  if (holder !== undefined && Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
-    throw new StorageError(`filesystem: storage root ${root} is in use by process ${holder} (one lading process per root)`, "filesystem");
-  }
-  fs.writeFileSync(path, `${process.pid}\n`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoCode(err) === "EPERM";
   }
 }
 

@@ -242,9 +242,9 @@ export class Journal {
   /** Waits for what is pending, checkpoints, and closes the (then empty) active segment. */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.closed = true;
     while (this.pumping || this.pending.length > 0) await new Promise((r) => setTimeout(r, 1));
     if (!this.failed) await this.checkpoint();
-    this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     await closeFd(this.segment.fd);
     if (!this.failed && this.segment.size === 0) {
@@ -267,10 +267,13 @@ export class Journal {
         }
         const seg = this.segment;
         try {
-          await writevFd(seg.fd, group.flatMap((i) => i.record), seg.size);
+          const bytes = group.reduce((n, i) => n + i.bytes, 0);
+          const { bytesWritten: written } = await writevFd(seg.fd, group.flatMap((i) => i.record), seg.size);
+          // A short write (a full disk) reports no error: the records would be torn on disk.
+          if (written !== bytes) throw new Error(`short write: ${written} of ${bytes} bytes`);
           await fdatasyncFd(seg.fd);
         } catch (err) {
-          this.failed = new Error(`journal write failed; no further writes are accepted: ${(err as Error).message}`, { cause: err });
+          this.fail(err, "journal write failed");
           // Best effort: cut the tail so a later open does not replay what no caller was told was done.
           await ftruncateFd(seg.fd, seg.size).catch(() => {});
           for (const item of group) item.reject(err);
@@ -281,7 +284,10 @@ export class Journal {
         if (seg.size === 0) this.armTimer();
         seg.size += group.reduce((n, i) => n + i.bytes, 0);
         for (const item of group) {
-          const applied = item.apply();
+          const applied = item.apply().catch((err: unknown) => {
+            this.fail(err, "applying a committed record failed");
+            throw err;
+          });
           seg.applying.add(applied);
           applied.then(item.resolve, item.reject).finally(() => seg.applying.delete(applied));
         }
@@ -290,6 +296,14 @@ export class Journal {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /**
+   * Refuses every later write. The journal and the tree may now disagree (a record durable but not
+   * applied, or not known to be durable); the next start's replay repairs the tree.
+   */
+  private fail(err: unknown, what: string): void {
+    this.failed ??= new Error(`${what}; no further writes are accepted until a restart: ${(err as Error).message}`, { cause: err });
   }
 
   private armTimer(): void {
@@ -329,9 +343,12 @@ export class Journal {
     // Every record of the old segment is applied before the tree is synced.
     while (old.applying.size > 0) await Promise.allSettled([...old.applying]);
     await this.options.syncTree();
-    await fs.promises.unlink(join(this.options.dir, segmentName(old.seq)));
-    // The drop must be durable before a later checkpoint drops newer segments, or an old segment
-    // could come back alone and be replayed over newer state.
+    // Every segment before the active one, not only `old`: one an earlier failed checkpoint left
+    // must never outlive a newer one, or a replay would apply it over newer state.
+    for (const seq of listSegments(this.options.dir)) {
+      if (seq < this.segment.seq) await fs.promises.unlink(join(this.options.dir, segmentName(seq)));
+    }
+    // The drop must be durable before a later checkpoint drops newer segments.
     await fsyncDir(this.options.dir);
     this.stats.checkpoints++;
   }

@@ -35,9 +35,9 @@ describe("upload purging", () => {
     const driver = createDriver({ type: "inmemory" });
     const uploads = new UploadStore(driver, new BlobStore(driver));
     const id = await uploads.start("a");
-    assert.equal(uploads.purgeFresh(new Date(Date.now() - 1000)), 0);
+    assert.deepEqual(uploads.purgeFresh(new Date(Date.now() - 1000)), []);
     assert.equal(await uploads.offset("a", id), 0);
-    assert.equal(uploads.purgeFresh(new Date(Date.now() + 1000)), 1);
+    assert.deepEqual(uploads.purgeFresh(new Date(Date.now() + 1000)), [`a/${id}`]);
     await assert.rejects(uploads.offset("a", id), /blob upload unknown/);
   });
 

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, readlink, rm, utimes, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -37,16 +38,49 @@ describe("filesystem driver ownership", () => {
     const root = await mkdtemp(join(tmpdir(), "lading-fs-owner-"));
     const holder = spawn("sleep", ["60"], { stdio: "ignore" });
     try {
-      await writeFile(join(root, ".lading-owner"), `${holder.pid}\n`);
-      assert.throws(() => new FilesystemDriver(root), new RegExp(`in use by process ${holder.pid}`));
+      const holderClaim = { host: hostname(), pidns: await readlink("/proc/self/ns/pid"), pid: holder.pid };
+      await writeFile(join(root, ".lading-owner"), JSON.stringify(holderClaim));
+      assert.throws(() => new FilesystemDriver(root), new RegExp(`in use: process ${holder.pid} on .* is running`));
       holder.kill("SIGKILL");
       await once(holder, "exit");
       const driver = new FilesystemDriver(root);
-      assert.equal((await readFile(join(root, ".lading-owner"), "utf8")).trim(), String(process.pid));
+      assert.equal(JSON.parse(await readFile(join(root, ".lading-owner"), "utf8")).pid, process.pid);
       await driver.close();
       await assert.rejects(readFile(join(root, ".lading-owner")), { code: "ENOENT" });
     } finally {
       holder.kill("SIGKILL");
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("filesystem driver ownership across hosts", () => {
+  it("takes over a claim from a holder it cannot see once the claim stops being refreshed", async () => {
+    const root = await mkdtemp(join(tmpdir(), "lading-fs-owner-"));
+    try {
+      const claim = join(root, ".lading-owner");
+      await writeFile(claim, JSON.stringify({ host: "elsewhere", pidns: "pid:[1]", pid: 1 }));
+      const old = new Date(Date.now() - 60_000);
+      await utimes(claim, old, old);
+      const driver = new FilesystemDriver(root);
+      assert.equal(JSON.parse(await readFile(claim, "utf8")).host, hostname());
+      await driver.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a claim from a holder it cannot see while the claim is refreshed", async () => {
+    const root = await mkdtemp(join(tmpdir(), "lading-fs-owner-"));
+    const claim = join(root, ".lading-owner");
+    await writeFile(claim, JSON.stringify({ host: "elsewhere", pidns: "pid:[1]", pid: 1 }));
+    // The other host's holder refreshes its claim while this process waits to see whether it does.
+    const refresher = spawn("sh", ["-c", `while true; do touch '${claim}'; sleep 0.3; done`], { stdio: "ignore" });
+    try {
+      assert.throws(() => new FilesystemDriver(root), /in use: process 1 on elsewhere refreshes its claim/);
+    } finally {
+      refresher.kill("SIGKILL");
+      await once(refresher, "exit");
       await rm(root, { recursive: true, force: true });
     }
   });

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { FilesystemDriver, journalDir } from "../../src/storage/fs.js";
-import { decodeRecords, encodeRecord, type JournalOp } from "../../src/storage/journal.js";
+import { decodeRecords, encodeRecord, Journal, type JournalOp } from "../../src/storage/journal.js";
 
 const record = (ops: JournalOp[]) => Buffer.concat(encodeRecord(ops));
 const put = (path: string, text: string): JournalOp => ({ op: "put", path, content: Buffer.from(text) });
@@ -192,5 +192,44 @@ describe("filesystem driver journal: a writer racing a checkpoint", () => {
     const reopened = new FilesystemDriver(root);
     for (let i = 0; i < 200; i++) assert.equal(await text(root, `/w/${i % 50}/${i}`), `v${i}`);
     await reopened.close();
+  });
+});
+
+describe("journal checkpoints", () => {
+  it("drop a segment that a failed checkpoint left, with the next one, never after it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "lading-journal-cp-"));
+    try {
+      let syncs = 0;
+      const syncTree = async () => {
+        if (++syncs === 1) throw new Error("sync failed");
+      };
+      const { journal } = Journal.open({ dir, syncTree, syncTreeSync: () => {} }, () => {});
+      await journal.commit([put("/a", "1")], async () => {});
+      await assert.rejects(journal.checkpoint(), /sync failed/);
+      const left = (await readdir(dir)).sort();
+      assert.equal(left.length, 2, "the failed checkpoint keeps the old segment beside the new one");
+      await journal.commit([put("/a", "2")], async () => {});
+      await journal.checkpoint();
+      const now = await readdir(dir);
+      assert.equal(now.length, 1);
+      assert.ok(now[0]! > left.at(-1)!, "only the newest segment is left");
+      await journal.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses every write once a committed record fails to apply (the restart's replay repairs)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "lading-journal-fail-"));
+    try {
+      const { journal } = Journal.open({ dir, syncTree: async () => {}, syncTreeSync: () => {} }, () => {});
+      await assert.rejects(journal.commit([put("/a", "1")], async () => Promise.reject(new Error("ENOSPC"))), /ENOSPC/);
+      await assert.rejects(journal.commit([put("/b", "2")], async () => {}), /no further writes are accepted until a restart/);
+      const replayed: JournalOp[][] = [];
+      Journal.open({ dir, syncTree: async () => {}, syncTreeSync: () => {} }, (ops) => replayed.push(ops));
+      assert.deepEqual(replayed.map((ops) => ops.map((o) => (o.op === "put" ? o.path : o.op))), [["/a"]]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
