@@ -1,12 +1,13 @@
 import type { ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import { RegistryError } from "../oci/errors.js";
-import { InvalidPathError } from "../storage/driver.js";
+import { InvalidPathError, StorageUnavailableError } from "../storage/driver.js";
 
-/** Maps anything thrown by a handler to a registry error; storage faults become UNKNOWN (500). */
+/** Maps anything thrown by a handler to a registry error; a store refusing writes is UNAVAILABLE (503), other storage faults UNKNOWN (500). */
 export function toRegistryError(err: unknown): RegistryError {
   if (err instanceof RegistryError) return err;
   if (err instanceof InvalidPathError) return new RegistryError("NAME_INVALID", err.message);
+  if (err instanceof StorageUnavailableError) return new RegistryError("UNAVAILABLE", err.message, { cause: err });
   return new RegistryError("UNKNOWN", "internal error", { cause: err });
 }
 

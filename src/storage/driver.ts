@@ -105,6 +105,14 @@ export class StorageError extends Error {
   }
 }
 
+/** The store refuses writes until the process restarts (its write-ahead journal failed). */
+export class StorageUnavailableError extends StorageError {
+  constructor(message: string, driver: string, options?: { cause?: unknown }) {
+    super(message, driver, options);
+    this.name = "StorageUnavailableError";
+  }
+}
+
 export class PathNotFoundError extends StorageError {
   constructor(
     readonly path: string,

@@ -8,13 +8,14 @@ import { promisify } from "node:util";
 import {
   PathNotFoundError,
   StorageError,
+  StorageUnavailableError,
   type FileInfo,
   type FileWriter,
   type Mutation,
   type StorageDriver,
   type WriteOptions,
 } from "./driver.js";
-import { Journal, type JournalOp } from "./journal.js";
+import { Journal, JournalFailedError, type JournalOp } from "./journal.js";
 import { claimRoot, type Claim } from "./owner.js";
 // Streams run on numeric fds (no FileHandle promise per 1 MiB write).
 const openFd = promisify(fs.open);
@@ -277,6 +278,7 @@ export class FilesystemDriver implements StorageDriver {
   /** Maps ENOENT/ENOTDIR to PathNotFoundError and anything else to a StorageError naming the call. */
   wrap(err: unknown, op: string, path: string): StorageError {
     if (err instanceof StorageError) return err;
+    if (err instanceof JournalFailedError) return new StorageUnavailableError(`${this.name}: ${err.message}`, this.name, { cause: err });
     const code = errnoCode(err);
     if (code === "ENOENT" || code === "ENOTDIR") return new PathNotFoundError(path, this.name);
     const message = err instanceof Error ? err.message : String(err);

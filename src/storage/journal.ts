@@ -101,6 +101,9 @@ function decodePayload(payload: Buffer): JournalOp[] | undefined {
   return at === payload.length ? ops : undefined;
 }
 
+/** What every write gets once the journal has failed. */
+export class JournalFailedError extends Error {}
+
 const segmentRe = /^(\d{16})\.log$/;
 
 function segmentName(seq: number): string {
@@ -303,7 +306,7 @@ export class Journal {
    * applied, or not known to be durable); the next start's replay repairs the tree.
    */
   private fail(err: unknown, what: string): void {
-    this.failed ??= new Error(`${what}; no further writes are accepted until a restart: ${(err as Error).message}`, { cause: err });
+    this.failed ??= new JournalFailedError(`${what}; no further writes are accepted until a restart: ${(err as Error).message}`, { cause: err });
   }
 
   private armTimer(): void {

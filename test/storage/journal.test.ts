@@ -3,6 +3,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { toRegistryError } from "../../src/server/errors.js";
+import { StorageUnavailableError } from "../../src/storage/driver.js";
 import { FilesystemDriver, journalDir } from "../../src/storage/fs.js";
 import { decodeRecords, encodeRecord, Journal, type JournalOp } from "../../src/storage/journal.js";
 
@@ -230,6 +232,30 @@ describe("journal checkpoints", () => {
       assert.deepEqual(replayed.map((ops) => ops.map((o) => (o.op === "put" ? o.path : o.op))), [["/a"]]);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a filesystem driver whose journal failed", () => {
+  it("answers every later write with StorageUnavailableError, which the server sends as 503 UNAVAILABLE", async () => {
+    const root = await mkdtemp(join(tmpdir(), "lading-journal-down-"));
+    try {
+      const driver = new FilesystemDriver(root);
+      await driver.putContent("/a", Buffer.from("file"));
+      // Committed, then unappliable (a file stands where its directory would go): the journal stops.
+      await assert.rejects(driver.putContent("/a/b", Buffer.from("x")));
+      const refused = await driver.putContent("/c", Buffer.from("y")).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      assert.ok(refused instanceof StorageUnavailableError, String(refused));
+      const answer = toRegistryError(refused);
+      assert.equal(answer.status, 503);
+      assert.equal(answer.code, "UNAVAILABLE");
+      assert.match(answer.message, /no further writes are accepted until a restart/);
+      assert.equal((await driver.getContent("/a")).toString(), "file", "reads still work");
+    } finally {
+      await rm(root, { recursive: true, force: true });
     }
   });
 });
