@@ -81,7 +81,8 @@ export async function startServer(kind: RegistryKind, workDir: string, repoRoot:
   if (kind === "lading") {
     await writeFile(config, stringify({ log: { level: "warn", accesslog: { disabled: true } } }));
     command = process.execPath;
-    args = [join(repoRoot, "dist/src/cli/main.js"), "serve", "--listen", host, "--storage", storage, "--log-level", "warn", "--config", config];
+    // Node's flags as `npm start` and the `lading` launcher's first line give them.
+    args = ["--max-semi-space-size=8", join(repoRoot, "dist/src/cli/main.js"), "serve", "--listen", host, "--storage", storage, "--log-level", "warn", "--config", config];
   } else {
     await writeFile(
       config,
