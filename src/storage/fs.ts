@@ -236,7 +236,7 @@ export class FilesystemDriver implements StorageDriver {
         const op: JournalOp = { op: "delete", path };
         await this.journal.commit([op], () => this.applyInOrder([op]));
       } else {
-        await this.applyDelete(path);
+        await this.applyInOrder([{ op: "delete", path }]);
       }
     } catch (err) {
       throw this.wrap(err, "delete", path);
