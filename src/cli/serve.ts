@@ -13,17 +13,19 @@ export function serveCommand(): Command {
     .addOption(new Option("--log-level <level>", "log level (log.level)").choices(["trace", "debug", "info", "warn", "error", "silent"]))
     .option("--read-only", "refuse every write (storage.maintenance.readonly.enabled)")
     .option("--no-delete", "refuse deletes (storage.delete.enabled: false)")
+    .option("--sparse", "accept manifests naming blobs or manifests the repository lacks (lading.manifests.sparse; the OCI conformance suite's sparse data)")
     .addHelpText(
       "after",
       "\nSettings come from defaults, then the config file, then LADING_* environment variables\n(LADING_HTTP_ADDR sets http.addr, LADING_STORAGE_DELETE_ENABLED sets storage.delete.enabled, ...),\nthen these flags.",
     )
-    .action(async (positional: string | undefined, flags: { config?: string; listen?: string; storage?: string; logLevel?: string; readOnly?: boolean; delete: boolean }) => {
+    .action(async (positional: string | undefined, flags: { config?: string; listen?: string; storage?: string; logLevel?: string; readOnly?: boolean; delete: boolean; sparse?: boolean }) => {
       const file = flags.config ?? positional ?? process.env.LADING_CONFIG;
       const overrides: Record<string, unknown> = {
         "http.addr": flags.listen,
         "log.level": flags.logLevel,
         "storage.maintenance.readonly.enabled": flags.readOnly,
         "storage.delete.enabled": flags.delete === false ? false : undefined,
+        "lading.manifests.sparse": flags.sparse,
       };
       if (flags.storage !== undefined) overrides["storage.filesystem.rootdirectory"] = flags.storage;
       const env = { ...process.env };

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { request, type IncomingMessage } from "node:http";
 import { get as httpsGet } from "node:https";
@@ -48,7 +49,7 @@ describe("lading serve", () => {
   it("lists every flag in --help", async () => {
     const { code, stdout } = await run(["serve", "--help"]);
     assert.equal(code, 0);
-    for (const flag of ["--listen", "--storage", "--config", "--log-level", "--read-only", "--no-delete"]) assert.ok(stdout.includes(flag), flag);
+    for (const flag of ["--listen", "--storage", "--config", "--log-level", "--read-only", "--no-delete", "--sparse"]) assert.ok(stdout.includes(flag), flag);
   });
 
   it("exits 2 with one line naming the key of a bad config", async () => {
@@ -119,6 +120,33 @@ describe("lading serve", () => {
       assert.equal(patch.status, 202);
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  });
+
+  it("--sparse accepts a manifest naming a layer the repository lacks, which is refused without it", async () => {
+    const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
+    const digestOf = (b: Buffer | string) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: digestOf(config), size: config.length },
+      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: digestOf("never pushed"), size: 12 }],
+    });
+    for (const [flags, status] of [[[], 400], [["--sparse"], 201]] as const) {
+      const { child, url } = await serve(["--storage", join(dir, `sparse-${status}`), ...flags]);
+      try {
+        const pushed = await fetch(`${url}/v2/sparse/test/blobs/uploads/?digest=${digestOf(config)}`, { method: "POST", body: config });
+        assert.equal(pushed.status, 201);
+        const put = await fetch(`${url}/v2/sparse/test/manifests/latest`, {
+          method: "PUT",
+          body: manifest,
+          headers: { "Content-Type": "application/vnd.oci.image.manifest.v1+json" },
+        });
+        assert.equal(put.status, status, `serve ${flags.join(" ")}`);
+      } finally {
+        child.kill("SIGTERM");
+        await new Promise((resolve) => child.once("exit", resolve));
+      }
     }
   });
 });
