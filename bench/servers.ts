@@ -81,8 +81,8 @@ export async function startServer(kind: RegistryKind, workDir: string, repoRoot:
   if (kind === "lading") {
     await writeFile(config, stringify({ log: { level: "warn", accesslog: { disabled: true } } }));
     command = process.execPath;
-    // Node's flags as `npm start` and the `lading` launcher's first line give them.
-    args = ["--max-semi-space-size=8", join(repoRoot, "dist/src/cli/main.js"), "serve", "--listen", host, "--storage", storage, "--log-level", "warn", "--config", config];
+    const launcher = join(repoRoot, "dist/src/cli/main.js");
+    args = [...launcherNodeFlags(launcher), launcher, "serve", "--listen", host, "--storage", storage, "--log-level", "warn", "--config", config];
   } else {
     await writeFile(
       config,
@@ -169,4 +169,11 @@ async function removeBigFiles(dir: string): Promise<void> {
     const path = join(entry.parentPath ?? entry.path, entry.name);
     if ((await stat(path)).size >= 1 << 20) await rm(path, { force: true });
   }
+}
+
+/** The Node flags of the launcher's first line (`#!/usr/bin/env -S node FLAGS`): lading runs as users start it. */
+function launcherNodeFlags(launcher: string): string[] {
+  const first = readFileSync(launcher, "utf8").split("\n", 1)[0]!;
+  const words = first.replace(/^#!\S*\s*/, "").split(/\s+/);
+  return words.slice(words.indexOf("node") + 1);
 }

@@ -94,21 +94,20 @@ export class BlobStore {
    * harmless.
    */
   async adopt(source: string, digest: Digest, size: number, name: string): Promise<void> {
-    const key = `${name}\n${digest.value}`;
-    const mutations: Mutation[] = [{ op: "move", source, dest: blobDataPath(digest) }];
-    if (!this.links.get(key)) mutations.push(linkMutation(layerLinkPath(name, digest), digest));
-    await this.driver.batch(mutations);
-    this.sizes.set(digest.value, size);
-    this.links.set(key, true);
+    await this.storeAndLink(name, digest, size, [{ op: "move", source, dest: blobDataPath(digest) }]);
   }
 
   /** Stores small verified content and links it into `name`, in one durable batch. */
   async put(name: string, digest: Digest, content: Uint8Array): Promise<void> {
+    await this.storeAndLink(name, digest, content.byteLength, await this.writeMutations(digest, content));
+  }
+
+  /** Writes what stores a blob, then its link into `name` (unless known), as one durable batch. */
+  private async storeAndLink(name: string, digest: Digest, size: number, storing: Mutation[]): Promise<void> {
     const key = `${name}\n${digest.value}`;
-    const mutations = await this.writeMutations(digest, content);
-    if (!this.links.get(key)) mutations.push(linkMutation(layerLinkPath(name, digest), digest));
+    const mutations = this.links.get(key) ? storing : [...storing, linkMutation(layerLinkPath(name, digest), digest)];
     await this.driver.batch(mutations);
-    this.stored(digest, content.byteLength);
+    this.sizes.set(digest.value, size);
     this.links.set(key, true);
   }
 

@@ -189,9 +189,7 @@ export class UploadStore {
       const actual = await this.digestOf(id, dataPath, writer.size, digest.algorithm);
       if (actual !== digest.hex) {
         await this.discard(name, id);
-        throw new RegistryError("DIGEST_INVALID", `digest ${digest.value} does not match the uploaded content (${digest.algorithm}:${actual})`, {
-          detail: { digest: digest.value },
-        });
+        throw digestMismatch(digest, actual);
       }
       await this.blobs.adopt(dataPath, digest, writer.size, name);
       await this.discard(name, id);
@@ -221,11 +219,7 @@ export class UploadStore {
     if (received !== length) throw new RegistryError("SIZE_INVALID", `Content-Length announced ${length} bytes but ${received} arrived`);
     const content = Buffer.concat(chunks, length);
     const actual = newHash(digest.algorithm).update(content).digest("hex");
-    if (actual !== digest.hex) {
-      throw new RegistryError("DIGEST_INVALID", `digest ${digest.value} does not match the uploaded content (${digest.algorithm}:${actual})`, {
-        detail: { digest: digest.value },
-      });
-    }
+    if (actual !== digest.hex) throw digestMismatch(digest, actual);
     await this.blobs.put(name, digest, content);
     return { size: length, received };
   }
@@ -336,6 +330,12 @@ export class UploadStore {
 /** A whole body small enough to take in memory: a known length, and no Content-Range past its start. */
 function isSmall(claim: ChunkClaim): claim is ChunkClaim & { length: number } {
   return claim.length !== undefined && claim.length <= smallBlobSize && (claim.start ?? 0) === 0 && (claim.end === undefined || claim.end === claim.length - 1);
+}
+
+function digestMismatch(digest: Digest, actualHex: string): RegistryError {
+  return new RegistryError("DIGEST_INVALID", `digest ${digest.value} does not match the uploaded content (${digest.algorithm}:${actualHex})`, {
+    detail: { digest: digest.value },
+  });
 }
 
 function rangeError(offset: number, message: string): RegistryError {

@@ -1,5 +1,4 @@
 import { execFile, execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
@@ -15,6 +14,7 @@ import {
   type StorageDriver,
   type WriteOptions,
 } from "./driver.js";
+import { errnoCode } from "./errno.js";
 import { Journal, JournalFailedError, type JournalOp } from "./journal.js";
 import { claimRoot, type Claim } from "./owner.js";
 // Streams run on numeric fds (no FileHandle promise per 1 MiB write).
@@ -34,10 +34,6 @@ export const tempPrefix = ".lading-tmp";
 
 export function isTempName(name: string): boolean {
   return name.startsWith(tempPrefix);
-}
-
-function errnoCode(err: unknown): string | undefined {
-  return err instanceof Error && "code" in err && typeof err.code === "string" ? err.code : undefined;
 }
 
 /** The journal of durable metadata writes, beside registry:2's tree (which never sees it). */
@@ -112,11 +108,18 @@ export class FilesystemDriver implements StorageDriver {
     fs.rmSync(this.scratch, { recursive: true, force: true });
   }
 
-  /** A fresh name in the scratch directory, which exists once this resolves. */
+  /**
+   * A fresh name in scratch space, whose directory exists once this resolves. A counter is enough:
+   * scratch space is this process's alone (see owner.ts) and emptied when the driver is created.
+   */
   private async scratchName(): Promise<string> {
     this.scratchReady ??= fsp.mkdir(this.scratch, { recursive: true }).then(() => {});
     await this.scratchReady;
-    return join(this.scratch, randomBytes(8).toString("hex"));
+    return this.nextScratch();
+  }
+
+  private nextScratch(): string {
+    return join(this.scratch, (++this.scratchCount).toString(36));
   }
 
   private scratchReady: Promise<void> | undefined;
@@ -301,6 +304,7 @@ export class FilesystemDriver implements StorageDriver {
     for (const p of paths) {
       const previous = this.applying.get(p);
       if (previous) before.add(previous);
+      if (this.deleting.size === 0) continue;
       for (let at = p.lastIndexOf("/"); at > 0; at = p.lastIndexOf("/", at - 1)) {
         const deleting = this.deleting.get(p.slice(0, at));
         if (deleting) before.add(deleting);
@@ -392,7 +396,7 @@ export class FilesystemDriver implements StorageDriver {
     try {
       await fsp.rename(from, to);
     } catch (err) {
-      // Removed since by something this process did not see (another process on the store).
+      // The directory went away since this process made it (a delete): make it again.
       if (errnoCode(err) !== "ENOENT") throw err;
       this.knownDirs.delete(dir);
       await this.ensureDir(dir);
@@ -429,7 +433,7 @@ export class FilesystemDriver implements StorageDriver {
           fs.renameSync(this.full(o.source), this.full(o.dest));
         } else {
           // Out of the tree in one step, as a live delete: a kill during replay leaves it whole or gone.
-          const trash = join(this.scratch, `replay-${++this.scratchCount}`);
+          const trash = this.nextScratch();
           try {
             fs.renameSync(this.full(o.path), trash);
           } catch (err) {

@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { crc32 } from "node:zlib";
+import { errnoCode } from "./errno.js";
 
 /*
  * A write-ahead journal with group commit, for the filesystem driver's durable metadata writes.
@@ -116,7 +117,7 @@ function listSegments(dir: string): number[] {
   try {
     names = fs.readdirSync(dir);
   } catch (err) {
-    if ((err as { code?: string }).code === "ENOENT") return [];
+    if (errnoCode(err) === "ENOENT") return [];
     throw err;
   }
   return names.flatMap((n) => {
@@ -269,8 +270,8 @@ export class Journal {
           continue;
         }
         const seg = this.segment;
+        const bytes = group.reduce((n, i) => n + i.bytes, 0);
         try {
-          const bytes = group.reduce((n, i) => n + i.bytes, 0);
           const { bytesWritten: written } = await writevFd(seg.fd, group.flatMap((i) => i.record), seg.size);
           // A short write (a full disk) reports no error: the records would be torn on disk.
           if (written !== bytes) throw new Error(`short write: ${written} of ${bytes} bytes`);
@@ -285,7 +286,7 @@ export class Journal {
         this.stats.groups++;
         this.stats.records += group.length;
         if (seg.size === 0) this.armTimer();
-        seg.size += group.reduce((n, i) => n + i.bytes, 0);
+        seg.size += bytes;
         for (const item of group) {
           const applied = item.apply().catch((err: unknown) => {
             this.fail(err, "applying a committed record failed");

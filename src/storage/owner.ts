@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { StorageError } from "./driver.js";
+import { errnoCode } from "./errno.js";
 
 /**
  * One lading process per filesystem root: the journal and the in-memory state admit no other
@@ -37,7 +38,7 @@ export function claimRoot(root: string): Claim {
       fs.writeFileSync(path, `${JSON.stringify(me)}\n`, { flag: "wx" });
       break;
     } catch (err) {
-      if ((err as { code?: string }).code !== "EEXIST") throw err;
+      if (errnoCode(err) !== "EEXIST") throw err;
     }
     const found = readClaim(path);
     if (found === undefined) continue; // released meanwhile
@@ -71,7 +72,7 @@ function readClaim(path: string): { holder: Holder | undefined; mtimeMs: number 
     text = fs.readFileSync(path, "utf8");
     mtimeMs = fs.statSync(path).mtimeMs;
   } catch (err) {
-    if ((err as { code?: string }).code === "ENOENT") return undefined;
+    if (errnoCode(err) === "ENOENT") return undefined;
     throw err;
   }
   try {
@@ -118,6 +119,6 @@ function isAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    return (err as { code?: string }).code === "EPERM";
+    return errnoCode(err) === "EPERM";
   }
 }
