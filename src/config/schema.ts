@@ -15,7 +15,14 @@ const duration = z
 /** Sections of registry:2's config that lading accepts and does not act on (yet). */
 const tolerated = z.unknown();
 
-const filesystem = z.object({ rootdirectory: z.string().min(1), maxthreads: z.number().int().positive().optional() }).strict();
+const filesystem = z
+  .object({
+    rootdirectory: z.string().min(1),
+    maxthreads: z.number().int().positive().optional(),
+    /** lading's own: blobs of 1 MiB or more bypass the page cache (O_DIRECT). */
+    directio: z.boolean().default(true),
+  })
+  .strict();
 
 const storage = z
   .object({

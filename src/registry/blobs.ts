@@ -1,7 +1,6 @@
-import type { Readable } from "node:stream";
 import type { Digest } from "../oci/digest.js";
 import { RegistryError } from "../oci/errors.js";
-import { isPathNotFound, type Mutation, type StorageDriver } from "../storage/driver.js";
+import { isPathNotFound, type Mutation, type Source, type StorageDriver } from "../storage/driver.js";
 import { blobDataPath, layerLinkDirPath, layerLinkPath } from "../storage/paths.js";
 import { deleteIfExists, linkMutation, readLink, writeLink } from "./links.js";
 import { Lru } from "./lru.js";
@@ -68,8 +67,9 @@ export class BlobStore {
     await deleteIfExists(this.driver, layerLinkDirPath(name, digest));
   }
 
-  async open(digest: Digest, range?: { start: number; end: number }): Promise<Readable> {
-    return this.driver.reader(blobDataPath(digest), range);
+  /** Opens a blob's bytes for sending into one response. */
+  async source(digest: Digest, range?: { start: number; end: number }): Promise<Source> {
+    return this.driver.source(blobDataPath(digest), range);
   }
 
   /** Reads a small blob whole (manifests, configs, small layers); undefined when missing. */

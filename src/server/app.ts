@@ -35,7 +35,9 @@ const uploadRoutes = new Set(["upload", "uploads"]);
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   const log = options.logger ?? pino({ level: config.log.level, base: null, timestamp: pino.stdTimeFunctions.isoTime });
   const driver = createDriver(
-    config.storage.filesystem ? { type: "filesystem", rootdirectory: config.storage.filesystem.rootdirectory } : { type: "inmemory" },
+    config.storage.filesystem
+      ? { type: "filesystem", rootdirectory: config.storage.filesystem.rootdirectory, directio: config.storage.filesystem.directio }
+      : { type: "inmemory" },
   );
   const registry = new Registry(driver, {
     deleteEnabled: config.storage.delete.enabled,

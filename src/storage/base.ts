@@ -6,6 +6,7 @@ import {
   type FileInfo,
   type FileWriter,
   type Mutation,
+  type Source,
   type StorageDriver,
   type WriteOptions,
 } from "./driver.js";
@@ -58,6 +59,14 @@ export function checked(driver: StorageDriver): StorageDriver {
       checkOffset(path, "start", range?.start);
       checkOffset(path, "end", range?.end);
       return call("reader", path, () => driver.reader(path, range));
+    },
+
+    async source(path: string, range?: { start?: number; end?: number }): Promise<Source> {
+      check(path);
+      checkOffset(path, "start", range?.start);
+      checkOffset(path, "end", range?.end);
+      const source = await call("source", path, () => driver.source(path, range));
+      return { pipe: (dest) => call("send", path, () => source.pipe(dest)), close: () => call("close", path, () => source.close()) };
     },
 
     async writer(path: string, options?: { append?: boolean }): Promise<FileWriter> {

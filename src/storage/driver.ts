@@ -1,4 +1,5 @@
 import type { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 
 /**
  * The storage driver: a small key/blob store over paths, knowing nothing about OCI.
@@ -25,6 +26,13 @@ export interface StorageDriver {
 
   /** Streams an object's bytes from `start` up to and including `end` (default: to its end). */
   reader(path: string, range?: { start?: number; end?: number }): Promise<Readable>;
+
+  /**
+   * Opens an object's bytes from `start` up to and including `end` for sending into one writable
+   * (blob GETs); rejects like `reader` when the object is missing. A driver may move the bytes more
+   * cheaply than a Readable can (the filesystem driver reuses its buffers).
+   */
+  source(path: string, range?: { start?: number; end?: number }): Promise<Source>;
 
   /**
    * Opens an object for streaming writes. With `append`, writing continues after the bytes already
@@ -76,6 +84,24 @@ export interface FileInfo {
   size: number;
   modTime: Date;
   isDir: boolean;
+}
+
+/** Bytes opened for sending: exactly one of `pipe` and `close` is called. */
+export interface Source {
+  /** Writes the bytes into `dest` without ending it; resolves when `dest` has taken all of them. */
+  pipe(dest: Writable): Promise<void>;
+  /** Releases a source that will not be piped. */
+  close(): Promise<void>;
+}
+
+/** A Source over a Readable, for drivers without a cheaper way. */
+export function readableSource(stream: Readable): Source {
+  return {
+    pipe: (dest) => pipeline(stream, dest, { end: false }),
+    close: async () => {
+      stream.destroy();
+    },
+  };
 }
 
 export interface FileWriter {

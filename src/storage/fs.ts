@@ -2,18 +2,21 @@ import { execFile, execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { Readable } from "node:stream";
+import { Readable, type Writable } from "node:stream";
 import { promisify } from "node:util";
 import {
   PathNotFoundError,
   StorageError,
   StorageUnavailableError,
+  readableSource,
   type FileInfo,
   type FileWriter,
   type Mutation,
+  type Source,
   type StorageDriver,
   type WriteOptions,
 } from "./driver.js";
+import { openDirect, sendFile, SlabWriteStream, slabs, slabSize } from "./direct.js";
 import { errnoCode } from "./errno.js";
 import { Journal, JournalFailedError, type JournalOp } from "./journal.js";
 import { claimRoot, type Claim } from "./owner.js";
@@ -87,8 +90,12 @@ export class FilesystemDriver implements StorageDriver {
   /** Directories known to exist (made or seen by this process); an entry is dropped when a write meets ENOENT. */
   private knownDirs = new Set<string>();
 
-  constructor(root: string, options: { checkpointBytes?: number; checkpointMs?: number } = {}) {
+  /** Whether big objects bypass the page cache (see direct.ts). */
+  private readonly directio: boolean;
+
+  constructor(root: string, options: { checkpointBytes?: number; checkpointMs?: number; directio?: boolean } = {}) {
     this.root = resolve(root);
+    this.directio = options.directio ?? true;
     this.scratch = join(this.root, tempPrefix);
     fs.mkdirSync(this.scratch, { recursive: true });
     this.claim = claimRoot(this.root);
@@ -175,21 +182,83 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
+  /**
+   * Sends through two pooled slabs, reading objects of a slab or more by direct I/O; falls back
+   * to a read stream when every slab is in use.
+   */
+  async source(path: string, range: { start?: number; end?: number } = {}): Promise<Source> {
+    const full = this.full(path);
+    let fd: number;
+    try {
+      fd = await openFd(full, "r");
+    } catch (err) {
+      throw this.wrap(err, "source", path);
+    }
+    try {
+      const st = await fstatFd(fd);
+      if (st.isDirectory()) throw new PathNotFoundError(path, this.name);
+      const start = range.start ?? 0;
+      const end = Math.min(range.end ?? st.size - 1, st.size - 1);
+      const pair = end >= start ? slabs.takePair() : undefined;
+      if (!pair) {
+        const stream = end >= start ? fs.createReadStream(full, { fd, start, end, highWaterMark: MiB }) : Readable.from([]);
+        if (end < start) await closeFd(fd);
+        return readableSource(stream);
+      }
+      const direct = this.directio && st.size >= slabSize ? await openDirect(full, fs.constants.O_RDONLY) : undefined;
+      if (direct !== undefined) {
+        await closeFd(fd);
+        fd = direct;
+      }
+      let closing: Promise<void> | undefined;
+      const release = () => (closing ??= closeFd(fd));
+      return {
+        pipe: async (dest) => {
+          try {
+            await sendFile(fd, direct !== undefined, start, end, dest, pair, slabs);
+          } finally {
+            await release();
+          }
+        },
+        close: async () => {
+          slabs.give(pair[0]);
+          slabs.give(pair[1]);
+          await release();
+        },
+      };
+    } catch (err) {
+      await closeFd(fd).catch(() => {});
+      throw this.wrap(err, "source", path);
+    }
+  }
+
+  /**
+   * Writes through two pooled slabs, by direct I/O where the filesystem allows (see direct.ts);
+   * through a 1 MiB write stream when every slab is in use.
+   */
   async writer(path: string, options: { append?: boolean } = {}): Promise<FileWriter> {
     const full = this.full(path);
+    const pair = slabs.takePair();
+    const { O_RDWR, O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
     let fd: number;
     try {
       // Not synced: `commit` makes the bytes durable, and until then the file is safe to lose.
       await fsp.mkdir(dirname(full), { recursive: true });
-      fd = await openFd(full, options.append ? "a" : "w");
+      fd = await openFd(full, pair ? O_RDWR | O_CREAT | (options.append ? 0 : O_TRUNC) : options.append ? "a" : "w");
     } catch (err) {
+      if (pair) for (const slab of pair) slabs.give(slab);
       throw this.wrap(err, "writer", path);
     }
+    let direct: number | undefined;
     try {
       const initial = options.append ? (await fstatFd(fd)).size : 0;
-      return new FsWriter(this, path, full, fd, initial);
+      if (!pair) return new FsWriter(this, path, full, fd, initial, fs.createWriteStream(full, { fd, highWaterMark: MiB, autoClose: false }));
+      direct = this.directio ? await openDirect(full, O_WRONLY) : undefined;
+      return new FsWriter(this, path, full, fd, initial, new SlabWriteStream(fd, direct, initial, pair, slabs));
     } catch (err) {
+      if (pair) for (const slab of pair) slabs.give(slab);
       await closeFd(fd).catch(() => {});
+      if (direct !== undefined) await closeFd(direct).catch(() => {});
       throw this.wrap(err, "writer", path);
     }
   }
@@ -482,12 +551,11 @@ class Semaphore {
 }
 
 /**
- * A writer on an fd this class owns. The stream never closes the fd by itself (autoClose: false), but
- * destroying it does (pipeline destroys on error), so the fd is always released by destroying the
- * stream: one owner of the close, whichever way the stream ended.
+ * A writer on an fd this class owns, through a stream that closes the fd when destroyed and not
+ * before (pipeline destroys on error; `release` destroys it otherwise): one owner of the close,
+ * whichever way the stream ended.
  */
 class FsWriter implements FileWriter {
-  readonly stream: fs.WriteStream;
   private released: Promise<void> | undefined;
 
   constructor(
@@ -496,9 +564,8 @@ class FsWriter implements FileWriter {
     private readonly full: string,
     private readonly fd: number,
     private readonly initial: number,
-  ) {
-    this.stream = fs.createWriteStream(full, { fd, highWaterMark: MiB, autoClose: false });
-  }
+    readonly stream: Writable & { bytesWritten: number },
+  ) {}
 
   get size(): number {
     return this.initial + this.stream.bytesWritten;

@@ -3,13 +3,13 @@ import type { StorageDriver } from "./driver.js";
 import { FilesystemDriver } from "./fs.js";
 import { MemoryDriver } from "./memory.js";
 
-export type DriverConfig = { type: "filesystem"; rootdirectory: string } | { type: "inmemory" };
+export type DriverConfig = { type: "filesystem"; rootdirectory: string; directio?: boolean } | { type: "inmemory" };
 
 /** The driver named by the configuration, always behind the path-checking wrapper. */
 export function createDriver(config: DriverConfig): StorageDriver {
   switch (config.type) {
     case "filesystem":
-      return checked(new FilesystemDriver(config.rootdirectory));
+      return checked(new FilesystemDriver(config.rootdirectory, { directio: config.directio ?? true }));
     case "inmemory":
       return checked(new MemoryDriver());
   }

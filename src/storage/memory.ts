@@ -2,9 +2,11 @@ import { Readable, Writable } from "node:stream";
 import {
   PathNotFoundError,
   StorageError,
+  readableSource,
   type FileInfo,
   type FileWriter,
   type Mutation,
+  type Source,
   type StorageDriver,
 } from "./driver.js";
 
@@ -48,6 +50,10 @@ export class MemoryDriver implements StorageDriver {
     const start = range.start ?? 0;
     const end = Math.min(range.end === undefined ? entry.size : range.end + 1, entry.size);
     return Readable.from(slices([...entry.chunks], start, end), { objectMode: false });
+  }
+
+  async source(path: string, range: { start?: number; end?: number } = {}): Promise<Source> {
+    return readableSource(await this.reader(path, range));
   }
 
   async writer(path: string, options: { append?: boolean } = {}): Promise<FileWriter> {

@@ -25,6 +25,7 @@ describe("configuration", () => {
     const config = await loadConfig();
     assert.equal(config.http.addr, "127.0.0.1:5000");
     assert.equal(config.storage.filesystem?.rootdirectory, "./data");
+    assert.equal(config.storage.filesystem?.directio, true);
     assert.equal(config.storage.delete.enabled, true);
     assert.equal(config.lading.manifests.maxsize, 4 << 20);
     assert.equal(config.validation.manifests.indexes.platforms, "all");
@@ -104,6 +105,12 @@ health:
 
   it("names the key of an unknown setting", () => rejects("storage:\n  filesytem:\n    rootdirectory: /x\n", /unknown key storage\.filesytem/));
   it("names the key of a bad value", () => rejects("storage:\n  delete:\n    enabled: maybe\n", /storage\.delete\.enabled/));
+  it("turns direct I/O off by file or environment, and names a bad value", async () => {
+    const path = await file("directio.yml", "storage:\n  filesystem:\n    rootdirectory: /x\n    directio: false\n");
+    assert.equal((await loadConfig({ file: path })).storage.filesystem?.directio, false);
+    assert.equal((await loadConfig({ env: { LADING_STORAGE_FILESYSTEM_DIRECTIO: "false" } })).storage.filesystem?.directio, false);
+    await rejects("storage:\n  filesystem:\n    rootdirectory: /x\n    directio: sometimes\n", /storage\.filesystem\.directio/);
+  });
   it("names the key of a bad duration", () => rejects("storage:\n  maintenance:\n    uploadpurging:\n      age: soon\n", /storage\.maintenance\.uploadpurging\.age: not a duration/));
   it("refuses two storage drivers", () => rejects("storage:\n  inmemory: {}\n  filesystem:\n    rootdirectory: /x\n", /exactly one storage driver/));
   it("refuses YAML that does not parse", () => rejects("http: [\n", /not valid YAML/));

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { Readable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { checked } from "../../src/storage/base.js";
 import {
@@ -25,6 +25,18 @@ async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** A destination that keeps a copy of each chunk (a source may reuse its buffers once a write is done). */
+export function collector(): { dest: Writable; bytes(): Buffer } {
+  const chunks: Buffer[] = [];
+  const dest = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(Buffer.from(chunk));
+      callback();
+    },
+  });
+  return { dest, bytes: () => Buffer.concat(chunks) };
 }
 
 async function writeAll(w: FileWriter, ...chunks: Buffer[]): Promise<void> {
@@ -93,6 +105,7 @@ export function driverSuite(name: string, make: () => Promise<DriverHarness>): v
       for (const path of [`${dir}/missing`, `/nowhere/at/all`, `${dir}/file/below`]) {
         await assert.rejects(d.getContent(path), notFound);
         await assert.rejects(d.reader(path), notFound);
+        await assert.rejects(d.source(path), notFound);
         await assert.rejects(d.stat(path), notFound);
         await assert.rejects(d.list(path), notFound);
         await assert.rejects(d.move(path, `${dir}/dest`), notFound);
@@ -101,6 +114,7 @@ export function driverSuite(name: string, make: () => Promise<DriverHarness>): v
       await assert.rejects(d.list(`${dir}/file`), notFound);
       await assert.rejects(d.getContent(dir), notFound);
       await assert.rejects(d.reader(dir), notFound);
+      await assert.rejects(d.source(dir), notFound);
     });
 
     it("rejects invalid paths with InvalidPathError naming the driver", async () => {
@@ -111,6 +125,7 @@ export function driverSuite(name: string, make: () => Promise<DriverHarness>): v
         await assert.rejects(d.getContent(path), invalid, path);
         await assert.rejects(d.putContent(path, Buffer.from("x")), invalid, path);
         await assert.rejects(d.reader(path), invalid, path);
+        await assert.rejects(d.source(path), invalid, path);
         await assert.rejects(d.writer(path), invalid, path);
         await assert.rejects(d.stat(path), invalid, path);
         await assert.rejects(d.list(path), invalid, path);
@@ -125,6 +140,7 @@ export function driverSuite(name: string, make: () => Promise<DriverHarness>): v
       assert.equal((await d.stat("/")).isDir, true);
       await put(valid, Buffer.from("x"));
       await assert.rejects(d.reader(valid, { start: -1 }), StorageError);
+      await assert.rejects(d.source(valid, { end: 1.5 }), StorageError);
     });
 
     it("lists direct children only, sorted; a file or missing directory is not listable", async () => {
@@ -169,6 +185,27 @@ export function driverSuite(name: string, make: () => Promise<DriverHarness>): v
       assert.deepEqual(await read({ end: 9 }), data.subarray(0, 10));
       assert.deepEqual(await read({ start: 990, end: 5000 }), data.subarray(990));
       assert.equal((await read({ start: 1000 })).length, 0);
+    });
+
+    it("sends byte ranges into a writable it does not end; a missing path rejects at open", async () => {
+      const path = `${fresh()}/sent`;
+      const data = randomBytes((3 << 20) + 1234);
+      await put(path, data);
+      const send = async (range?: { start?: number; end?: number }) => {
+        const { dest, bytes } = collector();
+        await (await d.source(path, range)).pipe(dest);
+        assert.equal(dest.writableEnded, false);
+        return bytes();
+      };
+      assert.ok((await send()).equals(data));
+      assert.ok((await send({ start: 4097, end: (2 << 20) + 3 })).equals(data.subarray(4097, (2 << 20) + 4)));
+      assert.ok((await send({ start: data.length - 5 })).equals(data.subarray(data.length - 5)));
+      assert.ok((await send({ start: 7, end: 7 })).equals(data.subarray(7, 8)));
+      assert.ok((await send({ start: 100, end: 10 << 20 })).equals(data.subarray(100)));
+      assert.equal((await send({ start: data.length })).length, 0);
+      const unused = await d.source(path);
+      await unused.close();
+      await assert.rejects(d.source(`${fresh()}/missing`), notFound);
     });
 
     it("writes through a writer and commits", async () => {

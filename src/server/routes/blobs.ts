@@ -1,4 +1,3 @@
-import { pipeline } from "node:stream/promises";
 import { RegistryError } from "../../oci/errors.js";
 import { smallBlobSize } from "../../registry/blobs.js";
 import { header, sendEmpty, type Context } from "../context.js";
@@ -47,9 +46,10 @@ export async function getBlob(ctx: Context): Promise<void> {
     ctx.res.end(range ? content.subarray(range.start, range.end + 1) : content);
     return;
   }
-  const stream = await ctx.registry.blobs.open(digest, range ?? undefined);
+  const source = await ctx.registry.blobs.source(digest, range ?? undefined);
   ctx.res.writeHead(range ? 206 : 200, headers);
-  await pipeline(stream, ctx.res);
+  await source.pipe(ctx.res);
+  ctx.res.end();
 }
 
 /** DELETE /v2/<name>/blobs/<digest>: unlinks the blob from the repository. */
