@@ -156,14 +156,14 @@ export class SlabWriteStream extends Writable {
     const release = async () => {
       let writing = true;
       try {
-        // A chunk being copied is finished first: it arrived whole.
+        // A chunk being copied is finished first: the stream took it in whole.
         await this.copying;
         await this.inflight;
       } catch {
         writing = false;
       }
-      // A transfer cut short keeps every byte that arrived (an upload resumes from there), unless
-      // writing had failed already: the file stays a prefix of what was sent.
+      // A transfer cut short keeps every byte the stream took in (an upload resumes from there),
+      // unless writing had failed already: the file stays a prefix of what was sent.
       if (writing && !this.finished && this.bytesWritten > 0 && this.fill > 0) {
         await this.writeOut(this.slabs[0], this.fill, this.base, undefined).catch(() => {});
       }
@@ -214,15 +214,18 @@ export class SlabWriteStream extends Writable {
 /**
  * Writes the bytes [start, end] of an open file into `dest` (without ending it) through two slabs:
  * one is read while the other is being sent, and a slab is read into again only after `dest` has
- * handed its bytes to the kernel. With `direct`, the fd was opened with O_DIRECT: reads start at
- * an aligned offset and run whole slabs. Resolves when every byte has been handed over; rejects
- * when the file ends early or `dest` fails. The slabs go back to the pool when no write holds one.
+ * handed its bytes to the kernel. With `direct` (the same file opened with O_DIRECT), reads start
+ * at an aligned offset and run whole slabs; a refusal (EINVAL) moves them to `fd`. Resolves when
+ * every byte has been handed over; rejects when the file ends early or `dest` fails or closes.
+ * The slabs go back to the pool once nothing reads into them and `dest` holds none of their bytes.
  */
-export async function sendFile(fd: number, direct: boolean, start: number, end: number, dest: Writable, pair: [Buffer, Buffer], pool: SlabPool): Promise<void> {
-  let pending = 0;
+export async function sendFile(file: { fd: number; direct: number | undefined }, start: number, end: number, dest: Writable, pair: [Buffer, Buffer], pool: SlabPool): Promise<void> {
+  let direct = file.direct;
+  /** Fails the writes `dest` has not called back yet. */
+  const pending = new Set<(err: Error) => void>();
   let finished = false;
   const giveBack = () => {
-    if (finished && pending === 0) {
+    if (finished && pending.size === 0) {
       pool.give(pair[0]);
       pool.give(pair[1]);
     }
@@ -230,36 +233,55 @@ export async function sendFile(fd: number, direct: boolean, start: number, end: 
   /** Resolves when the slab's bytes are with the kernel (dest's write callback). */
   const sent: Array<Promise<void> | undefined> = [undefined, undefined];
   const send = (i: number, bytes: Buffer) => {
-    pending++;
     sent[i] = new Promise<void>((resolve, reject) => {
-      dest.write(bytes, (err) => {
-        pending--;
+      let settled = false;
+      const settle = (err?: Error | null) => {
+        if (settled) return;
+        settled = true;
+        pending.delete(settle);
         giveBack();
         if (err) reject(err);
         else resolve();
-      });
+      };
+      pending.add(settle);
+      dest.write(bytes, settle);
     });
     sent[i]!.catch(() => {});
   };
-  // As pipeline does: dest's errors belong to this transfer (they also fail its write callbacks).
+  // dest's errors belong to this transfer, as with pipeline. A dest that closes may never call back
+  // the writes it holds (a response whose socket died); closed, it holds none of our memory.
   let failed: Error | undefined;
   const onError = (err: Error) => (failed ??= err);
-  dest.on("error", onError);
-  const stop = end + 1;
-  const readAt = async (i: number, position: number): Promise<number> => {
-    await sent[i];
-    const length = direct ? slabSize : Math.min(slabSize, stop - position);
-    return (await read(fd, pair[i]!, 0, length, position)).bytesRead;
+  const onClose = () => {
+    failed ??= new Error("the destination closed");
+    for (const settle of [...pending]) settle(failed);
   };
-  let position = direct ? start - (start % align) : start;
+  dest.on("error", onError);
+  dest.on("close", onClose);
+  const stop = end + 1;
+  /** Reads into slab i at `position`: the bytes read, and how many were asked for. */
+  const readAt = async (i: number, position: number): Promise<{ n: number; asked: number }> => {
+    await sent[i];
+    if (direct !== undefined) {
+      try {
+        return { n: (await read(direct, pair[i]!, 0, slabSize, position)).bytesRead, asked: slabSize };
+      } catch (err) {
+        if (errnoCode(err) !== "EINVAL") throw err;
+        direct = undefined;
+      }
+    }
+    const asked = Math.min(slabSize, stop - position);
+    return { n: (await read(file.fd, pair[i]!, 0, asked, position)).bytesRead, asked };
+  };
+  let position = direct !== undefined ? start - (start % align) : start;
   let reading = readAt(0, position);
   try {
     let skip = start - position;
     let i = 0;
     while (position < stop) {
-      const n = await reading;
-      if (n <= skip) throw new Error(`file ended at ${position + n}, before byte ${stop}`);
+      const { n, asked } = await reading;
       const next = position + n;
+      if (n <= skip || (n < asked && next < stop)) throw new Error(`file ended at byte ${next}, before byte ${stop}`);
       if (next < stop) reading = readAt(1 - i, next);
       if (failed) throw failed;
       if (dest.destroyed) throw new Error("the destination closed");
@@ -273,6 +295,7 @@ export async function sendFile(fd: number, direct: boolean, start: number, end: 
     // No read may still be filling a slab when the slabs go back.
     await reading.catch(() => {});
     dest.off("error", onError);
+    dest.off("close", onClose);
     finished = true;
     giveBack();
   }

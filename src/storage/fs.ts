@@ -28,6 +28,11 @@ const closeFd = promisify(fs.close);
 
 const MiB = 1 << 20;
 
+/** Closes a file's fd and, when it has one, its direct-I/O fd. */
+async function closeFds(file: { fd: number; direct: number | undefined }): Promise<void> {
+  await Promise.all([closeFd(file.fd), file.direct === undefined ? undefined : closeFd(file.direct)]);
+}
+
 /**
  * The prefix of lading's own names under the root: the scratch directory for trees being deleted
  * (emptied when a driver is created) and the temporary file a put writes beside its target before
@@ -199,30 +204,32 @@ export class FilesystemDriver implements StorageDriver {
       if (st.isDirectory()) throw new PathNotFoundError(path, this.name);
       const start = range.start ?? 0;
       const end = Math.min(range.end ?? st.size - 1, st.size - 1);
-      const pair = end >= start ? slabs.takePair() : undefined;
-      if (!pair) {
-        const stream = end >= start ? fs.createReadStream(full, { fd, start, end, highWaterMark: MiB }) : Readable.from([]);
-        if (end < start) await closeFd(fd);
-        return readableSource(stream);
+      if (end < start) {
+        await closeFd(fd).catch(() => {});
+        return readableSource(Readable.from([]));
       }
-      const direct = this.directio && st.size >= slabSize ? await openDirect(full, fs.constants.O_RDONLY) : undefined;
-      if (direct !== undefined) {
-        await closeFd(fd);
-        fd = direct;
+      const pair = slabs.takePair();
+      if (!pair) return readableSource(fs.createReadStream(full, { fd, start, end, highWaterMark: MiB }));
+      let direct: number | undefined;
+      try {
+        direct = this.directio && st.size >= slabSize ? await openDirect(full, fs.constants.O_RDONLY) : undefined;
+      } catch (err) {
+        for (const slab of pair) slabs.give(slab);
+        throw err;
       }
+      const file = { fd, direct };
       let closing: Promise<void> | undefined;
-      const release = () => (closing ??= closeFd(fd));
+      const release = () => (closing ??= closeFds(file));
       return {
         pipe: async (dest) => {
           try {
-            await sendFile(fd, direct !== undefined, start, end, dest, pair, slabs);
+            await sendFile(file, start, end, dest, pair, slabs);
           } finally {
             await release();
           }
         },
         close: async () => {
-          slabs.give(pair[0]);
-          slabs.give(pair[1]);
+          for (const slab of pair) slabs.give(slab);
           await release();
         },
       };

@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, constants, openSync, WriteStream, writeFileSync } from "node:fs";
 import { once } from "node:events";
-import { mkdtemp, readdir, readFile, readlink, rm, utimes, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, readlink, rm, truncate, utimes, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -212,8 +212,8 @@ describe("filesystem driver: big blobs through slabs", () => {
         await w.commit();
         const source = await driver.source("/big");
         const reading = await flagsOn(file);
-        assert.equal(reading.length, 1);
-        assert.equal((reading[0]! & constants.O_DIRECT) !== 0, directio && supported);
+        assert.equal(reading.length, directio && supported ? 2 : 1);
+        assert.equal(reading.filter((f) => f & constants.O_DIRECT).length, directio && supported ? 1 : 0);
         await source.close();
         assert.deepEqual(await flagsOn(file), []);
       } finally {
@@ -248,6 +248,20 @@ describe("filesystem driver: big blobs through slabs", () => {
       });
       await assert.rejects((await driver.source("/a")).pipe(failing), /client went away/);
       assert.equal(slabs.idle, idle);
+      // A destination that closes holding a write it never calls back (a response whose socket died).
+      const stuck = new Writable({
+        write() {
+          setImmediate(() => stuck.destroy());
+        },
+      });
+      await assert.rejects((await driver.source("/a")).pipe(stuck), /closed/);
+      assert.equal(slabs.idle, idle);
+      // A file that shrinks after it was opened.
+      const shrinking = await driver.source("/a");
+      await truncate(join(root, "pool", "a"), 1 << 20);
+      await assert.rejects(shrinking.pipe(collector().dest), /file ended at byte 1048576/);
+      assert.equal(slabs.idle, idle);
+      await driver.putContent("/a", data);
       const sent = randomBytes((3 << 20) + 5000);
       async function* aborted() {
         yield sent;

@@ -47,7 +47,12 @@ export async function getBlob(ctx: Context): Promise<void> {
     return;
   }
   const source = await ctx.registry.blobs.source(digest, range ?? undefined);
-  ctx.res.writeHead(range ? 206 : 200, headers);
+  try {
+    ctx.res.writeHead(range ? 206 : 200, headers);
+  } catch (err) {
+    await source.close();
+    throw err;
+  }
   await source.pipe(ctx.res);
   ctx.res.end();
 }
