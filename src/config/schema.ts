@@ -19,7 +19,7 @@ const filesystem = z
   .object({
     rootdirectory: z.string().min(1),
     maxthreads: z.number().int().positive().optional(),
-    /** lading's own: blobs of 1 MiB or more bypass the page cache (O_DIRECT). */
+    /** lading's own: uploads, and reads of blobs of 1 MiB or more, bypass the page cache (O_DIRECT). */
     directio: z.boolean().default(true),
   })
   .strict();
