@@ -1,4 +1,3 @@
-import { conflictCount } from "./merge-report.js";
 import { openBlob, statBlob } from "../client/blobs.js";
 import { putManifest } from "../client/manifests.js";
 import { formatReference, manifestKey, type Reference } from "../client/reference.js";
@@ -9,7 +8,7 @@ import { applyChanges, type ConfigChanges } from "./config-changes.js";
 import { mergeConfigs } from "./config-merge.js";
 import { ConflictAnalyzer } from "./conflicts.js";
 import { checkLineage } from "./lineage.js";
-import type { LayerStep, MergeReport, PlatformResult } from "./merge-report.js";
+import { conflictCount, type LayerStep, type MergeReport, type PlatformResult } from "./merge-report.js";
 import { formatPlatform, platformMatches } from "./platform.js";
 import { imageFor, loadTarget, platformsOf, type RemoteImage, type RemoteTarget } from "./remote.js";
 import { inParallel } from "./parallel.js";

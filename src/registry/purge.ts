@@ -8,18 +8,18 @@ export interface PurgeResult {
   kept: number;
 }
 
-/**
- * Deletes upload sessions started before `olderThan` in every repository, as registry:2's upload
- * purging does. An upload whose `startedat` is missing or unreadable is judged by its directory's
- * modification time. With `claim`, an upload a request is using is kept, and no request can start
- * using one while it is being deleted.
- */
 /** Claims an upload for the purge: false when a request is using it (it is then kept). */
 export interface UploadClaim {
   tryClaim(id: string): boolean;
   release(id: string): void;
 }
 
+/**
+ * Deletes upload sessions started before `olderThan` in every repository, as registry:2's upload
+ * purging does. An upload whose `startedat` is missing or unreadable is judged by its directory's
+ * modification time. With `claim`, an upload a request is using is kept, and no request can start
+ * using one while it is being deleted.
+ */
 export async function purgeUploads(driver: StorageDriver, olderThan: Date, dryRun = false, claim?: UploadClaim): Promise<PurgeResult> {
   const result: PurgeResult = { purged: [], kept: 0 };
   const visit = async (name: string): Promise<void> => {

@@ -46,8 +46,8 @@ export class SlabPool {
     return [a, b];
   }
 
-  give(slab: Buffer): void {
-    this.free.push(slab);
+  give(...taken: Buffer[]): void {
+    this.free.push(...taken);
   }
 
   /** Slabs that `takePair` can still hand out. */
@@ -121,6 +121,13 @@ export class SlabWriteStream extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    if (this.fill + chunk.length < slabSize) {
+      // Most chunks fit in the slab: copied at once, no write to start and nothing to wait for.
+      chunk.copy(this.slabs[0], this.fill);
+      this.fill += chunk.length;
+      this.bytesWritten += chunk.length;
+      return callback();
+    }
     const copying = this.copyIn(chunk);
     this.copying = copying.catch(() => {});
     copying.then(() => callback(), callback);
@@ -168,8 +175,7 @@ export class SlabWriteStream extends Writable {
         await this.writeOut(this.slabs[0], this.fill, this.base, undefined).catch(() => {});
       }
       // The slabs go back only once no write uses them.
-      this.pool.give(this.slabs[0]);
-      this.pool.give(this.slabs[1]);
+      this.pool.give(...this.slabs);
       let closeError: Error | null = null;
       let open = this.direct === undefined ? 1 : 2;
       const closed = (err: Error | null) => {
@@ -226,8 +232,7 @@ export async function sendFile(file: { fd: number; direct: number | undefined },
   let finished = false;
   const giveBack = () => {
     if (finished && pending.size === 0) {
-      pool.give(pair[0]);
-      pool.give(pair[1]);
+      pool.give(...pair);
     }
   };
   /** Resolves when the slab's bytes are with the kernel (dest's write callback). */

@@ -160,31 +160,14 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async reader(path: string, range: { start?: number; end?: number } = {}): Promise<Readable> {
-    const full = this.full(path);
-    let fd: number;
-    try {
-      fd = await openFd(full, "r");
-    } catch (err) {
-      throw this.wrap(err, "reader", path);
-    }
-    try {
-      if ((await fstatFd(fd)).isDirectory()) throw new PathNotFoundError(path, this.name);
-      const start = range.start ?? 0;
-      const end = range.end;
-      if (end !== undefined && end < start) {
-        await closeFd(fd);
-        return Readable.from([]);
-      }
-      return fs.createReadStream(full, {
-        fd,
-        start,
-        highWaterMark: MiB,
-        ...(end !== undefined ? { end } : {}),
-      });
-    } catch (err) {
+    const { fd } = await this.openFile(path, "reader");
+    const start = range.start ?? 0;
+    const end = range.end;
+    if (end !== undefined && end < start) {
       await closeFd(fd).catch(() => {});
-      throw this.wrap(err, "reader", path);
+      return Readable.from([]);
     }
+    return fs.createReadStream(this.full(path), { fd, start, highWaterMark: MiB, ...(end !== undefined ? { end } : {}) });
   }
 
   /**
@@ -192,50 +175,57 @@ export class FilesystemDriver implements StorageDriver {
    * to a read stream when every slab is in use.
    */
   async source(path: string, range: { start?: number; end?: number } = {}): Promise<Source> {
+    const { fd, size } = await this.openFile(path, "source");
+    const start = range.start ?? 0;
+    const end = Math.min(range.end ?? size - 1, size - 1);
+    if (end < start) {
+      await closeFd(fd).catch(() => {});
+      return readableSource(Readable.from([]));
+    }
     const full = this.full(path);
+    const pair = slabs.takePair();
+    if (!pair) return readableSource(fs.createReadStream(full, { fd, start, end, highWaterMark: MiB }));
+    let direct: number | undefined;
+    try {
+      direct = this.directio && size >= slabSize ? await openDirect(full, fs.constants.O_RDONLY) : undefined;
+    } catch (err) {
+      slabs.give(...pair);
+      await closeFd(fd).catch(() => {});
+      throw this.wrap(err, "source", path);
+    }
+    const file = { fd, direct };
+    let closing: Promise<void> | undefined;
+    const release = () => (closing ??= closeFds(file));
+    return {
+      pipe: async (dest) => {
+        try {
+          await sendFile(file, start, end, dest, pair, slabs);
+        } finally {
+          await release();
+        }
+      },
+      close: async () => {
+        slabs.give(...pair);
+        await release();
+      },
+    };
+  }
+
+  /** Opens a file for reading: its fd and size. A directory is missing, as in registry:2. */
+  private async openFile(path: string, op: string): Promise<{ fd: number; size: number }> {
     let fd: number;
     try {
-      fd = await openFd(full, "r");
+      fd = await openFd(this.full(path), "r");
     } catch (err) {
-      throw this.wrap(err, "source", path);
+      throw this.wrap(err, op, path);
     }
     try {
       const st = await fstatFd(fd);
       if (st.isDirectory()) throw new PathNotFoundError(path, this.name);
-      const start = range.start ?? 0;
-      const end = Math.min(range.end ?? st.size - 1, st.size - 1);
-      if (end < start) {
-        await closeFd(fd).catch(() => {});
-        return readableSource(Readable.from([]));
-      }
-      const pair = slabs.takePair();
-      if (!pair) return readableSource(fs.createReadStream(full, { fd, start, end, highWaterMark: MiB }));
-      let direct: number | undefined;
-      try {
-        direct = this.directio && st.size >= slabSize ? await openDirect(full, fs.constants.O_RDONLY) : undefined;
-      } catch (err) {
-        for (const slab of pair) slabs.give(slab);
-        throw err;
-      }
-      const file = { fd, direct };
-      let closing: Promise<void> | undefined;
-      const release = () => (closing ??= closeFds(file));
-      return {
-        pipe: async (dest) => {
-          try {
-            await sendFile(file, start, end, dest, pair, slabs);
-          } finally {
-            await release();
-          }
-        },
-        close: async () => {
-          for (const slab of pair) slabs.give(slab);
-          await release();
-        },
-      };
+      return { fd, size: st.size };
     } catch (err) {
       await closeFd(fd).catch(() => {});
-      throw this.wrap(err, "source", path);
+      throw this.wrap(err, op, path);
     }
   }
 
@@ -253,7 +243,7 @@ export class FilesystemDriver implements StorageDriver {
       await fsp.mkdir(dirname(full), { recursive: true });
       fd = await openFd(full, pair ? O_RDWR | O_CREAT | (options.append ? 0 : O_TRUNC) : options.append ? "a" : "w");
     } catch (err) {
-      if (pair) for (const slab of pair) slabs.give(slab);
+      if (pair) slabs.give(...pair);
       throw this.wrap(err, "writer", path);
     }
     let direct: number | undefined;
@@ -263,7 +253,7 @@ export class FilesystemDriver implements StorageDriver {
       direct = this.directio ? await openDirect(full, O_WRONLY) : undefined;
       return new FsWriter(this, path, full, fd, initial, new SlabWriteStream(fd, direct, initial, pair, slabs));
     } catch (err) {
-      if (pair) for (const slab of pair) slabs.give(slab);
+      if (pair) slabs.give(...pair);
       await closeFd(fd).catch(() => {});
       if (direct !== undefined) await closeFd(direct).catch(() => {});
       throw this.wrap(err, "writer", path);

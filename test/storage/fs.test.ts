@@ -236,7 +236,7 @@ describe("filesystem driver: big blobs through slabs", () => {
       const { dest, bytes } = collector();
       await (await driver.source("/a")).pipe(dest);
       assert.ok(bytes().equals(data));
-      for (const pair of taken) for (const slab of pair) slabs.give(slab);
+      for (const pair of taken) slabs.give(...pair);
       assert.equal(slabs.idle, idle);
 
       // A destination that fails after the first chunk; a body that fails after 3 MiB.
