@@ -65,7 +65,7 @@ async function runWorkload(w: Workload, kind: RegistryKind, round: number, opts:
         const s = list.find((x) => x.id === id)!;
         const rate = s.kind === "bytes" ? sample.units / sample.seconds / 1e6 : sample.units / sample.seconds;
         const cpu = s.kind === "bytes" ? `${num(sample.cpuSeconds / (sample.units / 1e9))} CPU-s/GB` : `${num((sample.cpuSeconds * 1000) / sample.units)} CPU-ms/${s.per}`;
-        log(`  ${kind.padEnd(9)} ${id.padEnd(22)} ${`${num(rate)} ${s.unit}`.padStart(16)}  ${cpu.padStart(22)}  peak ${num(sample.peakRssBytes / (1 << 20), 0)} MiB  (${num(sample.seconds)} s)`);
+        log(`  ${kind.padEnd(9)} ${id.padEnd(22)} ${`${num(rate)} ${s.unit}`.padStart(16)}  ${cpu.padStart(22)}  peak ${num(sample.peakRssBytes / (1 << 20), 0)} MiB  (${num(sample.seconds)} s${sample.settleSeconds > 0 ? `, idle ${num(sample.settleSeconds)} s later` : ""})`);
       },
     });
   } catch (err) {

@@ -32,6 +32,18 @@ function throughputRow(s: ScenarioResult): string[] {
   ];
 }
 
+/** The phases after which a server went on working, with how long (medians), as a paragraph. */
+function settleNote(scenarios: ScenarioResult[]): string[] {
+  const busy = scenarios.flatMap((s) =>
+    (["lading", "reference"] as const).flatMap((k) => {
+      const median = s[k].settleSeconds?.median ?? null;
+      return median !== null && median > 0 ? [`${s.id} (${k}) ${num(median, 2)} s`] : [];
+    }),
+  );
+  if (busy.length === 0) return [];
+  return ["", `Work after the last answer (median time until the server was idle): ${busy.join(", ")}.`];
+}
+
 function table(header: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, "\\|").replace(/\n/g, " ")).join(" | ")} |`;
   return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
@@ -50,6 +62,7 @@ export function markdown(results: Results, chartPath: string, markdownPath: stri
     "",
     "How to read it: values are medians over rounds; a **ratio** is lading / reference of those medians (throughput: higher is better; CPU: lower is better).",
     "**CPU** is the server process's user + system time from /proc/PID/stat, per GB moved or in milliseconds per operation.",
+    "**CPU** and **peak RSS** run on after a phase's last answer until the server is idle again (a 100 ms window under a tenth of a core), so work done after answering counts in the phase that caused it; the clock of the throughput stops at the last answer.",
     "**Peak RSS** (MiB) is VmHWM, reset at the start of each phase by writing 5 to /proc/PID/clear_refs; the maximum over rounds.",
     "Targets are the issue's, informational: nothing fails on them. The last column is lading's median as a share of the machine limit that bounds it, measured in the same run.",
     "",
@@ -58,6 +71,7 @@ export function markdown(results: Results, chartPath: string, markdownPath: stri
     "## Results",
     "",
     table(["scenario", "lading", "reference", "ratio", "target", "CPU lading / reference", "CPU ratio", "peak RSS lading", "peak RSS ref.", "lading vs machine"], r.scenarios.map(throughputRow)),
+    ...settleNote(r.scenarios),
     "",
   );
   const decided = verdicts(r);

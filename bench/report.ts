@@ -47,6 +47,8 @@ export interface RegistryResult {
   throughput: Stat;
   cpuPerUnit: Stat;
   peakRssMiB: { values: number[]; max: number | null };
+  /** Seconds the server went on working after the phase's last answer (absent in older results). */
+  settleSeconds?: Stat;
   errors: string[];
 }
 
@@ -113,7 +115,8 @@ function registryResult(s: Scenario, samples: Sample[], errors: string[]): Regis
   const throughput = samples.map((x) => (s.kind === "bytes" ? x.units / x.seconds / 1e6 : x.units / x.seconds));
   const cpu = samples.map((x) => (s.kind === "bytes" ? x.cpuSeconds / (x.units / 1e9) : (x.cpuSeconds * 1000) / x.units));
   const rss = samples.map((x) => x.peakRssBytes / MiB);
-  return { throughput: stat(throughput), cpuPerUnit: stat(cpu), peakRssMiB: { values: rss, max: rss.length ? Math.max(...rss) : null }, errors };
+  const settle = samples.map((x) => x.settleSeconds);
+  return { throughput: stat(throughput), cpuPerUnit: stat(cpu), peakRssMiB: { values: rss, max: rss.length ? Math.max(...rss) : null }, settleSeconds: stat(settle), errors };
 }
 
 /** The machine limit each kind of figure is bounded by (reads by tiny GETs, writes by small fsyncs). */

@@ -28,8 +28,11 @@ export interface Sample {
   seconds: number;
   /** Bytes moved (kind "bytes") or operations done (kind "ops"). */
   units: number;
+  /** The server's CPU from the start of the phase until it was idle again (see `measurePhase`). */
   cpuSeconds: number;
   peakRssBytes: number;
+  /** How long the server went on working after the phase's last answer. */
+  settleSeconds: number;
 }
 
 export interface WorkloadContext {
@@ -92,13 +95,41 @@ export function scenarios(opts: Options): Scenario[] {
   return list;
 }
 
-/** Runs one phase: peak RSS reset, CPU and clock read around `work`, peak read after. */
+/**
+ * Runs one phase: peak RSS reset, CPU and clock read around `work`. The clock stops at the last
+ * answer; CPU and peak RSS are read once the server is idle again, so that work a server does
+ * after answering (lading applies journaled writes to its tree in the background) is counted in
+ * the phase that caused it, and not in the next.
+ */
 export async function measurePhase(server: Server, work: () => Promise<number>): Promise<Sample> {
   resetPeak(server.pid);
   const cpu0 = cpuSeconds(server.pid);
   const t0 = performance.now();
   const units = await work();
   const seconds = (performance.now() - t0) / 1000;
+  const settleSeconds = await idle(server.pid);
   const cpu1 = cpuSeconds(server.pid);
-  return { seconds, units, cpuSeconds: cpu1 - cpu0, peakRssBytes: peakRss(server.pid) };
+  return { seconds, units, cpuSeconds: cpu1 - cpu0, peakRssBytes: peakRss(server.pid), settleSeconds };
+}
+
+const idleWindowMs = 100;
+/** A window counts as idle when the server used at most this share of one core in it. */
+const idleShare = 0.1;
+const settleLimitMs = 60_000;
+
+/**
+ * Waits until a window of `idleWindowMs` passes with the server (nearly) idle; returns the time
+ * before that window began, in seconds: 0 for a server that was idle at once.
+ */
+async function idle(pid: number): Promise<number> {
+  const t0 = performance.now();
+  for (;;) {
+    const start = performance.now();
+    const cpu = cpuSeconds(pid);
+    await new Promise((r) => setTimeout(r, idleWindowMs));
+    const used = cpuSeconds(pid) - cpu;
+    const elapsed = (performance.now() - start) / 1000;
+    if (used <= idleShare * elapsed) return (start - t0) / 1000;
+    if (performance.now() - t0 > settleLimitMs) throw new Error(`the server (PID ${pid}) was still busy ${settleLimitMs / 1000} s after the phase`);
+  }
 }

@@ -99,7 +99,7 @@ export class BlobStore {
 
   /** Stores small verified content and links it into `name`, in one durable batch. */
   async put(name: string, digest: Digest, content: Uint8Array): Promise<void> {
-    await this.storeAndLink(name, digest, content.byteLength, await this.writeMutations(digest, content));
+    await this.storeAndLink(name, digest, content.byteLength, this.writeMutations(digest, content));
   }
 
   /** Writes what stores a blob, then its link into `name` (unless known), as one durable batch. */
@@ -111,9 +111,13 @@ export class BlobStore {
     this.links.set(key, true);
   }
 
-  /** What storing small verified content under its digest takes: nothing when it is stored already. */
-  async writeMutations(digest: Digest, content: Uint8Array): Promise<Mutation[]> {
-    if ((await this.size(digest)) === content.byteLength) return [];
+  /**
+   * What storing small verified content under its digest takes: nothing when this process knows
+   * it stored. Otherwise the bytes are written, even over the same bytes: a put is a journal
+   * append, cheaper than asking storage first (most such content is new).
+   */
+  writeMutations(digest: Digest, content: Uint8Array): Mutation[] {
+    if (this.sizes.get(digest.value) === content.byteLength) return [];
     return [{ op: "put", path: blobDataPath(digest), content }];
   }
 

@@ -1,6 +1,12 @@
-/** A bounded map that forgets the least recently used entries once `maxWeight` is exceeded. */
+/**
+ * A bounded map that forgets entries not used lately once `maxWeight` is exceeded: the "second
+ * chance" (CLOCK) approximation of least-recently-used. A hit only marks its entry; the map itself
+ * changes on `set` and eviction alone. Moving an entry to the back on every hit (delete and set)
+ * stored each request's freshly built key in the map's table, which kept it alive into the old
+ * generation: at tens of thousands of hits a second, that was most of the server's old garbage.
+ */
 export class Lru<K, V> {
-  private readonly entries = new Map<K, { value: V; weight: number }>();
+  private readonly entries = new Map<K, { value: V; weight: number; used: boolean }>();
   private weight = 0;
 
   constructor(
@@ -11,8 +17,7 @@ export class Lru<K, V> {
   get(key: K): V | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
-    this.entries.delete(key);
-    this.entries.set(key, entry);
+    entry.used = true;
     return entry.value;
   }
 
@@ -20,12 +25,22 @@ export class Lru<K, V> {
     this.delete(key);
     const weight = this.weigh(value);
     if (weight > this.maxWeight) return;
-    this.entries.set(key, { value, weight });
+    this.entries.set(key, { value, weight, used: false });
     this.weight += weight;
+    // From the oldest: an entry used since it was last passed goes to the back, unmarked, once
+    // (as does the new one, not to be the first to go); the first unused one goes.
+    let spared = false;
     for (const [oldest, entry] of this.entries) {
       if (this.weight <= this.maxWeight) break;
       this.entries.delete(oldest);
-      this.weight -= entry.weight;
+      const fresh: boolean = oldest === key && !spared;
+      if (entry.used || fresh) {
+        spared ||= fresh;
+        entry.used = false;
+        this.entries.set(oldest, entry);
+      } else {
+        this.weight -= entry.weight;
+      }
     }
   }
 

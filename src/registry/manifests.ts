@@ -58,7 +58,7 @@ export class ManifestStore {
     await this.checkReferences(name, parsed);
 
     // One durable batch: the bytes, the revision link, the referrer link, then every tag.
-    const prior = await this.blobs.writeMutations(digest, body);
+    const prior = this.blobs.writeMutations(digest, body);
     const revision = `${name}\n${digest.value}`;
     if (!this.revisions.get(revision)) prior.push(linkMutation(revisionLinkPath(name, digest), digest));
     if (parsed.subject) prior.push(this.referrerIndex.addMutation(name, parsed.subject, digest));

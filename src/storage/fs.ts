@@ -1,7 +1,7 @@
 import { execFile, execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { promisify } from "node:util";
 import {
@@ -18,8 +18,10 @@ import {
 } from "./driver.js";
 import { openDirect, sendFile, SlabWriteStream, slabs, slabSize } from "./direct.js";
 import { errnoCode } from "./errno.js";
-import { Journal, JournalFailedError, type JournalOp } from "./journal.js";
+import { Journal, JournalFailedError, type JournalOp, type RecordLocation } from "./journal.js";
 import { claimRoot, type Claim } from "./owner.js";
+import { Applier } from "./applier.js";
+import { tempPrefix, Tree } from "./tree.js";
 // Streams run on numeric fds (no FileHandle promise per 1 MiB write).
 const openFd = promisify(fs.open);
 const fstatFd = promisify(fs.fstat);
@@ -33,12 +35,7 @@ async function closeFds(file: { fd: number; direct: number | undefined }): Promi
   await Promise.all([closeFd(file.fd), file.direct === undefined ? undefined : closeFd(file.direct)]);
 }
 
-/**
- * The prefix of lading's own names under the root: the scratch directory for trees being deleted
- * (emptied when a driver is created) and the temporary file a put writes beside its target before
- * renaming it into place. `list` hides both; registry:2 reads neither.
- */
-export const tempPrefix = ".lading-tmp";
+export { tempPrefix };
 
 export function isTempName(name: string): boolean {
   return name.startsWith(tempPrefix);
@@ -54,16 +51,18 @@ function isInternalName(name: string): boolean {
 
 const execFileAsync = promisify(execFile);
 
-/** Errors that a replayed operation can meet for good (the tree changed shape since): it is skipped. */
-const skippableReplayErrors = new Set(["EISDIR", "ENOTDIR", "ENOTEMPTY", "EEXIST"]);
+/** The apply worker's nice value: below requests, which the journal has already made durable. */
+const applyNice = 10;
 
 /**
  * The local filesystem, laid out as registry:2's filesystem driver lays it out under `root`.
  *
  * Durability. Durable metadata writes (putContent, move, delete, batch) are write-ahead journaled:
  * each call's operations become one journal record, concurrent records share one fdatasync (group
- * commit), and only then are they applied to the tree, without syncs of their own, so the tree
- * never holds a change a crash could keep while losing an earlier one it depends on. A checkpoint
+ * commit), and the call resolves then. The records are applied to the tree after that, in commit
+ * order and without syncs of their own, so the tree never holds a change a crash could keep while
+ * losing an earlier one it depends on. Until a record is applied, a read of a path it touches (or
+ * of a directory above one) waits for it: every read sees every write that has resolved. A checkpoint
  * (by journal size or age, and at `close`) syncs the whole filesystem (syncfs) and drops the journal.
  * Creating the driver replays what a crash left before anything can be served. Blob data is made
  * durable by the writer's `commit` (one fdatasync); the move that publishes it is journaled.
@@ -82,18 +81,15 @@ export class FilesystemDriver implements StorageDriver {
   private readonly scratch: string;
   private readonly claim: Claim;
   private readonly journal: Journal;
-  /** The last application touching each path: applications of one path run in journal order. */
-  private readonly applying = new Map<string, Promise<void>>();
-  /** The last application deleting each path (a directory, usually), for writes beneath it. */
-  private readonly deleting = new Map<string, Promise<void>>();
   /**
-   * Applications in flight at once: as many as the thread pool has threads (lading sets 32). Each
-   * is a chain of short metadata syscalls, so throughput comes from overlapping chains (measured:
-   * 8 at a time gave two thirds of the mounts per second of 32; 64 gave no more than 32).
+   * Operations handed to the applier and not yet applied, as the last one (settled: it never
+   * rejects) of each path, and below each directory the last one of a path beneath it. The applier
+   * runs them in order, so waiting for the last is waiting for all.
    */
-  private readonly applySlots = new Semaphore(32);
-  /** Directories known to exist (made or seen by this process); an entry is dropped when a write meets ENOENT. */
-  private knownDirs = new Set<string>();
+  private readonly applying = new Map<string, Promise<void>>();
+  private readonly applyingBelow = new Map<string, Promise<void>>();
+  /** Applies journaled (and unjournaled) operations to the tree, on a worker thread, in order. */
+  private readonly applier: Applier;
 
   /** Whether big objects bypass the page cache (see direct.ts). */
   private readonly directio: boolean;
@@ -105,6 +101,7 @@ export class FilesystemDriver implements StorageDriver {
     fs.mkdirSync(this.scratch, { recursive: true });
     this.claim = claimRoot(this.root);
     // Replay first: a journaled move may name a file that is still in scratch space's neighbourhood.
+    const replaying = new Tree(this.root, this.scratch, "r");
     const { journal, replayed } = Journal.open(
       {
         dir: join(this.root, journalDir),
@@ -113,31 +110,16 @@ export class FilesystemDriver implements StorageDriver {
         ...(options.checkpointBytes !== undefined ? { maxBytes: options.checkpointBytes } : {}),
         ...(options.checkpointMs !== undefined ? { maxAgeMs: options.checkpointMs } : {}),
       },
-      (ops) => this.replay(ops),
+      (ops) => replaying.apply(ops, true),
     );
     this.journal = journal;
     this.replayed = replayed;
     fs.rmSync(this.scratch, { recursive: true, force: true });
+    this.applier = new Applier({ root: this.root, scratch: this.scratch, nice: applyNice });
   }
-
-  /**
-   * A fresh name in scratch space, whose directory exists once this resolves. A counter is enough:
-   * scratch space is this process's alone (see owner.ts) and emptied when the driver is created.
-   */
-  private async scratchName(): Promise<string> {
-    this.scratchReady ??= fsp.mkdir(this.scratch, { recursive: true }).then(() => {});
-    await this.scratchReady;
-    return this.nextScratch();
-  }
-
-  private nextScratch(): string {
-    return join(this.scratch, (++this.scratchCount).toString(36));
-  }
-
-  private scratchReady: Promise<void> | undefined;
-  private scratchCount = 0;
 
   async getContent(path: string): Promise<Buffer> {
+    await this.settled(path);
     try {
       return await fsp.readFile(this.full(path));
     } catch (err) {
@@ -150,9 +132,9 @@ export class FilesystemDriver implements StorageDriver {
     try {
       if (options.durable ?? true) {
         const op: JournalOp = { op: "put", path, content };
-        await this.journal.commit([op], () => this.applyInOrder([op]));
+        await this.journal.commit([op], (where) => this.apply([op], where));
       } else {
-        await this.applyInOrder([{ op: "put", path, content }]);
+        await this.apply([{ op: "put", path, content }]);
       }
     } catch (err) {
       throw this.wrap(err, "putContent", path);
@@ -160,6 +142,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async reader(path: string, range: { start?: number; end?: number } = {}): Promise<Readable> {
+    await this.settled(path);
     const { fd } = await this.openFile(path, "reader");
     const start = range.start ?? 0;
     const end = range.end;
@@ -175,6 +158,7 @@ export class FilesystemDriver implements StorageDriver {
    * to a read stream when every slab is in use.
    */
   async source(path: string, range: { start?: number; end?: number } = {}): Promise<Source> {
+    await this.settled(path);
     const { fd, size } = await this.openFile(path, "source");
     const start = range.start ?? 0;
     const end = Math.min(range.end ?? size - 1, size - 1);
@@ -234,6 +218,7 @@ export class FilesystemDriver implements StorageDriver {
    * through a 1 MiB write stream when every slab is in use.
    */
   async writer(path: string, options: { append?: boolean } = {}): Promise<FileWriter> {
+    await this.settled(path);
     const full = this.full(path);
     const pair = slabs.takePair();
     const { O_RDWR, O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
@@ -261,6 +246,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async stat(path: string): Promise<FileInfo> {
+    await this.settled(path, true);
     try {
       const st = await fsp.stat(this.full(path));
       const isDir = st.isDirectory();
@@ -271,6 +257,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async list(path: string): Promise<string[]> {
+    await this.settled(path, true);
     try {
       const names = await fsp.readdir(this.full(path));
       return names.filter((name) => !isInternalName(name)).sort();
@@ -280,6 +267,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async move(source: string, dest: string): Promise<void> {
+    await this.settled(source);
     try {
       // Checked first so that a missing source journals nothing and leaves no new directories behind.
       await fsp.lstat(this.full(source));
@@ -288,7 +276,7 @@ export class FilesystemDriver implements StorageDriver {
     }
     try {
       const op: JournalOp = { op: "move", source, dest };
-      await this.journal.commit([op], () => this.applyInOrder([op]));
+      await this.journal.commit([op], (where) => this.apply([op], where));
     } catch (err) {
       throw this.wrap(err, "move", `${source} -> ${dest}`);
     }
@@ -301,11 +289,12 @@ export class FilesystemDriver implements StorageDriver {
   async delete(path: string, options: WriteOptions = {}): Promise<void> {
     try {
       if (options.durable ?? true) {
+        await this.settled(path, true);
         await fsp.lstat(this.full(path));
         const op: JournalOp = { op: "delete", path };
-        await this.journal.commit([op], () => this.applyInOrder([op]));
+        await this.journal.commit([op], (where) => this.apply([op], where));
       } else {
-        await this.applyInOrder([{ op: "delete", path }]);
+        await this.apply([{ op: "delete", path }]);
       }
     } catch (err) {
       throw this.wrap(err, "delete", path);
@@ -316,6 +305,7 @@ export class FilesystemDriver implements StorageDriver {
     if (mutations.length === 0) return;
     for (const m of mutations) {
       if (m.op !== "move") continue;
+      await this.settled(m.source);
       try {
         await fsp.lstat(this.full(m.source));
       } catch (err) {
@@ -323,7 +313,7 @@ export class FilesystemDriver implements StorageDriver {
       }
     }
     try {
-      await this.journal.commit(mutations, () => this.applyInOrder(mutations));
+      await this.journal.commit(mutations, (where) => this.apply(mutations, where));
     } catch (err) {
       throw this.wrap(err, "batch", mutations.map((m) => (m.op === "put" ? m.path : m.dest)).join(", "));
     }
@@ -331,7 +321,17 @@ export class FilesystemDriver implements StorageDriver {
 
   async close(): Promise<void> {
     await this.journal.close();
+    await this.applied();
+    await this.applier.close();
     await this.claim.release();
+  }
+
+  /**
+   * Waits until every write that has resolved is applied to the tree, or has failed to be (the
+   * journal then refuses writes): for readers of the bare tree, such as tests.
+   */
+  async applied(): Promise<void> {
+    while (this.applying.size > 0) await Promise.all(this.applying.values());
   }
 
   /** The journal's counters (records, groups written, checkpoints). */
@@ -359,191 +359,47 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   /**
-   * Applies committed operations in order, after any earlier application they could meet: one of
-   * the same path, a delete of a directory above it, or (for a delete) one of a path beneath it.
-   * The journal calls this in commit order, so the tree ends as a replay would leave it.
+   * Waits for the application of committed writes that a read of `path` would meet: those of the
+   * path itself and of a directory above it (deleted, say); with `beneath` (a path that may be a
+   * directory), also those of every path below it. Undefined, not a promise, when there are none.
    */
-  private applyInOrder(ops: readonly JournalOp[]): Promise<void> {
-    const paths = new Set(ops.flatMap((o) => (o.op === "move" ? [o.source, o.dest] : [o.path])));
-    const deletes = ops.flatMap((o) => (o.op === "delete" ? [o.path] : []));
-    const before = new Set<Promise<void>>();
-    for (const p of paths) {
-      const previous = this.applying.get(p);
-      if (previous) before.add(previous);
-      if (this.deleting.size === 0) continue;
-      for (let at = p.lastIndexOf("/"); at > 0; at = p.lastIndexOf("/", at - 1)) {
-        const deleting = this.deleting.get(p.slice(0, at));
-        if (deleting) before.add(deleting);
-      }
+  private settled(path: string, beneath = false): Promise<unknown> | undefined {
+    if (this.applying.size === 0) return undefined;
+    const waits: Promise<void>[] = [];
+    const below = beneath ? this.applyingBelow.get(path) : undefined;
+    if (below) waits.push(below);
+    for (let at = path.length; at > 0; at = path.lastIndexOf("/", at - 1)) {
+      const pending = this.applying.get(at === path.length ? path : path.slice(0, at));
+      if (pending) waits.push(pending);
     }
-    for (const d of deletes) {
-      for (const [p, previous] of this.applying) if (p.startsWith(`${d}/`)) before.add(previous);
-    }
-    const run = async () => {
-      if (before.size > 0) await Promise.all(before);
-      await this.applySlots.acquire();
-      try {
-        let puts: PutOp[] = [];
-        for (const o of ops) {
-          if (o.op === "put" && !puts.some((p) => p.path === o.path)) {
-            puts.push(o);
-            continue;
-          }
-          await this.applyPuts(puts);
-          puts = [];
-          if (o.op === "put") puts.push(o);
-          else if (o.op === "move") await this.applyMove(o.source, o.dest);
-          else await this.applyDelete(o.path);
-        }
-        await this.applyPuts(puts);
-      } finally {
-        this.applySlots.release();
-      }
-    };
-    const done = run();
-    const settled = done.catch(() => {});
-    for (const p of paths) this.applying.set(p, settled);
-    for (const d of deletes) this.deleting.set(d, settled);
-    void settled.then(() => {
-      for (const p of paths) if (this.applying.get(p) === settled) this.applying.delete(p);
-      for (const d of deletes) if (this.deleting.get(d) === settled) this.deleting.delete(d);
-    });
-    return done;
+    return waits.length === 0 ? undefined : Promise.all(waits);
   }
 
   /**
-   * Writes each file under a temporary name beside it and renames it over the path, so readers,
-   * and registry:2 after a kill, see the old content or the new, never a short file. Directories
-   * and temporary files of all the puts are made at once; the renames, which make each file
-   * visible, follow in order, so a kill leaves a prefix of the puts (a link never before what it
-   * names). A temporary file a kill leaves is hidden from `list`, ignored by registry:2, and
-   * renamed into place by the next put of its path (the journal's replay, at the latest).
+   * Hands operations to the applier, which runs them in the order handed over (the journal hands
+   * records over in commit order, so the tree ends as a replay would leave it); until they are
+   * applied, reads of the paths they touch wait for them.
    */
-  private async applyPuts(puts: readonly PutOp[]): Promise<void> {
-    if (puts.length === 0) return;
-    // Every write settled before any error is thrown: the next put of a path reuses its temporary name.
-    const written = await Promise.allSettled(puts.map((p) => this.writeTemp(this.full(p.path), p.content)));
-    for (const w of written) if (w.status === "rejected") throw w.reason;
-    for (const p of puts) {
-      const full = this.full(p.path);
-      await fsp.rename(siblingTemp(full), full);
+  private apply(ops: readonly JournalOp[], where?: RecordLocation): Promise<void> {
+    const done = this.applier.apply(ops, where);
+    const settled = done.catch(() => {});
+    const paths = new Set(ops.flatMap((o) => (o.op === "move" ? [o.source, o.dest] : [o.path])));
+    const dirs = new Set<string>();
+    for (const p of paths) {
+      this.applying.set(p, settled);
+      for (let at = p.lastIndexOf("/"); at >= 0; at = at === 0 ? -1 : p.lastIndexOf("/", at - 1)) dirs.add(at === 0 ? "/" : p.slice(0, at));
     }
-  }
-
-  private async writeTemp(full: string, content: Uint8Array, retried = false): Promise<void> {
-    const dir = dirname(full);
-    await this.ensureDir(dir);
-    try {
-      await fsp.writeFile(siblingTemp(full), content);
-    } catch (err) {
-      if (errnoCode(err) !== "ENOENT" || retried) throw err;
-      // The directory went away since this process made it (a delete): make it again.
-      this.knownDirs.delete(dir);
-      await this.writeTemp(full, content, true);
-    }
-  }
-
-  private async applyMove(source: string, dest: string): Promise<void> {
-    await this.renameInto(this.full(source), this.full(dest));
-  }
-
-  /** Makes a directory and its parents unless this process knows it exists. */
-  private async ensureDir(dir: string): Promise<void> {
-    if (this.knownDirs.has(dir)) return;
-    await fsp.mkdir(dir, { recursive: true });
-    if (this.knownDirs.size >= 1 << 16) this.knownDirs = new Set();
-    this.knownDirs.add(dir);
-  }
-
-  /** rename(2), making the destination's parent directories first unless they are known to exist. */
-  private async renameInto(from: string, to: string): Promise<void> {
-    const dir = dirname(to);
-    await this.ensureDir(dir);
-    try {
-      await fsp.rename(from, to);
-    } catch (err) {
-      // The directory went away since this process made it (a delete): make it again.
-      if (errnoCode(err) !== "ENOENT") throw err;
-      this.knownDirs.delete(dir);
-      await this.ensureDir(dir);
-      await fsp.rename(from, to);
-    }
-  }
-
-  /** Directories this process made may go with it: their cache entries heal on the next ENOENT. */
-  private async applyDelete(path: string): Promise<void> {
-    const trash = await this.scratchName();
-    await fsp.rename(this.full(path), trash);
-    await fsp.rm(trash, { recursive: true, force: true });
+    for (const d of dirs) this.applyingBelow.set(d, settled);
+    void settled.then(() => {
+      for (const p of paths) if (this.applying.get(p) === settled) this.applying.delete(p);
+      for (const d of dirs) if (this.applyingBelow.get(d) === settled) this.applyingBelow.delete(d);
+    });
+    return done;
   }
 
   /** syncfs of the filesystem holding the root: every change applied so far becomes durable. */
   private async syncTree(): Promise<void> {
     await execFileAsync("sync", ["-f", this.root]);
-  }
-
-  /** Replays one journal record at open: idempotent, and synchronous (nothing is served yet). */
-  private replay(ops: JournalOp[]): void {
-    for (const o of ops) {
-      try {
-        if (o.op === "put") {
-          // Through the same temporary name as a live put: one a kill left behind is used up.
-          const full = this.full(o.path);
-          fs.mkdirSync(dirname(full), { recursive: true });
-          fs.writeFileSync(siblingTemp(full), o.content);
-          fs.renameSync(siblingTemp(full), full);
-        } else if (o.op === "move") {
-          // Gone from the source: the move was applied (and the source possibly reused since).
-          if (!fs.existsSync(this.full(o.source))) continue;
-          fs.mkdirSync(dirname(this.full(o.dest)), { recursive: true });
-          fs.renameSync(this.full(o.source), this.full(o.dest));
-        } else {
-          // Out of the tree in one step, as a live delete: a kill during replay leaves it whole or gone.
-          const trash = this.nextScratch();
-          try {
-            fs.renameSync(this.full(o.path), trash);
-          } catch (err) {
-            if (errnoCode(err) === "ENOENT") continue;
-            throw err;
-          }
-          fs.rmSync(trash, { recursive: true, force: true });
-        }
-      } catch (err) {
-        if (!skippableReplayErrors.has(errnoCode(err) ?? "")) throw err;
-      }
-    }
-  }
-}
-
-/**
- * The temporary name a put writes before renaming over `full`: in the same directory, since a
- * rename between directories takes a lock that every such rename on the filesystem shares.
- * One name per target: puts of one path run one at a time, and a name a kill left behind is
- * written over and renamed by the next put of that path (the journal's replay, at the latest).
- */
-function siblingTemp(full: string): string {
-  return join(dirname(full), `${tempPrefix}-${basename(full)}`);
-}
-
-type PutOp = Extract<JournalOp, { op: "put" }>;
-
-/** A counting semaphore. */
-class Semaphore {
-  private readonly waiting: Array<() => void> = [];
-  constructor(private free: number) {}
-
-  acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.waiting.push(resolve));
-  }
-
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.free++;
   }
 }
 

@@ -8,10 +8,13 @@ import { errnoCode } from "./errno.js";
  * A write-ahead journal with group commit, for the filesystem driver's durable metadata writes.
  *
  * Each batch of operations is one record, appended to the active segment file. Concurrent batches
- * share one write and one fdatasync (group commit); only then is each batch applied to the tree, and
- * the caller resolved once its batch is applied. The tree is never made durable operation by
- * operation: a checkpoint syncs it as a whole (syncfs) and then drops the segments it covers. After a
- * crash, replaying the surviving segments, in order, re-applies every acknowledged batch.
+ * share one write and one fdatasync (group commit). The caller is resolved as soon as its record is
+ * durable; the batch is applied to the tree after that, in commit order, while later groups are
+ * written (the driver makes a read of a path wait for the application of what was committed to it).
+ * Only when applications fall far behind (`maxBacklog`) does a caller also wait for its own. The
+ * tree is never made durable operation by operation: a checkpoint syncs it as a whole (syncfs) and
+ * then drops the segments it covers. After a crash, replaying the surviving segments, in order,
+ * re-applies every acknowledged batch.
  *
  *   <dir>/<seq, 16 digits>.log      segments, replayed in seq order; one is active
  *
@@ -52,6 +55,17 @@ export function encodeRecord(ops: readonly JournalOp[]): Buffer[] {
   for (const c of contents) crc = crc32(c, crc);
   prefix.writeUInt32LE(crc, 4);
   return [prefix, headerBytes, ...contents.map((c) => (Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength)))];
+}
+
+/** Offsets of a record's put contents from its start: after the 12-byte prefix and the header. */
+function contentOffsets(record: Buffer[]): number[] {
+  const offsets: number[] = [];
+  let at = record.length > 1 ? 12 + record[1]!.length : 0;
+  for (const content of record.slice(2)) {
+    offsets.push(at);
+    at += content.length;
+  }
+  return offsets;
 }
 
 /** The whole records of a segment, in order, up to the first torn or corrupt one. */
@@ -155,6 +169,11 @@ export interface JournalOptions {
   maxBytes?: number;
   /** Checkpoint this long after the first record of a segment. */
   maxAgeMs?: number;
+  /**
+   * Records committed and not yet applied, and their bytes, beyond which a caller also waits for
+   * its record's application: how far the tree may fall behind (and a replay would have to redo).
+   */
+  maxBacklog?: { records: number; bytes: number };
 }
 
 interface Segment {
@@ -165,10 +184,21 @@ interface Segment {
   applying: Set<Promise<unknown>>;
 }
 
+/**
+ * Where a committed record's put contents are: in the segment file `segment`, at `offsets` (one
+ * per put, in order). They can be read back from there (out of the page cache, having just been
+ * written) until the record is applied, instead of being held in memory meanwhile.
+ */
+export interface RecordLocation {
+  segment: string;
+  offsets: number[];
+}
+
 interface Pending {
-  record: Buffer[];
+  /** The record's bytes, dropped once written. */
+  record: Buffer[] | undefined;
   bytes: number;
-  apply: () => Promise<void>;
+  apply: (where: RecordLocation) => Promise<void>;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -176,6 +206,8 @@ interface Pending {
 export class Journal {
   /** Records committed, groups written (one fdatasync each) and checkpoints completed. */
   readonly stats = { records: 0, groups: 0, checkpoints: 0 };
+  /** Records committed whose application has not finished, and their bytes. */
+  private backlog = { records: 0, bytes: 0 };
   private segment: Segment;
   private pending: Pending[] = [];
   private pumping = false;
@@ -187,6 +219,7 @@ export class Journal {
   private closed = false;
   private readonly maxBytes: number;
   private readonly maxAgeMs: number;
+  private readonly maxBacklog: { records: number; bytes: number };
 
   /**
    * Replays what a previous run left (calling `apply` for every whole record, in order), makes the
@@ -220,13 +253,17 @@ export class Journal {
     this.segment = segment;
     this.maxBytes = options.maxBytes ?? 16 << 20;
     this.maxAgeMs = options.maxAgeMs ?? 10_000;
+    this.maxBacklog = options.maxBacklog ?? { records: 4096, bytes: 64 << 20 };
   }
 
   /**
-   * Appends one record; once it is durable (shared fdatasync with whatever else is pending), runs
-   * `apply` and resolves when that finishes. Records are applied in the order they were committed.
+   * Appends one record and resolves once it is durable (one fdatasync shared with whatever else is
+   * pending). Then runs `apply`, records in the order they were committed, telling it where the
+   * record's put contents are on disk; `apply` must register its work at once, before returning its
+   * promise, so that reads can wait for it. When it fails, the journal takes no more records (the
+   * next start's replay applies it).
    */
-  commit(ops: readonly JournalOp[], apply: () => Promise<void>): Promise<void> {
+  commit(ops: readonly JournalOp[], apply: (where: RecordLocation) => Promise<void>): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
     if (this.closed) return Promise.reject(new Error("journal is closed"));
     const record = encodeRecord(ops);
@@ -271,8 +308,13 @@ export class Journal {
         }
         const seg = this.segment;
         const bytes = group.reduce((n, i) => n + i.bytes, 0);
+        const buffers = group.flatMap((i) => i.record ?? []);
+        const offsets = group.map((i) => contentOffsets(i.record ?? []));
+        // Written or not, no record's bytes are needed past this point: the contents a backlog
+        // of applications waits for are read back from the segment, not held in memory.
+        for (const item of group) item.record = undefined;
         try {
-          const { bytesWritten: written } = await writevFd(seg.fd, group.flatMap((i) => i.record), seg.size);
+          const { bytesWritten: written } = await writevFd(seg.fd, buffers, seg.size);
           // A short write (a full disk) reports no error: the records would be torn on disk.
           if (written !== bytes) throw new Error(`short write: ${written} of ${bytes} bytes`);
           await fdatasyncFd(seg.fd);
@@ -286,15 +328,32 @@ export class Journal {
         this.stats.groups++;
         this.stats.records += group.length;
         if (seg.size === 0) this.armTimer();
+        const segment = join(this.options.dir, segmentName(seg.seq));
+        let at = seg.size;
         seg.size += bytes;
-        for (const item of group) {
-          const applied = item.apply().catch((err: unknown) => {
+        group.forEach(({ apply, bytes: recordBytes, resolve, reject }, i) => {
+          const start = at;
+          at += recordBytes;
+          const applied = apply({ segment, offsets: offsets[i]!.map((o) => start + o) }).catch((err: unknown) => {
             this.fail(err, "applying a committed record failed");
             throw err;
           });
           seg.applying.add(applied);
-          applied.then(item.resolve, item.reject).finally(() => seg.applying.delete(applied));
-        }
+          this.backlog.records++;
+          this.backlog.bytes += recordBytes;
+          const behind = this.backlog.records > this.maxBacklog.records || this.backlog.bytes > this.maxBacklog.bytes;
+          const done = () => {
+            seg.applying.delete(applied);
+            this.backlog.records--;
+            this.backlog.bytes -= recordBytes;
+          };
+          applied.then(done, done);
+          if (behind) applied.then(resolve, reject);
+          else {
+            resolve();
+            applied.catch(() => {});
+          }
+        });
         if (seg.size >= this.maxBytes) void this.checkpoint().catch(() => {});
       }
     } finally {

@@ -89,6 +89,8 @@ test("a tiny benchmark run reports every field for every scenario", { timeout: 6
         assert.ok(finite(cpu.median) && cpu.median >= 0, `${id}.${kind}.cpuPerUnit.median`);
         const rss = obj(r.peakRssMiB, `${id}.${kind}.peakRssMiB`);
         assert.ok(finite(rss.max) && rss.max > 0, `${id}.${kind}.peakRssMiB.max`);
+        const settle = obj(r.settleSeconds, `${id}.${kind}.settleSeconds`);
+        assert.ok(finite(settle.median) && settle.median >= 0, `${id}.${kind}.settleSeconds.median`);
         assert.deepEqual(r.errors, [], `${id}.${kind}.errors`);
       }
       assert.ok(finite(s.ratio) && s.ratio > 0, `${id}.ratio`);

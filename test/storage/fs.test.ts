@@ -102,6 +102,7 @@ describe("filesystem driver specifics", () => {
 
   it("maps driver paths under the root", async () => {
     await driver.putContent("/docker/registry/v2/x", Buffer.from("x"));
+    await driver.applied();
     assert.deepEqual(await readdir(join(root, "docker/registry/v2")), ["x"]);
   });
 

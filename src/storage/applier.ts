@@ -1,0 +1,140 @@
+import { Worker } from "node:worker_threads";
+import type { JournalOp, RecordLocation } from "./journal.js";
+
+export interface ApplyWorkerData {
+  root: string;
+  scratch: string;
+  /** The worker thread's scheduling priority (nice value, 0 to 19). */
+  nice: number;
+}
+
+/**
+ * An operation as posted: a journaled put's content is where the journal wrote it (`at`, `length`
+ * in the job's segment file); an unjournaled one's travels with it.
+ */
+export type ApplyOp = Exclude<JournalOp, { op: "put" }> | { op: "put"; path: string; content: Uint8Array | { at: number; length: number } };
+
+export interface ApplyJob {
+  /** The journal segment holding the contents of the job's puts, when it was journaled. */
+  segment?: string;
+  ops: ApplyOp[];
+}
+
+/** How one job failed in the worker: the error's message and errno code. */
+export interface ApplyFailure {
+  message: string;
+  code: string | undefined;
+}
+
+interface Job {
+  job: ApplyJob;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * Applies journal operations to registry:2's tree on a worker thread, in the order they were handed
+ * over, with synchronous system calls (see tree.ts). A record of a manifest PUT is a dozen metadata
+ * syscalls; on libuv's thread pool each was a hand-off between threads and a promise on the main
+ * thread, here the jobs handed over in one turn of the event loop cross as one message.
+ *
+ * One batch is with the worker at a time; what is handed over meanwhile waits for it and goes next,
+ * as one batch: the further the worker falls behind, the fewer messages it takes. A journaled put's
+ * content is not held for it: the worker reads it back from the journal segment (from the page
+ * cache: it was just written there), so a backlog costs memory for paths only.
+ *
+ * The worker runs at a lower priority than the main thread: the journal has made what it applies
+ * durable already, so answering requests goes first, and the tree catches up when they leave the
+ * processor idle (or the journal's backlog bound makes writers wait for it).
+ */
+export class Applier {
+  private readonly worker: Worker;
+  private queued: Job[] = [];
+  /** The batch with the worker. */
+  private posted: Job[] | undefined;
+  private outstanding = 0;
+  private failed: Error | undefined;
+
+  constructor(data: ApplyWorkerData) {
+    this.worker = new Worker(new URL("./apply-worker.js", import.meta.url), {
+      workerData: data,
+      // What it holds is one batch of paths, a read buffer and a cache of directories.
+      resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
+    });
+    // It keeps the process alive only while it has work: an idle driver does not hold up an exit.
+    this.worker.unref();
+    this.worker.on("message", (results: Array<ApplyFailure | null>) => this.answer(results));
+    this.worker.on("error", (err) => this.die(err));
+    this.worker.on("exit", (code) => this.die(new Error(`the apply worker exited with code ${code}`)));
+  }
+
+  /**
+   * Resolves once `ops` are applied; rejects with the error (its errno code kept) that stopped them.
+   * With `where`, the puts' contents are read from the journal, and `ops` are not held meanwhile.
+   */
+  apply(ops: readonly JournalOp[], where?: RecordLocation): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    let put = 0;
+    const job: ApplyJob = {
+      ops: ops.map((o): ApplyOp => {
+        if (o.op !== "put" || !where) return o;
+        return { op: "put", path: o.path, content: { at: where.offsets[put++]!, length: o.content.byteLength } };
+      }),
+    };
+    if (where) job.segment = where.segment;
+    return new Promise<void>((resolve, reject) => {
+      // Posted once the turn of the event loop has handed over all it will.
+      if (this.queued.length === 0 && !this.posted) queueMicrotask(() => this.post());
+      this.queued.push({ job, resolve, reject });
+      if (this.outstanding++ === 0) this.worker.ref();
+    });
+  }
+
+  /** Stops the worker; whatever it was still applying is left to the journal's replay. */
+  async close(): Promise<void> {
+    this.failed ??= new Error("the apply worker is closed");
+    await this.worker.terminate();
+  }
+
+  private post(): void {
+    if (this.posted || this.queued.length === 0) return;
+    const batch = this.queued;
+    this.queued = [];
+    if (this.failed) return this.rejectAll([batch]);
+    this.posted = batch;
+    this.worker.postMessage(batch.map((j) => j.job));
+  }
+
+  private answer(results: Array<ApplyFailure | null>): void {
+    const batch = this.posted;
+    if (!batch) return;
+    this.posted = undefined;
+    batch.forEach((job, i) => {
+      const failure = results[i];
+      if (failure) job.reject(Object.assign(new Error(failure.message), failure.code ? { code: failure.code } : {}));
+      else job.resolve();
+    });
+    this.done(batch.length);
+    this.post();
+  }
+
+  private die(err: Error): void {
+    this.failed ??= err;
+    const batches = [this.posted ?? [], this.queued];
+    this.posted = undefined;
+    this.queued = [];
+    this.rejectAll(batches);
+  }
+
+  private rejectAll(batches: Job[][]): void {
+    for (const batch of batches) {
+      for (const job of batch) job.reject(this.failed!);
+      this.done(batch.length);
+    }
+  }
+
+  private done(count: number): void {
+    this.outstanding -= count;
+    if (this.outstanding === 0) this.worker.unref();
+  }
+}
