@@ -58,11 +58,12 @@ const applyNice = 10;
  * The local filesystem, laid out as registry:2's filesystem driver lays it out under `root`.
  *
  * Durability. Durable metadata writes (putContent, move, delete, batch) are write-ahead journaled:
- * each call's operations become one journal record, concurrent records share one fdatasync (group
- * commit), and the call resolves then. The records are applied to the tree after that, in commit
- * order and without syncs of their own, so the tree never holds a change a crash could keep while
- * losing an earlier one it depends on. Until a record is applied, a read of a path it touches (or
- * of a directory above one) waits for it: every read sees every write that has resolved. A checkpoint
+ * each call's operations become one journal record, concurrent records share one synchronized
+ * write (group commit), and the call resolves then. The records are applied to the tree after
+ * that, in commit order and without syncs of their own (by a worker thread: applier.ts), so the
+ * tree never holds a change a crash could keep while losing an earlier one it depends on. Until a
+ * record is applied, a read of a path it touches (or of a directory above one) waits for it: every
+ * read sees every write that has resolved. A checkpoint
  * (by journal size or age, and at `close`) syncs the whole filesystem (syncfs) and drops the journal.
  * Creating the driver replays what a crash left before anything can be served. Blob data is made
  * durable by the writer's `commit` (one fdatasync); the move that publishes it is journaled.

@@ -8,7 +8,7 @@ import { errnoCode } from "./errno.js";
  * A write-ahead journal with group commit, for the filesystem driver's durable metadata writes.
  *
  * Each batch of operations is one record, appended to the active segment file. Concurrent batches
- * share one write and one fdatasync (group commit). The caller is resolved as soon as its record is
+ * share one synchronized write (group commit; see `segmentFlags`). The caller is resolved as soon as its record is
  * durable; the batch is applied to the tree after that, in commit order, while later groups are
  * written (the driver makes a read of a path wait for the application of what was committed to it).
  * Only when applications fall far behind (`maxBacklog`) does a caller also wait for its own. The
@@ -25,7 +25,7 @@ import { errnoCode } from "./errno.js";
  *   payload: u32 LE header length, header (JSON: the operations), then the put contents, in order
  *
  * A record that is short or fails its checksum ends its segment: it belonged to a group whose
- * fdatasync never returned, so no caller was told it was durable and nothing of it was applied.
+ * write never returned, so no caller was told it was durable and nothing of it was applied.
  */
 
 export type JournalOp =
@@ -36,7 +36,13 @@ export type JournalOp =
 type HeaderOp = ["p", string, number] | ["m", string, string] | ["d", string];
 
 const writevFd = promisify(fs.writev);
-const fdatasyncFd = promisify(fs.fdatasync);
+
+/**
+ * Segments are opened for synchronized writes (O_DSYNC): a write returns once its bytes are
+ * durable, as a write and an fdatasync would, in one system call and so in one trip through the
+ * thread pool, whose round trips, not the disk, are what a group commit waits for under load.
+ */
+const segmentFlags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_DSYNC;
 const closeFd = promisify(fs.close);
 const ftruncateFd = promisify(fs.ftruncate);
 
@@ -204,7 +210,7 @@ interface Pending {
 }
 
 export class Journal {
-  /** Records committed, groups written (one fdatasync each) and checkpoints completed. */
+  /** Records committed, groups written (one synchronized write each) and checkpoints completed. */
   readonly stats = { records: 0, groups: 0, checkpoints: 0 };
   /** Records committed whose application has not finished, and their bytes. */
   private backlog = { records: 0, bytes: 0 };
@@ -214,7 +220,7 @@ export class Journal {
   private rotation: { done: Promise<Segment>; resolve: (old: Segment) => void; reject: (err: unknown) => void } | undefined;
   private checkpointing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
-  /** Set when a write or fdatasync of the journal failed: its state on disk is unknown, so it takes no more records. */
+  /** Set when a write of the journal failed: its state on disk is unknown, so it takes no more records. */
   private failed: Error | undefined;
   private closed = false;
   private readonly maxBytes: number;
@@ -241,7 +247,7 @@ export class Journal {
       for (const seq of old) fs.unlinkSync(join(options.dir, segmentName(seq)));
     }
     const seq = (old.at(-1) ?? 0) + 1;
-    const fd = fs.openSync(join(options.dir, segmentName(seq)), "wx");
+    const fd = fs.openSync(join(options.dir, segmentName(seq)), segmentFlags);
     fsyncDirSync(options.dir);
     return { journal: new Journal(options, { seq, fd, size: 0, applying: new Set() }), replayed };
   }
@@ -257,8 +263,8 @@ export class Journal {
   }
 
   /**
-   * Appends one record and resolves once it is durable (one fdatasync shared with whatever else is
-   * pending). Then runs `apply`, records in the order they were committed, telling it where the
+   * Appends one record and resolves once it is durable (one synchronized write shared with
+   * whatever else is pending). Then runs `apply`, records in the order they were committed, telling it where the
    * record's put contents are on disk; `apply` must register its work at once, before returning its
    * promise, so that reads can wait for it. When it fails, the journal takes no more records (the
    * next start's replay applies it).
@@ -317,7 +323,6 @@ export class Journal {
           const { bytesWritten: written } = await writevFd(seg.fd, buffers, seg.size);
           // A short write (a full disk) reports no error: the records would be torn on disk.
           if (written !== bytes) throw new Error(`short write: ${written} of ${bytes} bytes`);
-          await fdatasyncFd(seg.fd);
         } catch (err) {
           this.fail(err, "journal write failed");
           // Best effort: cut the tail so a later open does not replay what no caller was told was done.
@@ -381,7 +386,7 @@ export class Journal {
     this.rotation = undefined;
     try {
       const seq = this.segment.seq + 1;
-      const fd = await promisify(fs.open)(join(this.options.dir, segmentName(seq)), "wx");
+      const fd = await promisify(fs.open)(join(this.options.dir, segmentName(seq)), segmentFlags);
       // The new segment's name must be durable before any record in it is acknowledged.
       await fsyncDir(this.options.dir);
       const old = this.segment;
