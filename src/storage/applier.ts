@@ -48,25 +48,23 @@ interface Job {
  * processor idle (or the journal's backlog bound makes writers wait for it).
  */
 export class Applier {
-  private readonly worker: Worker;
+  /** The worker, started with the first job and stopped after `idleMs` without one. */
+  private worker: Worker | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
   private queued: Job[] = [];
   /** The batch with the worker. */
   private posted: Job[] | undefined;
   private outstanding = 0;
   private failed: Error | undefined;
 
-  constructor(data: ApplyWorkerData) {
-    this.worker = new Worker(new URL("./apply-worker.js", import.meta.url), {
-      workerData: data,
-      // What it holds is one batch of paths, a read buffer and a cache of directories.
-      resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
-    });
-    // It keeps the process alive only while it has work: an idle driver does not hold up an exit.
-    this.worker.unref();
-    this.worker.on("message", (results: Array<ApplyFailure | null>) => this.answer(results));
-    this.worker.on("error", (err) => this.die(err));
-    this.worker.on("exit", (code) => this.die(new Error(`the apply worker exited with code ${code}`)));
-  }
+  /**
+   * @param idleMs how long the worker outlives its last job: a worker holds about 9 MiB, which
+   *   a store written now and then should not keep, and restarting one takes about 20 ms
+   */
+  constructor(
+    private readonly data: ApplyWorkerData,
+    private readonly idleMs = 1_000,
+  ) {}
 
   /**
    * Resolves once `ops` are applied; rejects with the error (its errno code kept) that stopped them.
@@ -86,14 +84,14 @@ export class Applier {
       // Posted once the turn of the event loop has handed over all it will.
       if (this.queued.length === 0 && !this.posted) queueMicrotask(() => this.post());
       this.queued.push({ job, resolve, reject });
-      if (this.outstanding++ === 0) this.worker.ref();
+      this.outstanding++;
     });
   }
 
   /** Stops the worker; whatever it was still applying is left to the journal's replay. */
   async close(): Promise<void> {
     this.failed ??= new Error("the apply worker is closed");
-    await this.worker.terminate();
+    await this.retire();
   }
 
   private post(): void {
@@ -102,7 +100,34 @@ export class Applier {
     this.queued = [];
     if (this.failed) return this.rejectAll([batch]);
     this.posted = batch;
-    this.worker.postMessage(batch.map((j) => j.job));
+    clearTimeout(this.idleTimer);
+    this.start().postMessage(batch.map((j) => j.job));
+  }
+
+  /** The running worker, or a new one; it keeps the process alive only while it has work. */
+  private start(): Worker {
+    if (this.worker) {
+      this.worker.ref();
+      return this.worker;
+    }
+    const worker = new Worker(new URL("./apply-worker.js", import.meta.url), {
+      workerData: this.data,
+      // What it holds is one batch of paths, a read buffer and a cache of directories.
+      resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
+    });
+    // Events of a worker already retired (its exit, above all) are no longer this applier's concern.
+    worker.on("message", (results: Array<ApplyFailure | null>) => this.worker === worker && this.answer(results));
+    worker.on("error", (err) => this.worker === worker && this.die(err));
+    worker.on("exit", (code) => this.worker === worker && this.die(new Error(`the apply worker exited with code ${code}`)));
+    this.worker = worker;
+    return worker;
+  }
+
+  private async retire(): Promise<void> {
+    clearTimeout(this.idleTimer);
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.terminate();
   }
 
   private answer(results: Array<ApplyFailure | null>): void {
@@ -135,6 +160,10 @@ export class Applier {
 
   private done(count: number): void {
     this.outstanding -= count;
-    if (this.outstanding === 0) this.worker.unref();
+    if (this.outstanding > 0 || !this.worker) return;
+    this.worker.unref();
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => void this.retire(), this.idleMs);
+    this.idleTimer.unref();
   }
 }

@@ -116,6 +116,7 @@ export function checked(driver: StorageDriver): StorageDriver {
       return call("batch", what, () => driver.batch(mutations));
     },
 
+    applied: () => driver.applied(),
     close: () => call("close", "/", () => driver.close()),
   };
 }

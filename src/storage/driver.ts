@@ -64,6 +64,13 @@ export interface StorageDriver {
    */
   batch(mutations: readonly Mutation[]): Promise<void>;
 
+  /**
+   * Waits until every write that has resolved is in the store as other readers of it see it (the
+   * filesystem driver applies journaled writes to registry:2's tree just after answering them); for
+   * those readers, such as tests of the bare tree. The driver's own reads never need it.
+   */
+  applied(): Promise<void>;
+
   /** Makes everything durable that is not yet (a journal checkpoint) and releases the driver. */
   close(): Promise<void>;
 }

@@ -35,8 +35,7 @@ async function closeFds(file: { fd: number; direct: number | undefined }): Promi
   await Promise.all([closeFd(file.fd), file.direct === undefined ? undefined : closeFd(file.direct)]);
 }
 
-export { tempPrefix };
-
+/** Whether a name is one of lading's temporary ones (see tree.ts). */
 export function isTempName(name: string): boolean {
   return name.startsWith(tempPrefix);
 }
@@ -327,10 +326,7 @@ export class FilesystemDriver implements StorageDriver {
     await this.claim.release();
   }
 
-  /**
-   * Waits until every write that has resolved is applied to the tree, or has failed to be (the
-   * journal then refuses writes): for readers of the bare tree, such as tests.
-   */
+  /** Also resolves when an application failed (the journal then refuses writes). */
   async applied(): Promise<void> {
     while (this.applying.size > 0) await Promise.all(this.applying.values());
   }

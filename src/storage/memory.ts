@@ -152,6 +152,8 @@ export class MemoryDriver implements StorageDriver {
     }
   }
 
+  async applied(): Promise<void> {}
+
   async close(): Promise<void> {}
 
   private object(path: string): Entry {

@@ -81,6 +81,7 @@ describe("concurrency", () => {
   });
 
   it("leaves nothing half-written under the storage root", async () => {
+    await server.running.registry.driver.applied();
     assert.deepEqual(await storageProblems(server.root), []);
     const uploads = join(server.root, "docker/registry/v2/repositories/concurrent/test/_uploads");
     const left = await readdir(uploads).catch(() => []);

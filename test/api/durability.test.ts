@@ -98,6 +98,7 @@ describe("durability", () => {
   });
 
   it("leaves the storage root consistent after the cut-off requests", async () => {
+    await server.running.registry.driver.applied();
     assert.deepEqual(await storageProblems(server.root), []);
   });
 
@@ -118,6 +119,7 @@ describe("durability", () => {
         const done = await request(second, "PUT", withDigest(location, digest));
         assert.equal(done.status, 201, done.text());
         assert.ok((await request(second, "GET", `/v2/${repo}/blobs/${digest}`)).body.equals(data));
+        await second.running.registry.driver.applied();
         assert.deepEqual(await storageProblems(root), []);
       } finally {
         await second.close();

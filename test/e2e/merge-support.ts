@@ -59,12 +59,26 @@ export async function startLadingRegistry(dir: string): Promise<TestRegistry> {
   return { host: r.host, storage, stop: () => r.stop() };
 }
 
-/** Every blob file in a registry:2 storage tree: a merge that moves no bytes adds only config and manifest. */
+/**
+ * Every blob file in a registry:2 storage tree: a merge that moves no bytes adds only config and
+ * manifest. lading applies what it has answered to its tree just after answering, so the count is
+ * taken once it holds still.
+ */
 export async function countBlobs(storage: string): Promise<number> {
   const root = join(storage, "docker/registry/v2/blobs/sha256");
-  let n = 0;
-  for (const prefix of await readdir(root).catch(() => [])) n += (await readdir(join(root, prefix))).length;
-  return n;
+  const count = async () => {
+    let n = 0;
+    for (const prefix of await readdir(root).catch(() => [])) n += (await readdir(join(root, prefix))).length;
+    return n;
+  };
+  let last = await count();
+  for (let still = 0; still < 3; ) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = await count();
+    still = now === last ? still + 1 : 0;
+    last = now;
+  }
+  return last;
 }
 
 const basePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
