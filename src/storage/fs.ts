@@ -365,8 +365,8 @@ export class FilesystemDriver implements StorageDriver {
     const waits: Promise<void>[] = [];
     const below = beneath ? this.applyingBelow.get(path) : undefined;
     if (below) waits.push(below);
-    for (let at = path.length; at > 0; at = path.lastIndexOf("/", at - 1)) {
-      const pending = this.applying.get(at === path.length ? path : path.slice(0, at));
+    for (let p: string | undefined = path; p !== undefined; p = parentOf(p)) {
+      const pending = this.applying.get(p);
       if (pending) waits.push(pending);
     }
     return waits.length === 0 ? undefined : Promise.all(waits);
@@ -384,7 +384,7 @@ export class FilesystemDriver implements StorageDriver {
     const dirs = new Set<string>();
     for (const p of paths) {
       this.applying.set(p, settled);
-      for (let at = p.lastIndexOf("/"); at >= 0; at = at === 0 ? -1 : p.lastIndexOf("/", at - 1)) dirs.add(at === 0 ? "/" : p.slice(0, at));
+      for (let dir = parentOf(p); dir !== undefined; dir = parentOf(dir)) dirs.add(dir);
     }
     for (const d of dirs) this.applyingBelow.set(d, settled);
     void settled.then(() => {
@@ -398,6 +398,13 @@ export class FilesystemDriver implements StorageDriver {
   private async syncTree(): Promise<void> {
     await execFileAsync("sync", ["-f", this.root]);
   }
+}
+
+/** The directory holding a driver path (`/` for `/a`), or undefined for `/` itself. */
+function parentOf(path: string): string | undefined {
+  if (path === "/") return undefined;
+  const at = path.lastIndexOf("/");
+  return at === 0 ? "/" : path.slice(0, at);
 }
 
 /**

@@ -8,13 +8,13 @@ import { errnoCode } from "./errno.js";
  * A write-ahead journal with group commit, for the filesystem driver's durable metadata writes.
  *
  * Each batch of operations is one record, appended to the active segment file. Concurrent batches
- * share one synchronized write (group commit; see `segmentFlags`). The caller is resolved as soon as its record is
- * durable; the batch is applied to the tree after that, in commit order, while later groups are
- * written (the driver makes a read of a path wait for the application of what was committed to it).
- * Only when applications fall far behind (`maxBacklog`) does a caller also wait for its own. The
- * tree is never made durable operation by operation: a checkpoint syncs it as a whole (syncfs) and
- * then drops the segments it covers. After a crash, replaying the surviving segments, in order,
- * re-applies every acknowledged batch.
+ * share one synchronized write (group commit; see `segmentFlags`). The caller is resolved as soon
+ * as its record is durable; the batch is applied to the tree after that, in commit order, while
+ * later groups are written (the driver makes a read of a path wait for the application of what was
+ * committed to it). Only when applications fall far behind (`maxBacklog`) does a caller also wait
+ * for its own. The tree is never made durable operation by operation: a checkpoint syncs it as a
+ * whole (syncfs) and then drops the segments it covers. After a crash, replaying the surviving
+ * segments, in order, re-applies every acknowledged batch.
  *
  *   <dir>/<seq, 16 digits>.log      segments, replayed in seq order; one is active
  *
@@ -40,7 +40,7 @@ const writevFd = promisify(fs.writev);
 /**
  * Segments are opened for synchronized writes (O_DSYNC): a write returns once its bytes are
  * durable, as a write and an fdatasync would, in one system call and so in one trip through the
- * thread pool, whose round trips, not the disk, are what a group commit waits for under load.
+ * thread pool instead of two.
  */
 const segmentFlags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_DSYNC;
 const closeFd = promisify(fs.close);
@@ -264,10 +264,10 @@ export class Journal {
 
   /**
    * Appends one record and resolves once it is durable (one synchronized write shared with
-   * whatever else is pending). Then runs `apply`, records in the order they were committed, telling it where the
-   * record's put contents are on disk; `apply` must register its work at once, before returning its
-   * promise, so that reads can wait for it. When it fails, the journal takes no more records (the
-   * next start's replay applies it).
+   * whatever else is pending). Then runs `apply`, records in the order they were committed,
+   * telling it where the record's put contents are on disk; `apply` must register its work at
+   * once, before returning its promise, so that reads can wait for it. When it fails, the journal
+   * takes no more records (the next start's replay applies it).
    */
   commit(ops: readonly JournalOp[], apply: (where: RecordLocation) => Promise<void>): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
