@@ -6,6 +6,8 @@ export interface ApplyWorkerData {
   scratch: string;
   /** The worker thread's scheduling priority (nice value, 0 to 19). */
   nice: number;
+  /** Starts the names its deletes give in scratch space: one per worker, each started anew. */
+  trashPrefix: string;
 }
 
 /**
@@ -56,13 +58,14 @@ export class Applier {
   private posted: Job[] | undefined;
   private outstanding = 0;
   private failed: Error | undefined;
+  private started = 0;
 
   /**
    * @param idleMs how long the worker outlives its last job: a worker holds about 9 MiB, which
    *   a store written now and then should not keep, and restarting one takes about 20 ms
    */
   constructor(
-    private readonly data: ApplyWorkerData,
+    private readonly data: Omit<ApplyWorkerData, "trashPrefix">,
     private readonly idleMs = 1_000,
   ) {}
 
@@ -111,7 +114,7 @@ export class Applier {
       return this.worker;
     }
     const worker = new Worker(new URL("./apply-worker.js", import.meta.url), {
-      workerData: this.data,
+      workerData: { ...this.data, trashPrefix: `w${(++this.started).toString(36)}-` } satisfies ApplyWorkerData,
       // What it holds is one batch of paths, a read buffer and a cache of directories.
       resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
     });

@@ -8,7 +8,7 @@ import { Tree } from "./tree.js";
 
 /** The filesystem driver's apply worker: batches of jobs in, one result per job out, in order. */
 const data = workerData as ApplyWorkerData;
-const tree = new Tree(data.root, data.scratch, "w");
+const tree = new Tree(data.root, data.scratch, data.trashPrefix);
 // On Linux a priority set for "process 0" is the calling thread's alone.
 try {
   setPriority(0, data.nice);
