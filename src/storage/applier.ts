@@ -78,8 +78,10 @@ export class Applier {
     let put = 0;
     const job: ApplyJob = {
       ops: ops.map((o): ApplyOp => {
-        if (o.op !== "put" || !where) return o;
-        return { op: "put", path: o.path, content: { at: where.offsets[put++]!, length: o.content.byteLength } };
+        if (o.op !== "put") return o;
+        if (where) return { op: "put", path: o.path, content: { at: where.offsets[put++]!, length: o.content.byteLength } };
+        // An exact copy: a view's whole buffer (Node's 8 KiB pool, say) would be cloned with it.
+        return { op: "put", path: o.path, content: new Uint8Array(o.content) };
       }),
     };
     if (where) job.segment = where.segment;

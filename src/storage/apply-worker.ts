@@ -24,7 +24,6 @@ let buffer = Buffer.allocUnsafe(64 << 10);
 function segmentFd(path: string): number {
   if (segment?.path === path) return segment.fd;
   if (segment) fs.closeSync(segment.fd);
-  segment = undefined;
   segment = { path, fd: fs.openSync(path, "r") };
   return segment.fd;
 }

@@ -62,10 +62,10 @@ const applyNice = 10;
  * that, in commit order and without syncs of their own (by a worker thread: applier.ts), so the
  * tree never holds a change a crash could keep while losing an earlier one it depends on. Until a
  * record is applied, a read of a path it touches (or of a directory above one) waits for it: every
- * read sees every write that has resolved. A checkpoint
- * (by journal size or age, and at `close`) syncs the whole filesystem (syncfs) and drops the journal.
- * Creating the driver replays what a crash left before anything can be served. Blob data is made
- * durable by the writer's `commit` (one fdatasync); the move that publishes it is journaled.
+ * read sees every write that has resolved. A checkpoint (by journal size or age, and at `close`)
+ * syncs the whole filesystem (syncfs) and drops the journal. Creating the driver replays what a
+ * crash left before anything can be served. Blob data is made durable by the writer's `commit`
+ * (one fdatasync); the move that publishes it is journaled.
  *
  * Assumption: the filesystem persists metadata operations in the order they were made, as ext4
  * (data=ordered), xfs and btrfs do. fdatasync of a new file then makes its name durable too, and an

@@ -63,10 +63,10 @@ export function encodeRecord(ops: readonly JournalOp[]): Buffer[] {
   return [prefix, headerBytes, ...contents.map((c) => (Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength)))];
 }
 
-/** Offsets of a record's put contents from its start: after the 12-byte prefix and the header. */
+/** Offsets of a record's put contents from its start (`encodeRecord`'s buffers): after its prefix and header. */
 function contentOffsets(record: Buffer[]): number[] {
   const offsets: number[] = [];
-  let at = record.length > 1 ? 12 + record[1]!.length : 0;
+  let at = record.length > 1 ? record[0]!.length + record[1]!.length : 0;
   for (const content of record.slice(2)) {
     offsets.push(at);
     at += content.length;

@@ -25,10 +25,16 @@ async function backendFiles(root: string): Promise<string[]> {
 
 driverSuite("filesystem", async () => {
   const root = await mkdtemp(join(tmpdir(), "lading-fs-"));
+  const driver = new FilesystemDriver(root);
   return {
-    driver: new FilesystemDriver(root),
-    cleanup: () => rm(root, { recursive: true, force: true }),
+    driver,
+    cleanup: async () => {
+      await driver.close();
+      await rm(root, { recursive: true, force: true });
+    },
     backendFiles: async () => {
+      // The tree as other readers see it: every resolved write applied.
+      await driver.applied();
       const files = await backendFiles(root);
       assert.deepEqual(files.filter((f) => f.split("/").some(isTempName)), []);
       return files;
@@ -96,7 +102,10 @@ describe("filesystem driver specifics", () => {
     root = await mkdtemp(join(tmpdir(), "lading-fs-"));
     driver = new FilesystemDriver(root);
   });
-  after(() => rm(root, { recursive: true, force: true }));
+  after(async () => {
+    await driver.close();
+    await rm(root, { recursive: true, force: true });
+  });
 
   const openFds = async () => (await readdir("/proc/self/fd")).length;
 
