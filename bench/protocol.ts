@@ -3,7 +3,7 @@
  * lading-specific, so both registries get exactly the same requests.
  */
 import { createHash } from "node:crypto";
-import type http from "node:http";
+import type { Dispatcher } from "undici";
 import type { BlobSource } from "./data.js";
 import { call, expectStatus, headerOf } from "./http.js";
 
@@ -16,7 +16,7 @@ export const manifestAccept = [ociManifest, "application/vnd.oci.image.index.v1+
 
 export interface Target {
   base: string;
-  agent: http.Agent;
+  agent: Dispatcher;
 }
 
 async function startUpload(t: Target, repo: string): Promise<URL> {

@@ -2,7 +2,7 @@
  * Every measured figure (a scenario) with its unit and the issue's target, and the workloads that
  * produce them: one workload is one server lifetime on fresh storage, measured in phases.
  */
-import type http from "node:http";
+import type { Dispatcher } from "undici";
 import { formatBytes, type Options } from "./options.js";
 import { cpuSeconds, peakRss, resetPeak } from "./proc.js";
 import type { Server } from "./servers.js";
@@ -37,7 +37,7 @@ export interface Sample {
 
 export interface WorkloadContext {
   server: Server;
-  agent: http.Agent;
+  agent: Dispatcher;
   opts: Options;
   repoRoot: string;
   /** Measures one scenario: `work` returns the bytes or operations it did. */

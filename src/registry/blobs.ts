@@ -42,12 +42,14 @@ export class BlobStore {
   /** Size of a blob linked into the repository, or undefined when either part is missing. */
   async sizeIn(name: string, digest: Digest): Promise<number | undefined> {
     const key = `${name}\n${digest.value}`;
-    if (!this.links.get(key)) {
+    const known = this.links.get(key) === true;
+    if (!known) {
       const linked = await readLink(this.driver, layerLinkPath(name, digest));
       if (!linked || linked.value !== digest.value) return undefined;
     }
     const size = await this.size(digest);
-    if (size !== undefined) this.links.set(key, true);
+    // Set on a miss only: setting on every hit would store each request's fresh key (see Lru).
+    if (size !== undefined && !known) this.links.set(key, true);
     return size;
   }
 
