@@ -31,6 +31,8 @@ export interface Options {
   mergeLayerBytes: number;
   /** Read-only phases repeat their requests until at least this long has passed. */
   minSeconds: number;
+  /** Write phases are preceded by this many unmeasured operations per hundred measured (other items, same requests). */
+  warmup: number;
   /** Machine-limit probes: bytes hashed, written, uploaded and downloaded. */
   machineBytes: number;
   only: string[] | undefined;
@@ -52,12 +54,12 @@ const MiB = 1 << 20;
 const full = {
   rounds: 3, concurrency: 32, bigMib: 64, bigCount: 4, hugeMib: 1024, chunkKib: 8192, smallBlobs: 2000, smallBytes: 4096,
   manifests: 500, tags: 1000, tagPage: 100, repos: 1000, catalogPage: 100, mounts: 1000, merges: 3, mergeLayerKib: 4096,
-  minSeconds: 1.5, machineMib: 256,
+  minSeconds: 1.5, warmup: 200, machineMib: 256,
 };
 const quick: typeof full = {
   rounds: 1, concurrency: 32, bigMib: 1, bigCount: 1, hugeMib: 2, chunkKib: 256, smallBlobs: 20, smallBytes: 4096,
   manifests: 10, tags: 10, tagPage: 3, repos: 10, catalogPage: 3, mounts: 10, merges: 1, mergeLayerKib: 64,
-  minSeconds: 0, machineMib: 8,
+  minSeconds: 0, warmup: 200, machineMib: 8,
 };
 
 const int = (value: string): number => {
@@ -85,6 +87,7 @@ export function parseOptions(argv: string[], repoRoot: string): Options {
     ["tags", "tags in the tag list"], ["tagPage", "page size (n) of the paginated tag list"], ["repos", "repositories in the catalog"],
     ["catalogPage", "page size (n) of the catalog walk"], ["mounts", "cross-repository mounts"], ["merges", "merges per round"],
     ["mergeLayerKib", "size of each layer of the merged images"], ["minSeconds", "read phases repeat until this long has passed"],
+    ["warmup", "unmeasured operations before each write phase, per hundred measured"],
     ["machineMib", "bytes per machine-limit probe"],
   ];
   for (const [key, help] of flags) {
@@ -121,6 +124,7 @@ export function parseOptions(argv: string[], repoRoot: string): Options {
     merges: Math.max(1, pick("merges")),
     mergeLayerBytes: Math.max(1, pick("mergeLayerKib")) * 1024,
     minSeconds: pick("minSeconds"),
+    warmup: pick("warmup"),
     machineBytes: Math.max(1, pick("machineMib")) * MiB,
     only,
     out,
@@ -137,4 +141,9 @@ export function formatBytes(bytes: number): string {
   if (bytes >= MiB && bytes % MiB === 0) return `${bytes / MiB} MiB`;
   if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
   return `${bytes} B`;
+}
+
+/** How many unmeasured operations precede a write phase of `count` (see `warmup`). */
+export function warmupCount(opts: Options, count: number): number {
+  return Math.ceil((count * opts.warmup) / 100);
 }

@@ -102,6 +102,8 @@ export function scenarios(opts: Options): Scenario[] {
  * the phase that caused it, and not in the next.
  */
 export async function measurePhase(server: Server, work: () => Promise<number>): Promise<Sample> {
+  // What came before (set-up, warm-up) may still be running in the background: not this phase's.
+  await idle(server.pid);
   resetPeak(server.pid);
   const cpu0 = cpuSeconds(server.pid);
   const t0 = performance.now();

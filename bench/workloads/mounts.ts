@@ -5,6 +5,7 @@
  */
 import { BlobSource } from "../data.js";
 import { runPool } from "../http.js";
+import { warmupCount } from "../options.js";
 import { mountBlob, pushBytes } from "../protocol.js";
 import type { Workload } from "../scenarios.js";
 
@@ -23,8 +24,10 @@ export const mountsWorkload: Workload = {
       await pushBytes(target, from, blob.bytes(), blob.digest());
     }
     const k = digests.length;
+    const mountInto = (prefix: string) => (i: number) => mountBlob(target, `${prefix}-${Math.floor(i / k)}`, from, digests[i % k]!);
+    await runPool(warmupCount(opts, opts.mounts), opts.concurrency, mountInto("bench/mount-warmup"));
     await ctx.phase("mounts", () =>
-      runPool(opts.mounts, opts.concurrency, (i) => mountBlob(target, `bench/mount-target-${Math.floor(i / k)}`, from, digests[i % k]!)),
+      runPool(opts.mounts, opts.concurrency, mountInto("bench/mount-target")),
     );
   },
 };
