@@ -18,9 +18,9 @@ export const smallBlobSize = 64 << 10;
  * deleting from the same store is seen on a cache miss only: see the README on shared stores.)
  */
 export class BlobStore {
-  private readonly sizes = new Lru<string, number>(1 << 20);
-  private readonly links = new Lru<string, true>(1 << 20);
-  private readonly contents = new Lru<string, Buffer>(64 << 20, (b) => b.length + 64);
+  private readonly sizes = new Lru<string, number>(1 << 16);
+  private readonly links = new Lru<string, true>(1 << 16);
+  private readonly contents = new Lru<string, Buffer>(16 << 20, (b) => b.length + 64);
 
   constructor(private readonly driver: StorageDriver) {}
 

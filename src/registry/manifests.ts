@@ -32,9 +32,9 @@ export type ManifestReference = { tag: string } | { digest: Digest };
 
 export class ManifestStore {
   /** digest → stored manifest; content addressing makes every entry forever correct. */
-  private readonly cache = new Lru<string, StoredManifest>(64 << 20, (m) => m.body.length + 512);
+  private readonly cache = new Lru<string, StoredManifest>(16 << 20, (m) => m.body.length + 512);
   /** `name\ndigest` of revisions this process has seen in a repository; forgotten when it deletes one. */
-  private readonly revisions = new Lru<string, true>(1 << 20);
+  private readonly revisions = new Lru<string, true>(1 << 16);
 
   constructor(
     private readonly driver: StorageDriver,

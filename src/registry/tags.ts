@@ -11,8 +11,8 @@ import { Lru } from "./lru.js";
  * What this process has read or written is cached; its own writes keep the cache exact.
  */
 export class TagStore {
-  private readonly current = new Lru<string, Digest>(1 << 20);
-  private readonly lists = new Lru<string, string[]>(64 << 20, (tags) => 64 + tags.length * 32);
+  private readonly current = new Lru<string, Digest>(1 << 16);
+  private readonly lists = new Lru<string, string[]>(16 << 20, (tags) => 64 + tags.length * 32);
   /** Writes to one tag are serialized so that the cache ends as storage does. */
   private readonly writes = new KeyedQueue();
 

@@ -11,6 +11,7 @@ import { createDriver } from "../storage/index.js";
 import { allowAll, type AccessController } from "./auth/access.js";
 import type { Context } from "./context.js";
 import { sendError } from "./errors.js";
+import { IdleCollector } from "./idle-gc.js";
 import { Metrics } from "./metrics.js";
 import { match } from "./router.js";
 
@@ -50,6 +51,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const access = options.access ?? allowAll;
   const extraHeaders = Object.entries(config.http.headers);
   const accessLog = !config.log.accesslog.disabled;
+  const collector = new IdleCollector();
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();
@@ -72,7 +74,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       bytesIn: 0,
       route: "unknown",
     };
+    collector.begin();
     res.once("close", () => {
+      collector.end();
       const status = res.writableFinished ? res.statusCode : 499;
       const bytesOut = res.writableFinished && req.method !== "HEAD" ? Number(res.getHeader("content-length") ?? 0) : 0;
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -143,6 +147,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     close: async () => {
       if (purgeTimer) clearInterval(purgeTimer);
       await drain(server, config.http.draintimeout);
+      collector.stop();
       await registry.uploads.persistFresh();
       // A checkpoint: the store is then whole without lading's journal (registry:2 can serve it).
       await driver.close();

@@ -380,17 +380,18 @@ export class FilesystemDriver implements StorageDriver {
   private apply(ops: readonly JournalOp[], where?: RecordLocation): Promise<void> {
     const done = this.applier.apply(ops, where);
     const settled = done.catch(() => {});
-    const paths = new Set(ops.flatMap((o) => (o.op === "move" ? [o.source, o.dest] : [o.path])));
-    const dirs = new Set<string>();
-    for (const p of paths) {
-      this.applying.set(p, settled);
-      for (let dir = parentOf(p); dir !== undefined; dir = parentOf(dir)) dirs.add(dir);
-    }
-    for (const d of dirs) this.applyingBelow.set(d, settled);
-    void settled.then(() => {
-      for (const p of paths) if (this.applying.get(p) === settled) this.applying.delete(p);
-      for (const d of dirs) if (this.applyingBelow.get(d) === settled) this.applyingBelow.delete(d);
-    });
+    // Only the paths (the operations' own strings) are kept until the operations are applied: their
+    // directories are walked again then. Held for that long, what is kept here outlives young
+    // collections, so it is kept small.
+    const paths = ops.flatMap((o) => (o.op === "move" ? [o.source, o.dest] : [o.path]));
+    const mark = (update: (map: Map<string, Promise<void>>, key: string) => void): void => {
+      for (const p of paths) {
+        update(this.applying, p);
+        for (let dir = parentOf(p); dir !== undefined; dir = parentOf(dir)) update(this.applyingBelow, dir);
+      }
+    };
+    mark((map, key) => map.set(key, settled));
+    void settled.then(() => mark((map, key) => map.get(key) === settled && map.delete(key)));
     return done;
   }
 
