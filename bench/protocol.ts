@@ -134,7 +134,7 @@ export async function walkList(t: Target, path: string, n: number, key: "tags" |
     entries += Array.isArray(items) ? items.length : 0;
     const link = reply.headers.link;
     const next = typeof link === "string" ? /<([^>]+)>/.exec(link)?.[1] : undefined;
-    url = next === undefined ? undefined : new URL(next, t.base).toString();
+    url = next === undefined ? undefined : next.startsWith("/") ? `${t.base}${next}` : new URL(next, t.base).toString();
     if (requests > 100_000) throw new Error(`GET ${path}: more than 100,000 pages`);
   }
   return { requests, entries };

@@ -1,7 +1,7 @@
 import type { StorageDriver } from "../storage/driver.js";
 import { repositoriesRoot } from "../storage/paths.js";
 import { listIfExists } from "./links.js";
-import { insertSorted } from "./tags.js";
+import { insertSorted } from "./sorted.js";
 
 /**
  * The sorted repository names, walked from storage once and then kept up to date by this
@@ -46,19 +46,3 @@ export async function listRepositories(driver: StorageDriver): Promise<string[]>
   return names.sort();
 }
 
-/** One page of a sorted list: entries after `last`, at most `n` of them, and whether more follow. */
-export function paginate(sorted: readonly string[], n: number | undefined, last: string | undefined): { items: string[]; more: boolean } {
-  let from = 0;
-  if (last !== undefined) {
-    let lo = 0;
-    let hi = sorted.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (sorted[mid]! <= last) lo = mid + 1;
-      else hi = mid;
-    }
-    from = lo;
-  }
-  const to = n === undefined ? sorted.length : Math.min(sorted.length, from + n);
-  return { items: sorted.slice(from, to), more: to < sorted.length };
-}

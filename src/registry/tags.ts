@@ -5,6 +5,16 @@ import { manifestsPath, tagCurrentLinkPath, tagIndexLinkPath, tagPath, tagsPath 
 import { deleteIfExists, linkMutation, readLink } from "./links.js";
 import { KeyedQueue } from "./lock.js";
 import { Lru } from "./lru.js";
+import { insertSorted, paginate } from "./sorted.js";
+
+export interface TagPage {
+  /** The list the page was cut from. */
+  of: readonly string[];
+  /** `{"name": ..., "tags": [...]}`, as sent. */
+  body: Buffer;
+  /** The page's last tag when more follow (the `last` of the next page). */
+  next: string | undefined;
+}
 
 /**
  * Tags: `_manifests/tags/<tag>/current/link` names the manifest; `index/` keeps its history.
@@ -13,6 +23,8 @@ import { Lru } from "./lru.js";
 export class TagStore {
   private readonly current = new Lru<string, Digest>(1 << 16);
   private readonly lists = new Lru<string, string[]>(16 << 20, (tags) => 64 + tags.length * 32);
+  /** Serialized pages of the lists above, each valid while its list is the current one. */
+  private readonly pages = new Lru<string, TagPage>(4 << 20, (page) => 128 + page.body.length);
   /** Writes to one tag are serialized so that the cache ends as storage does. */
   private readonly writes = new KeyedQueue();
 
@@ -90,6 +102,23 @@ export class TagStore {
     return [];
   }
 
+  /**
+   * One page of the tag list as the API sends it (`{"name", "tags"}`, JSON), at most `n` tags
+   * after `last`. The serialized page is kept while the list it came from is current: a list is
+   * replaced, never changed, when a tag comes or goes, so a kept page is never stale.
+   */
+  async page(name: string, n: number | undefined, last: string | undefined): Promise<TagPage> {
+    const tags = await this.list(name);
+    // Unambiguous: a repository name holds no newline and n is a number; `last`, if any, is the rest.
+    const key = last === undefined ? `${name}\n${n ?? ""}` : `${name}\n${n ?? ""}\n${last}`;
+    const kept = this.pages.get(key);
+    if (kept?.of === tags) return kept;
+    const { items, more } = paginate(tags, n, last);
+    const page = { of: tags, body: Buffer.from(JSON.stringify({ name, tags: items })), next: more ? items.at(-1) : undefined };
+    this.pages.set(key, page);
+    return page;
+  }
+
   /** Tags currently pointing at `digest`. */
   async tagsOf(name: string, digest: Digest): Promise<string[]> {
     const found: string[] = [];
@@ -101,17 +130,6 @@ export class TagStore {
   }
 }
 
-/** A copy of a sorted list with `item` inserted in order (ASCII order, as the spec's Go sort.Strings). */
-export function insertSorted(sorted: readonly string[], item: string): string[] {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid]! < item) lo = mid + 1;
-    else hi = mid;
-  }
-  return [...sorted.slice(0, lo), item, ...sorted.slice(lo)];
-}
 
 /** `fn` over `items` with at most `limit` calls in flight; results in order. */
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

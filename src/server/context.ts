@@ -40,9 +40,13 @@ export function header(req: IncomingMessage, name: string): string | undefined {
 }
 
 export function sendJson(ctx: Context, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = Buffer.from(JSON.stringify(body));
-  ctx.res.writeHead(status, { "Content-Type": "application/json", "Content-Length": text.length, ...headers });
-  ctx.res.end(ctx.req.method === "HEAD" ? undefined : text);
+  sendJsonBytes(ctx, status, Buffer.from(JSON.stringify(body)), headers);
+}
+
+/** Sends JSON already serialized. */
+export function sendJsonBytes(ctx: Context, status: number, json: Buffer, headers: Record<string, string> = {}): void {
+  ctx.res.writeHead(status, { "Content-Type": "application/json", "Content-Length": json.length, ...headers });
+  ctx.res.end(ctx.req.method === "HEAD" ? undefined : json);
 }
 
 export function sendEmpty(ctx: Context, status: number, headers: Record<string, string | number | string[]> = {}): void {

@@ -97,6 +97,19 @@ describe("tags list", () => {
     assert.equal((await request(server, "GET", `/v2/tags/emptied/manifests/${image.digest}`)).status, 200);
   });
 
+  it("answers the same page requests anew after a tag is added or deleted", async () => {
+    const name = "tags/changing";
+    const image = await pushImage(server, name, "b");
+    const pages = async () => [(await list("", name)).body.tags, (await list("?n=1", name)).body.tags, (await list("?n=1&last=a", name)).body.tags];
+    assert.deepEqual(await pages(), [["b"], ["b"], ["b"]]);
+    const tagged = await request(server, "PUT", `/v2/${name}/manifests/a`, { body: image.body, headers: { "Content-Type": mt.ociManifest } });
+    assert.equal(tagged.status, 201);
+    assert.deepEqual(await pages(), [["a", "b"], ["a"], ["b"]]);
+    assert.equal((await list("?n=1", name)).link, `</v2/${name}/tags/list?n=1&last=a>; rel="next"`);
+    assert.equal((await request(server, "DELETE", `/v2/${name}/manifests/${image.digest}`)).status, 202);
+    assert.deepEqual(await pages(), [[], [], []]);
+  });
+
   it("answers 400, not 500, for a malformed n", async () => {
     for (const n of ["abc", "-1", "1.5", "99999999999999999999999"]) {
       const reply = await request(server, "GET", `/v2/${repo}/tags/list?n=${n}`);

@@ -1,4 +1,4 @@
-import { paginate } from "../../registry/catalog.js";
+import { paginate } from "../../registry/sorted.js";
 import { intParam, sendJson, type Context } from "../context.js";
 import { nextLink } from "./tags.js";
 
