@@ -130,7 +130,6 @@ export class TagStore {
   }
 }
 
-
 /** `fn` over `items` with at most `limit` calls in flight; results in order. */
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);

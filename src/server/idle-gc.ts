@@ -1,20 +1,24 @@
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 
-/** How long the server must go without a request before the collection runs. */
-const quietMs = 100;
-/** The heap growth since the last collection below which none is worth running. */
-const minGrowthBytes = 4 << 20;
+let exposed: (() => void) | undefined;
 
-let collect: (() => void) | undefined;
-
-function fullCollection(): () => void {
-  if (!collect) {
-    // Node's documented way to reach V8's collector from a running process.
+/** V8's full collection, reached the way Node documents for a running process. */
+function fullCollection(): void {
+  if (!exposed) {
     setFlagsFromString("--expose-gc");
-    collect = runInNewContext("gc") as () => void;
+    exposed = runInNewContext("gc") as () => void;
   }
-  return collect;
+  exposed();
+}
+
+export interface IdleCollectorOptions {
+  /** How long the server must go without a request before the collection runs. */
+  quietMs?: number;
+  /** The heap growth since the last collection below which none is worth running. */
+  minGrowthBytes?: number;
+  collect?: () => void;
+  heapUsed?: () => number;
 }
 
 /**
@@ -22,23 +26,37 @@ function fullCollection(): () => void {
  * heap grew since the last one. lading runs with incremental marking off (see the launcher), which
  * also idles V8's memory reducer, the collection it would otherwise run after a burst: what a burst
  * of writes left in the old generation (requests held across their journal's synchronized write
- * outlive young collections) then stayed resident until the old generation reached its limit, long
+ * outlive young collections) then stayed there until the old generation reached its limit, long
  * after. On lading's small heap the collection takes a few milliseconds.
  */
 export class IdleCollector {
+  private readonly quietMs: number;
+  private readonly minGrowthBytes: number;
+  private readonly collect: () => void;
+  private readonly heapUsed: () => number;
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
-  private afterLast = getHeapStatistics().used_heap_size;
+  private afterLast: number;
 
+  constructor(options: IdleCollectorOptions = {}) {
+    this.quietMs = options.quietMs ?? 100;
+    this.minGrowthBytes = options.minGrowthBytes ?? 4 << 20;
+    this.collect = options.collect ?? fullCollection;
+    this.heapUsed = options.heapUsed ?? (() => getHeapStatistics().used_heap_size);
+    this.afterLast = this.heapUsed();
+  }
+
+  /** A request started. */
   begin(): void {
     this.inFlight++;
   }
 
+  /** A request ended: the quiet period starts (again) when it was the last in flight. */
   end(): void {
     if (--this.inFlight > 0) return;
     if (this.timer) this.timer.refresh();
     else {
-      this.timer = setTimeout(() => this.quiet(), quietMs);
+      this.timer = setTimeout(() => this.quiet(), this.quietMs);
       this.timer.unref();
     }
   }
@@ -50,11 +68,11 @@ export class IdleCollector {
 
   private quiet(): void {
     if (this.inFlight > 0) return;
-    const used = getHeapStatistics().used_heap_size;
+    const used = this.heapUsed();
     // V8 collected on its own meanwhile: that is the new baseline.
     if (used < this.afterLast) this.afterLast = used;
-    if (used - this.afterLast < minGrowthBytes) return;
-    fullCollection()();
-    this.afterLast = getHeapStatistics().used_heap_size;
+    if (used - this.afterLast < this.minGrowthBytes) return;
+    this.collect();
+    this.afterLast = this.heapUsed();
   }
 }
