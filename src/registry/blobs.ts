@@ -48,7 +48,6 @@ export class BlobStore {
       if (!linked || linked.value !== digest.value) return undefined;
     }
     const size = await this.size(digest);
-    // Set on a miss only: setting on every hit would store each request's fresh key (see Lru).
     if (size !== undefined && !known) this.links.set(key, true);
     return size;
   }

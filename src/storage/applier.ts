@@ -56,7 +56,6 @@ export class Applier {
   private queued: Job[] = [];
   /** The batch with the worker. */
   private posted: Job[] | undefined;
-  private outstanding = 0;
   private failed: Error | undefined;
   private started = 0;
 
@@ -89,7 +88,6 @@ export class Applier {
       // Posted once the turn of the event loop has handed over all it will.
       if (this.queued.length === 0 && !this.posted) queueMicrotask(() => this.post());
       this.queued.push({ job, resolve, reject });
-      this.outstanding++;
     });
   }
 
@@ -144,8 +142,8 @@ export class Applier {
       if (failure) job.reject(Object.assign(new Error(failure.message), failure.code ? { code: failure.code } : {}));
       else job.resolve();
     });
-    this.done(batch.length);
     this.post();
+    this.idleIfDone();
   }
 
   private die(err: Error): void {
@@ -157,15 +155,13 @@ export class Applier {
   }
 
   private rejectAll(batches: Job[][]): void {
-    for (const batch of batches) {
-      for (const job of batch) job.reject(this.failed!);
-      this.done(batch.length);
-    }
+    for (const batch of batches) for (const job of batch) job.reject(this.failed!);
+    this.idleIfDone();
   }
 
-  private done(count: number): void {
-    this.outstanding -= count;
-    if (this.outstanding > 0 || !this.worker) return;
+  /** Once no job is queued or with the worker, lets the process exit and retires the worker later. */
+  private idleIfDone(): void {
+    if (this.queued.length > 0 || this.posted || !this.worker) return;
     this.worker.unref();
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => void this.retire(), this.idleMs);
