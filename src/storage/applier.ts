@@ -28,6 +28,9 @@ export interface ApplyFailure {
   code: string | undefined;
 }
 
+/** The most jobs one message to the worker carries. */
+const maxBatch = 1024;
+
 interface Job {
   job: ApplyJob;
   resolve: () => void;
@@ -41,7 +44,8 @@ interface Job {
  * thread, here the jobs handed over in one turn of the event loop cross as one message.
  *
  * One batch is with the worker at a time; what is handed over meanwhile waits for it and goes next,
- * as one batch: the further the worker falls behind, the fewer messages it takes. A journaled put's
+ * as one batch (of at most `maxBatch` jobs, which bounds the worker's heap): the further the worker
+ * falls behind, the fewer messages it takes. A journaled put's
  * content is not held for it: the worker reads it back from the journal segment (from the page
  * cache: it was just written there), so a backlog costs memory for paths only.
  *
@@ -99,8 +103,8 @@ export class Applier {
 
   private post(): void {
     if (this.posted || this.queued.length === 0) return;
-    const batch = this.queued;
-    this.queued = [];
+    const batch = this.queued.length > maxBatch ? this.queued.splice(0, maxBatch) : this.queued;
+    if (batch === this.queued) this.queued = [];
     if (this.failed) return this.rejectAll([batch]);
     this.posted = batch;
     clearTimeout(this.idleTimer);

@@ -10,6 +10,9 @@ import type { JournalOp } from "./journal.js";
  */
 export const tempPrefix = ".lading-tmp";
 
+/** What the paths of the directories a tree remembers may add up to, in characters (see `knownDirs`). */
+const maxKnownChars = 1 << 20;
+
 /** Errors that a replayed operation can meet for good (the tree changed shape since): it is skipped. */
 const skippableReplayErrors = new Set(["EISDIR", "ENOTDIR", "ENOTEMPTY", "EEXIST"]);
 
@@ -25,8 +28,13 @@ const skippableReplayErrors = new Set(["EISDIR", "ENOTDIR", "ENOTEMPTY", "EEXIST
  * scratch space in one step before removing it: a kill leaves it whole or gone.
  */
 export class Tree {
-  /** Directories known to exist (made or seen here); an entry is dropped when a write meets ENOENT. */
+  /**
+   * Directories known to exist (made or seen here); an entry is dropped when a write meets ENOENT.
+   * Forgotten all at once when their paths reach `maxKnownChars`: most are a manifest's or a
+   * blob's own, written once, and the worker's heap is small.
+   */
   private knownDirs = new Set<string>();
+  private knownChars = 0;
   private trashCount = 0;
 
   /**
@@ -102,8 +110,12 @@ export class Tree {
 
   private makeDir(dir: string): void {
     fs.mkdirSync(dir, { recursive: true });
-    if (this.knownDirs.size >= 1 << 16) this.knownDirs = new Set();
+    if (this.knownChars >= maxKnownChars) {
+      this.knownDirs = new Set();
+      this.knownChars = 0;
+    }
     this.knownDirs.add(dir);
+    this.knownChars += dir.length;
   }
 }
 

@@ -31,4 +31,19 @@ describe("the apply worker", () => {
     await applier.close();
     await assert.rejects(applier.apply([{ op: "put", path: "/b", content: Buffer.from("x") }]), /closed/);
   });
+
+  it("writes into more directories than its heap could remember (a long-running server's)", async () => {
+    // Paths of 3,000 characters: 8,000 directories are 24 MB of strings, more than the worker's
+    // 16 MiB heap; a worker that kept every directory it made ran out of memory.
+    const top = await mkdtemp(join(tmpdir(), "lading-applier-"));
+    roots.push(top);
+    const root = join(top, ...Array.from({ length: 12 }, () => "r".repeat(250)));
+    const applier = new Applier({ root, scratch: join(root, ".lading-tmp"), nice: 0 }, 50);
+    const content = Buffer.from("x");
+    for (let i = 0; i < 8_000; i += 500) {
+      await Promise.all(Array.from({ length: 500 }, (_, j) => applier.apply([{ op: "put", path: `/t${i + j}/link`, content }])));
+    }
+    assert.equal((await readdir(root)).length, 8_000);
+    await applier.close();
+  });
 });
