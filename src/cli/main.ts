@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8 --no-incremental-marking
+#!/usr/bin/env -S node --max-semi-space-size=4 --no-incremental-marking
 import "./threadpool.js";
 import { Command } from "commander";
 import { serveCommand } from "./serve.js";

@@ -12,7 +12,7 @@ export class Lru<K, V> {
 
   constructor(
     private readonly maxWeight: number,
-    private readonly weigh: (value: V) => number = () => 1,
+    private readonly weigh: (value: V, key: K) => number = () => 1,
   ) {}
 
   get(key: K): V | undefined {
@@ -23,7 +23,7 @@ export class Lru<K, V> {
   }
 
   set(key: K, value: V): void {
-    const weight = this.weigh(value);
+    const weight = this.weigh(value, key);
     const existing = this.entries.get(key);
     if (weight > this.maxWeight) {
       this.delete(key);
@@ -62,4 +62,13 @@ export class Lru<K, V> {
     this.entries.delete(key);
     this.weight -= entry.weight;
   }
+}
+
+/**
+ * About what an entry keyed by a string costs the heap, beyond its value: the key (one byte a
+ * character, and a header), the entry and its slot in the map's table. Caches weigh by it, so that
+ * their bounds are in bytes, whatever their keys' lengths.
+ */
+export function keyBytes(key: string): number {
+  return key.length + 96;
 }

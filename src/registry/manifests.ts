@@ -6,7 +6,7 @@ import type { StorageDriver } from "../storage/driver.js";
 import { revisionDirPath, revisionLinkPath } from "../storage/paths.js";
 import type { BlobStore } from "./blobs.js";
 import { deleteIfExists, linkMutation, readLink } from "./links.js";
-import { Lru } from "./lru.js";
+import { keyBytes, Lru } from "./lru.js";
 import { referrerDescriptor, type ReferrerIndex } from "./referrers.js";
 import type { TagStore } from "./tags.js";
 import type { Catalog } from "./catalog.js";
@@ -15,7 +15,16 @@ export interface StoredManifest {
   digest: Digest;
   mediaType: string;
   body: Buffer;
-  parsed: ParsedManifest;
+  /** What serving and listing it need: the blobs it names are checked when it is put, and not kept. */
+  parsed: ManifestFacts;
+}
+
+export type ManifestFacts = Omit<ParsedManifest, "blobs">;
+
+function factsOf(parsed: ParsedManifest): ManifestFacts {
+  const { blobs, ...facts } = parsed;
+  void blobs;
+  return facts;
 }
 
 export interface ManifestOptions {
@@ -32,9 +41,10 @@ export type ManifestReference = { tag: string } | { digest: Digest };
 
 export class ManifestStore {
   /** digest → stored manifest; content addressing makes every entry forever correct. */
-  private readonly cache = new Lru<string, StoredManifest>(16 << 20, (m) => m.body.length + 512);
+  /** By digest; a manifest's parsed facts and digest cost about a kilobyte beside its bytes. */
+  private readonly cache = new Lru<string, StoredManifest>(6 << 20, (m, key) => m.body.length + keyBytes(key) + 1024);
   /** `name\ndigest` of revisions this process has seen in a repository; forgotten when it deletes one. */
-  private readonly revisions = new Lru<string, true>(1 << 16);
+  private readonly revisions = new Lru<string, true>(2 << 20, (_, key) => keyBytes(key));
 
   constructor(
     private readonly driver: StorageDriver,
@@ -68,7 +78,7 @@ export class ManifestStore {
     this.revisions.set(revision, true);
     await this.catalog.add(name);
 
-    const stored = { digest, mediaType: parsed.mediaType, body, parsed };
+    const stored = { digest, mediaType: parsed.mediaType, body, parsed: factsOf(parsed) };
     this.cache.set(digest.value, stored);
     return stored;
   }
@@ -169,7 +179,7 @@ export class ManifestStore {
  * Re-reads a stored manifest. Its Content-Type was not stored (registry:2's layout has no place for
  * it), so it comes from the `mediaType` field, or the shape for OCI manifests that omit it.
  */
-function readStored(body: Buffer): { mediaType: string; parsed: ParsedManifest } {
+function readStored(body: Buffer): { mediaType: string; parsed: ManifestFacts } {
   let json: { mediaType?: unknown; manifests?: unknown; schemaVersion?: unknown; signatures?: unknown };
   try {
     json = JSON.parse(body.toString("utf8")) as typeof json;
@@ -188,9 +198,9 @@ function readStored(body: Buffer): { mediaType: string; parsed: ParsedManifest }
           : mediaTypes.ociManifest;
   try {
     const parsed = parseManifest(body, guess);
-    return { mediaType: parsed.mediaType, parsed };
+    return { mediaType: parsed.mediaType, parsed: factsOf(parsed) };
   } catch {
     // A manifest written by another registry that lading would refuse (e.g. schema 1): serve it as stored.
-    return { mediaType: guess, parsed: { mediaType: guess, kind: "image", blobs: [], manifests: [] } };
+    return { mediaType: guess, parsed: { mediaType: guess, kind: "image", manifests: [] } };
   }
 }

@@ -4,7 +4,7 @@ import { isPathNotFound, type Mutation, type StorageDriver } from "../storage/dr
 import { manifestsPath, tagCurrentLinkPath, tagIndexLinkPath, tagPath, tagsPath } from "../storage/paths.js";
 import { deleteIfExists, linkMutation, readLink } from "./links.js";
 import { KeyedQueue } from "./lock.js";
-import { Lru } from "./lru.js";
+import { keyBytes, Lru } from "./lru.js";
 import { insertSorted, paginate } from "./sorted.js";
 
 export interface TagPage {
@@ -21,10 +21,11 @@ export interface TagPage {
  * What this process has read or written is cached; its own writes keep the cache exact.
  */
 export class TagStore {
-  private readonly current = new Lru<string, Digest>(1 << 16);
-  private readonly lists = new Lru<string, string[]>(16 << 20, (tags) => 64 + tags.length * 32);
+  /** Tag → digest; a digest's strings cost about 200 bytes. */
+  private readonly current = new Lru<string, Digest>(2 << 20, (_, key) => keyBytes(key) + 200);
+  private readonly lists = new Lru<string, string[]>(4 << 20, (tags, key) => keyBytes(key) + tags.length * 48);
   /** Serialized pages of the lists above, each valid while its list is the current one. */
-  private readonly pages = new Lru<string, TagPage>(4 << 20, (page) => 128 + page.body.length);
+  private readonly pages = new Lru<string, TagPage>(2 << 20, (page, key) => keyBytes(key) + 128 + page.body.length);
   /** Writes to one tag are serialized so that the cache ends as storage does. */
   private readonly writes = new KeyedQueue();
 

@@ -72,7 +72,12 @@ export async function readBody(ctx: Context, limit: number, tooLarge: () => Regi
     chunks.push(chunk as Buffer);
   }
   ctx.bytesIn += size;
-  return Buffer.concat(chunks, size);
+  // A buffer of its own, not a slice of Node's shared 8 KiB pool: a body may be kept (a manifest in
+  // the cache), and a kept slice keeps its whole pool chunk alive.
+  const body = Buffer.allocUnsafeSlow(size);
+  let at = 0;
+  for (const chunk of chunks) at += chunk.copy(body, at);
+  return body;
 }
 
 /** A non-negative integer query parameter; undefined when absent. */

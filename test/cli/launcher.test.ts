@@ -14,7 +14,7 @@ describe("the lading launcher", () => {
     const pkg = JSON.parse(await readFile(fileURLToPath(new URL("../../../package.json", import.meta.url)), "utf8")) as { version: string; scripts: Record<string, string> };
     assert.equal(stdout.trim(), pkg.version);
     const firstLine = (await readFile(launcher, "utf8")).split("\n")[0];
-    assert.equal(firstLine, "#!/usr/bin/env -S node --max-semi-space-size=8 --no-incremental-marking");
+    assert.equal(firstLine, "#!/usr/bin/env -S node --max-semi-space-size=4 --no-incremental-marking");
     // `npm start` runs the server with the same flags.
     assert.equal(pkg.scripts.start, `node ${firstLine!.slice("#!/usr/bin/env -S node ".length)} dist/src/cli/main.js serve`);
   });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Lru } from "../../src/registry/lru.js";
+import { keyBytes, Lru } from "../../src/registry/lru.js";
 
 describe("Lru", () => {
   it("forgets the oldest entry not used since it was stored, once over its weight", () => {
@@ -43,5 +43,14 @@ describe("Lru", () => {
     lru.set("e", "u"); // 11: a, c, d all used, spared once, and so is e, new; then a goes (oldest)
     assert.equal(lru.get("a"), undefined);
     assert.deepEqual(["c", "d", "e"].map((k) => lru.get(k)), ["www", "vvvvv", "u"]);
+  });
+
+  it("weighs an entry by its key too, so a bound in bytes holds whatever the keys' lengths", () => {
+    const lru = new Lru<string, true>(3 * keyBytes("k".repeat(20)), (_, key) => keyBytes(key));
+    for (const n of [1, 2, 3]) lru.set(String(n).repeat(20), true);
+    assert.equal(lru.get("1".repeat(20)), true, "three keys of 20 fit");
+    lru.set("4".repeat(200), true);
+    assert.deepEqual([1, 2, 3].map((n) => lru.get(String(n).repeat(20))), [undefined, undefined, undefined], "a key of 200 leaves no room for one of 20");
+    assert.equal(lru.get("4".repeat(200)), true);
   });
 });

@@ -1,0 +1,33 @@
+import assert from "node:assert/strict";
+import type { IncomingMessage } from "node:http";
+import { Readable } from "node:stream";
+import { describe, it } from "node:test";
+import { readBody, type Context } from "../../src/server/context.js";
+import { RegistryError } from "../../src/oci/errors.js";
+
+/** A request whose body arrives in `chunks`; the rest of the context is not read by readBody. */
+function contextOf(chunks: Buffer[], length?: number): Context {
+  const req = Readable.from(chunks) as unknown as IncomingMessage;
+  req.headers = length === undefined ? {} : { "content-length": String(length) };
+  return { req, bytesIn: 0 } as unknown as Context;
+}
+
+const tooLarge = () => new RegistryError("MANIFEST_INVALID", "too large", { status: 413 });
+
+describe("readBody", () => {
+  it("joins the chunks into a buffer of its own, not a slice of Node's shared pool", async () => {
+    // Small buffers from Buffer.from share 8 KiB pool chunks: a kept slice would keep its chunk.
+    const chunks = [Buffer.from("{\"schemaVersion\":"), Buffer.from("2}")];
+    assert.ok(chunks[0]!.buffer.byteLength > chunks[0]!.length, "the test's chunks come from the pool");
+    const ctx = contextOf(chunks);
+    const body = await readBody(ctx, 1024, tooLarge);
+    assert.equal(body.toString(), "{\"schemaVersion\":2}");
+    assert.equal(body.buffer.byteLength, body.length, "the body's memory is exactly its bytes");
+    assert.equal(ctx.bytesIn, body.length);
+  });
+
+  it("refuses a body over the limit, declared or sent", async () => {
+    await assert.rejects(readBody(contextOf([Buffer.alloc(10)], 2048), 1024, tooLarge), /too large/);
+    await assert.rejects(readBody(contextOf([Buffer.alloc(600), Buffer.alloc(600)]), 1024, tooLarge), /too large/);
+  });
+});
