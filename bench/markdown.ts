@@ -44,6 +44,13 @@ function settleNote(scenarios: ScenarioResult[]): string[] {
   return ["", `Work after the last answer (median time until the server was idle): ${busy.join(", ")}.`];
 }
 
+/** The write phases' warm-up as a results file gives it ("200% of its count and at least 3 s"), or "" for none. */
+function warmupText(options: Results["options"]): string {
+  const share = typeof options.warmup === "number" && options.warmup > 0 ? `${options.warmup}% of its count` : "";
+  const seconds = typeof options.warmupSeconds === "number" && options.warmupSeconds > 0 ? `${num(options.warmupSeconds)} s` : "";
+  return share && seconds ? `${share} and at least ${seconds}` : share || (seconds ? `at least ${seconds}` : "");
+}
+
 function table(header: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, "\\|").replace(/\n/g, " ")).join(" | ")} |`;
   return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
@@ -90,7 +97,7 @@ export function markdown(results: Results, chartPath: string, markdownPath: stri
     "- Blob pushes: one blob at a time, pseudo-random bytes generated in 1 MiB chunks (never held whole). Monolithic: POST, then PUT `?digest=` with the body (the client hashes before the clock starts). Chunked: PATCHes with `Content-Range` and `Content-Length`, hashed while sent, then an empty PUT. Streamed: one PATCH without a length (chunked transfer encoding), then an empty PUT. Throughput is blob bytes over wall time.",
     "- Pull: every blob pushed in the workload, GET streamed into sha256 and compared with the digest and size. The machine's download probe hashes the same way, so the two compare like with like.",
     "- The load client is undici (Node's own HTTP/1.1 client) through its `dispatch` API, about half of node:http's CPU per request; small blobs, manifests, tags, catalog and mounts run with a keep-alive agent (at most `concurrency` connections). Write phases do exactly the stated count; read phases repeat over the same items until the stated count and a minimum time have both passed.",
-    ...(typeof results.options.warmup === "number" && results.options.warmup > 0 ? [`- Each write phase of small blobs, manifests and mounts follows an unmeasured warm-up of ${results.options.warmup}% of its count on other items (the same requests, into another repository), against both registries alike, and the server's background work from it is waited out: the figure is a running server's rate, not its first few hundred requests (a fresh Node process runs those in V8's interpreter and baseline compiler while it compiles its hot paths on the other core).`] : []),
+    ...(warmupText(results.options) ? [`- Each write phase of small blobs, manifests and mounts follows an unmeasured warm-up of ${warmupText(results.options)} on other items (the same requests, into another repository), against both registries alike, and the server's background work from it is waited out: the figure is a running server's rate, not its first few thousand requests (a fresh Node process runs those in V8's interpreter and baseline compiler while it compiles its hot paths on the other core).`] : []),
     "- Small-blob pushes are POST + PUT (the reference has no single-POST upload). Manifests are distinct OCI manifests over one config and one layer; HEAD is by tag.",
     "- The reference ignores `n` and `last` on tag lists, so its paginated walk is a single request returning every tag; lading's is one request per page. Both count as one walk, checked to have seen every tag.",
     "- The catalog walk follows `Link` headers until the last page and checks every repository was seen; the reference walks its whole storage tree for each page.",

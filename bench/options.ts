@@ -5,6 +5,7 @@
 import { Command, Option } from "commander";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { runPool } from "./http.js";
 
 export interface Options {
   quick: boolean;
@@ -31,8 +32,10 @@ export interface Options {
   mergeLayerBytes: number;
   /** Read-only phases repeat their requests until at least this long has passed. */
   minSeconds: number;
-  /** Write phases are preceded by this many unmeasured operations per hundred measured (other items, same requests). */
+  /** Write phases are preceded by this many unmeasured operations per hundred measured (other items, same requests)... */
   warmup: number;
+  /** ...and by at least this many seconds of them. */
+  warmupSeconds: number;
   /** Machine-limit probes: bytes hashed, written, uploaded and downloaded. */
   machineBytes: number;
   only: string[] | undefined;
@@ -54,17 +57,23 @@ const MiB = 1 << 20;
 const full = {
   rounds: 3, concurrency: 32, bigMib: 64, bigCount: 4, hugeMib: 1024, chunkKib: 8192, smallBlobs: 2000, smallBytes: 4096,
   manifests: 500, tags: 1000, tagPage: 100, repos: 1000, catalogPage: 100, mounts: 1000, merges: 3, mergeLayerKib: 4096,
-  minSeconds: 1.5, warmup: 200, machineMib: 256,
+  minSeconds: 1.5, warmup: 200, warmupSeconds: 3, machineMib: 256,
 };
 const quick: typeof full = {
   rounds: 1, concurrency: 32, bigMib: 1, bigCount: 1, hugeMib: 2, chunkKib: 256, smallBlobs: 20, smallBytes: 4096,
   manifests: 10, tags: 10, tagPage: 3, repos: 10, catalogPage: 3, mounts: 10, merges: 1, mergeLayerKib: 64,
-  minSeconds: 0, warmup: 200, machineMib: 8,
+  minSeconds: 0, warmup: 200, warmupSeconds: 0, machineMib: 8,
 };
 
 const int = (value: string): number => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new Error(`not a non-negative integer: ${value}`);
+  return n;
+};
+
+const seconds = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`not a non-negative number of seconds: ${value}`);
   return n;
 };
 
@@ -88,11 +97,12 @@ export function parseOptions(argv: string[], repoRoot: string): Options {
     ["catalogPage", "page size (n) of the catalog walk"], ["mounts", "cross-repository mounts"], ["merges", "merges per round"],
     ["mergeLayerKib", "size of each layer of the merged images"], ["minSeconds", "read phases repeat until this long has passed"],
     ["warmup", "unmeasured operations before each write phase, per hundred measured"],
+    ["warmupSeconds", "and at least this many seconds of them"],
     ["machineMib", "bytes per machine-limit probe"],
   ];
   for (const [key, help] of flags) {
     const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-    command.addOption(new Option(`--${flag} <n>`, help).argParser(key === "minSeconds" ? Number : int));
+    command.addOption(new Option(`--${flag} <n>`, help).argParser(key === "minSeconds" || key === "warmupSeconds" ? seconds : int));
   }
   command.parse(argv, { from: "user" });
   const given = command.opts<Record<string, unknown>>();
@@ -125,6 +135,7 @@ export function parseOptions(argv: string[], repoRoot: string): Options {
     mergeLayerBytes: Math.max(1, pick("mergeLayerKib")) * 1024,
     minSeconds: pick("minSeconds"),
     warmup: pick("warmup"),
+    warmupSeconds: pick("warmupSeconds"),
     machineBytes: Math.max(1, pick("machineMib")) * MiB,
     only,
     out,
@@ -143,7 +154,10 @@ export function formatBytes(bytes: number): string {
   return `${bytes} B`;
 }
 
-/** How many unmeasured operations precede a write phase of `count` (see `warmup`). */
-export function warmupCount(opts: Options, count: number): number {
-  return Math.ceil((count * opts.warmup) / 100);
+/**
+ * The unmeasured warm-up before a write phase of `count` operations: `op(i)` for i = 0, 1, ...
+ * (each a new item), `warmup` per hundred of `count` and for at least `warmupSeconds`.
+ */
+export function warmUp(opts: Options, count: number, op: (i: number) => Promise<void>): Promise<number> {
+  return runPool(Math.ceil((count * opts.warmup) / 100), opts.concurrency, op, opts.warmupSeconds * 1000);
 }

@@ -44,8 +44,13 @@ export async function seedImage(t: Target, repo: string): Promise<ImageBlobs> {
   return described;
 }
 
+/** The `i`th of the distinct manifest bodies over `blobs`. */
+export function distinctManifest(blobs: ImageBlobs, i: number): Buffer {
+  return imageManifest(blobs.config, [blobs.layer], { "org.example.bench.index": String(i) });
+}
+
 /** Pushes the blobs and returns `count` distinct manifest bodies over them. */
 export async function pushImageBlobs(t: Target, repo: string, count: number): Promise<Buffer[]> {
   const blobs = await seedImage(t, repo);
-  return Array.from({ length: count }, (_, i) => imageManifest(blobs.config, [blobs.layer], { "org.example.bench.index": String(i) }));
+  return Array.from({ length: count }, (_, i) => distinctManifest(blobs, i));
 }

@@ -3,11 +3,11 @@
  * fetched by tag, HEADed by tag and fetched by digest, `concurrency` in flight.
  */
 import { runPool } from "../http.js";
-import { warmupCount } from "../options.js";
+import { warmUp } from "../options.js";
 import { fetchManifest, putManifest } from "../protocol.js";
 import type { Workload } from "../scenarios.js";
 import { sha256 } from "../data.js";
-import { pushImageBlobs } from "./images.js";
+import { distinctManifest, pushImageBlobs, seedImage } from "./images.js";
 
 export const manifestsWorkload: Workload = {
   name: "manifests",
@@ -18,8 +18,8 @@ export const manifestsWorkload: Workload = {
     const manifests = await pushImageBlobs(target, repo, opts.manifests);
     const n = manifests.length;
     const minMs = opts.minSeconds * 1000;
-    const warm = await pushImageBlobs(target, `${repo}-warmup`, warmupCount(opts, n));
-    await runPool(warm.length, opts.concurrency, (i) => putManifest(target, `${repo}-warmup`, `t${i}`, warm[i]!));
+    const warm = await seedImage(target, `${repo}-warmup`);
+    await warmUp(opts, n, (i) => putManifest(target, `${repo}-warmup`, `t${i}`, distinctManifest(warm, i)));
     await ctx.phase("manifest.put", () =>
       runPool(n, opts.concurrency, (i) => putManifest(target, repo, `t${i}`, manifests[i]!)),
     );

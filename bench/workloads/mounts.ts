@@ -5,7 +5,7 @@
  */
 import { BlobSource } from "../data.js";
 import { runPool } from "../http.js";
-import { warmupCount } from "../options.js";
+import { warmUp } from "../options.js";
 import { mountBlob, pushBytes } from "../protocol.js";
 import type { Workload } from "../scenarios.js";
 
@@ -25,7 +25,7 @@ export const mountsWorkload: Workload = {
     }
     const k = digests.length;
     const mountInto = (prefix: string) => (i: number) => mountBlob(target, `${prefix}-${Math.floor(i / k)}`, from, digests[i % k]!);
-    await runPool(warmupCount(opts, opts.mounts), opts.concurrency, mountInto("bench/mount-warmup"));
+    await warmUp(opts, opts.mounts, mountInto("bench/mount-warmup"));
     await ctx.phase("mounts", () =>
       runPool(opts.mounts, opts.concurrency, mountInto("bench/mount-target")),
     );

@@ -1,7 +1,7 @@
 /** Many small blobs (config-sized) pushed, HEADed and fetched with `concurrency` requests in flight. */
 import { BlobSource } from "../data.js";
 import { runPool } from "../http.js";
-import { warmupCount } from "../options.js";
+import { warmUp } from "../options.js";
 import { headBlob, pullBlob, pushBytes } from "../protocol.js";
 import type { Workload } from "../scenarios.js";
 
@@ -11,16 +11,17 @@ export const smallWorkload: Workload = {
     const { opts } = ctx;
     const target = { base: ctx.server.url, agent: ctx.agent };
     const repo = "bench/small";
-    const makeBlobs = (count: number) =>
-      Array.from({ length: count }, () => {
-        const source = new BlobSource(opts.smallBytes);
-        return { bytes: source.bytes(), digest: source.digest() };
-      });
-    const blobs = makeBlobs(opts.smallBlobs);
+    const makeBlob = () => {
+      const source = new BlobSource(opts.smallBytes);
+      return { bytes: source.bytes(), digest: source.digest() };
+    };
+    const blobs = Array.from({ length: opts.smallBlobs }, makeBlob);
     const n = blobs.length;
     const minMs = opts.minSeconds * 1000;
-    const warm = makeBlobs(warmupCount(opts, n));
-    await runPool(warm.length, opts.concurrency, (i) => pushBytes(target, `${repo}-warmup`, warm[i]!.bytes, warm[i]!.digest));
+    await warmUp(opts, n, () => {
+      const blob = makeBlob();
+      return pushBytes(target, `${repo}-warmup`, blob.bytes, blob.digest);
+    });
     await ctx.phase("small.push", () =>
       runPool(n, opts.concurrency, async (i) => {
         const blob = blobs[i]!;
