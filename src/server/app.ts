@@ -11,7 +11,7 @@ import { createDriver } from "../storage/index.js";
 import { allowAll, type AccessController } from "./auth/access.js";
 import type { Context } from "./context.js";
 import { sendError } from "./errors.js";
-import { IdleCollector } from "./idle-gc.js";
+import { HeapCollector } from "./heap-collector.js";
 import { Metrics } from "./metrics.js";
 import { match } from "./router.js";
 
@@ -51,7 +51,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const access = options.access ?? allowAll;
   const extraHeaders = Object.entries(config.http.headers);
   const accessLog = !config.log.accesslog.disabled;
-  const collector = new IdleCollector();
+  const collector = new HeapCollector();
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();

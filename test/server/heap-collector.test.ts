@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, it } from "node:test";
-import { IdleCollector } from "../../src/server/idle-gc.js";
+import { HeapCollector } from "../../src/server/heap-collector.js";
 
 const MiB = 1 << 20;
 
@@ -11,9 +11,11 @@ const MiB = 1 << 20;
  */
 function harness(quietMs = 20) {
   const heap = { used: 10 * MiB, live: 10 * MiB, collections: 0 };
-  const collector = new IdleCollector({
+  const collector = new HeapCollector({
     quietMs,
     minGrowthBytes: 4 * MiB,
+    maxGrowthBytes: 12 * MiB,
+    checkEvery: 4,
     heapUsed: () => heap.used,
     collect: () => {
       heap.collections++;
@@ -28,7 +30,7 @@ function harness(quietMs = 20) {
   return { heap, collector, request };
 }
 
-describe("idle collection", () => {
+describe("the heap collector", () => {
   it("collects once the last request has been quiet for the quiet period, when the heap grew enough", async () => {
     const { heap, collector, request } = harness();
     request(8 * MiB);
@@ -72,8 +74,22 @@ describe("idle collection", () => {
     collector.stop();
   });
 
+  it("collects while busy, between requests, once the heap grew past the larger bound", async () => {
+    const { heap, collector, request } = harness(10_000);
+    collector.begin(); // always one in flight: never quiet
+    for (let i = 0; i < 8; i++) request(1 * MiB);
+    assert.equal(heap.collections, 0, "8 MiB of growth is under the bound");
+    for (let i = 0; i < 4; i++) request(1 * MiB);
+    assert.equal(heap.collections, 1, "12 MiB of growth, read every fourth request, was not collected");
+    assert.equal(heap.used, heap.live);
+    for (let i = 0; i < 8; i++) request(1 * MiB);
+    assert.equal(heap.collections, 1, "growth is counted from the last collection (8 MiB since)");
+    collector.end();
+    collector.stop();
+  });
+
   it("collects the real heap by default", async () => {
-    const collector = new IdleCollector({ quietMs: 10, minGrowthBytes: 1 });
+    const collector = new HeapCollector({ quietMs: 10, minGrowthBytes: 1 });
     let garbage: unknown[] | undefined = Array.from({ length: 200_000 }, (_, i) => ({ i, s: `x${i}` }));
     const before = process.memoryUsage().heapUsed;
     garbage = undefined;
