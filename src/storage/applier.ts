@@ -45,9 +45,9 @@ interface Job {
  *
  * One batch is with the worker at a time; what is handed over meanwhile waits for it and goes next,
  * as one batch (of at most `maxBatch` jobs, which bounds the worker's heap): the further the worker
- * falls behind, the fewer messages it takes. A journaled put's
- * content is not held for it: the worker reads it back from the journal segment (from the page
- * cache: it was just written there), so a backlog costs memory for paths only.
+ * falls behind, the fewer messages it takes. A journaled put's content is not held for it: the
+ * worker reads it back from the journal segment (from the page cache: it was just written there),
+ * so a backlog costs memory for paths only.
  *
  * The worker runs at a lower priority than the main thread: the journal has made what it applies
  * durable already, so answering requests goes first, and the tree catches up when they leave the
@@ -103,8 +103,7 @@ export class Applier {
 
   private post(): void {
     if (this.posted || this.queued.length === 0) return;
-    const batch = this.queued.length > maxBatch ? this.queued.splice(0, maxBatch) : this.queued;
-    if (batch === this.queued) this.queued = [];
+    const batch = this.queued.splice(0, maxBatch);
     if (this.failed) return this.rejectAll([batch]);
     this.posted = batch;
     clearTimeout(this.idleTimer);
