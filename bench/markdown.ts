@@ -60,6 +60,7 @@ function table(header: string[], rows: string[][]): string {
 export function markdown(results: Results, chartPath: string, markdownPath: string, bounds?: string): string {
   const r = results;
   const minutes = r.durationSeconds / 60;
+  const warmup = warmupText(r.options);
   const out: string[] = [];
   out.push("# Benchmarks: lading and the reference registry, side by side", "");
   out.push(
@@ -97,7 +98,7 @@ export function markdown(results: Results, chartPath: string, markdownPath: stri
     "- Blob pushes: one blob at a time, pseudo-random bytes generated in 1 MiB chunks (never held whole). Monolithic: POST, then PUT `?digest=` with the body (the client hashes before the clock starts). Chunked: PATCHes with `Content-Range` and `Content-Length`, hashed while sent, then an empty PUT. Streamed: one PATCH without a length (chunked transfer encoding), then an empty PUT. Throughput is blob bytes over wall time.",
     "- Pull: every blob pushed in the workload, GET streamed into sha256 and compared with the digest and size. The machine's download probe hashes the same way, so the two compare like with like.",
     "- The load client is undici (Node's own HTTP/1.1 client) through its `dispatch` API, about half of node:http's CPU per request; small blobs, manifests, tags, catalog and mounts run with a keep-alive agent (at most `concurrency` connections). Write phases do exactly the stated count; read phases repeat over the same items until the stated count and a minimum time have both passed.",
-    ...(warmupText(results.options) ? [`- Each write phase of small blobs, manifests and mounts follows an unmeasured warm-up of ${warmupText(results.options)} on other items (the same requests, into another repository), against both registries alike, and the server's background work from it is waited out: the figure is a running server's rate, not its first few thousand requests (a fresh Node process runs those in V8's interpreter and baseline compiler while it compiles its hot paths on the other core).`] : []),
+    ...(warmup ? [`- Each write phase of small blobs, manifests and mounts follows an unmeasured warm-up of ${warmup} on other items (the same requests, into another repository), against both registries alike, and the server's background work from it is waited out: the figure is a running server's rate, not its first few thousand requests (a fresh Node process runs those in V8's interpreter and baseline compiler while it compiles its hot paths on the other core).`] : []),
     "- Small-blob pushes are POST + PUT (the reference has no single-POST upload). Manifests are distinct OCI manifests over one config and one layer; HEAD is by tag.",
     "- The reference ignores `n` and `last` on tag lists, so its paginated walk is a single request returning every tag; lading's is one request per page. Both count as one walk, checked to have seen every tag.",
     "- The catalog walk follows `Link` headers until the last page and checks every repository was seen; the reference walks its whole storage tree for each page.",
