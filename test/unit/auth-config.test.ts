@@ -1,15 +1,20 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, stat, writeFile, mkdir } from "node:fs/promises";
-import os from "node:os";
+import { readFile, stat, writeFile, mkdir } from "node:fs/promises";
 import path from "node:path";
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { eraseCredentials, findCredentials, normalizeAuthKey, storeCredentials } from "../../src/client/auth-config.js";
 import type { HelperRunner } from "../../src/client/credential-helper.js";
+import { Scratch } from "../helpers/scratch.js";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 
+let scratch: Scratch;
+before(async () => { scratch = await Scratch.create("auth"); });
+after(() => scratch.cleanup());
+let homes = 0;
+
 async function home(files: Record<string, unknown>): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "lading-auth-"));
+  const dir = await scratch.dir(`home-${++homes}`);
   for (const [name, json] of Object.entries(files)) {
     await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
     await writeFile(path.join(dir, name), JSON.stringify(json));
