@@ -21,6 +21,7 @@ import { errnoCode } from "./errno.js";
 import { Journal, JournalFailedError, type JournalOp, type RecordLocation } from "./journal.js";
 import { claimRoot, type Claim } from "./owner.js";
 import { Applier } from "./applier.js";
+import { PendingPaths } from "./pending.js";
 import { tempPrefix, Tree } from "./tree.js";
 // Streams run on numeric fds (no FileHandle promise per 1 MiB write).
 const openFd = promisify(fs.open);
@@ -81,13 +82,8 @@ export class FilesystemDriver implements StorageDriver {
   private readonly scratch: string;
   private readonly claim: Claim;
   private readonly journal: Journal;
-  /**
-   * Operations handed to the applier and not yet applied, as the last one (settled: it never
-   * rejects) of each path, and below each directory the last one of a path beneath it. The applier
-   * runs them in order, so waiting for the last is waiting for all.
-   */
-  private readonly applying = new Map<string, Promise<void>>();
-  private readonly applyingBelow = new Map<string, Promise<void>>();
+  /** Operations handed to the applier and not yet applied, by the paths they touch. */
+  private readonly pending = new PendingPaths();
   /** Applies journaled (and unjournaled) operations to the tree, on a worker thread, in order. */
   private readonly applier: Applier;
 
@@ -119,7 +115,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async getContent(path: string): Promise<Buffer> {
-    await this.settled(path);
+    await this.pending.wait(path);
     try {
       return await fsp.readFile(this.full(path));
     } catch (err) {
@@ -142,7 +138,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async reader(path: string, range: { start?: number; end?: number } = {}): Promise<Readable> {
-    await this.settled(path);
+    await this.pending.wait(path);
     const { fd } = await this.openFile(path, "reader");
     const start = range.start ?? 0;
     const end = range.end;
@@ -158,7 +154,7 @@ export class FilesystemDriver implements StorageDriver {
    * to a read stream when every slab is in use.
    */
   async source(path: string, range: { start?: number; end?: number } = {}): Promise<Source> {
-    await this.settled(path);
+    await this.pending.wait(path);
     const { fd, size } = await this.openFile(path, "source");
     const start = range.start ?? 0;
     const end = Math.min(range.end ?? size - 1, size - 1);
@@ -218,7 +214,7 @@ export class FilesystemDriver implements StorageDriver {
    * through a 1 MiB write stream when every slab is in use.
    */
   async writer(path: string, options: { append?: boolean } = {}): Promise<FileWriter> {
-    await this.settled(path);
+    await this.pending.wait(path);
     const full = this.full(path);
     const pair = slabs.takePair();
     const { O_RDWR, O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
@@ -246,7 +242,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async stat(path: string): Promise<FileInfo> {
-    await this.settled(path, true);
+    await this.pending.wait(path, true);
     try {
       const st = await fsp.stat(this.full(path));
       const isDir = st.isDirectory();
@@ -257,7 +253,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async list(path: string): Promise<string[]> {
-    await this.settled(path, true);
+    await this.pending.wait(path, true);
     try {
       const names = await fsp.readdir(this.full(path));
       return names.filter((name) => !isInternalName(name)).sort();
@@ -267,7 +263,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async move(source: string, dest: string): Promise<void> {
-    await this.settled(source);
+    await this.pending.wait(source);
     try {
       // Checked first so that a missing source journals nothing and leaves no new directories behind.
       await fsp.lstat(this.full(source));
@@ -289,7 +285,7 @@ export class FilesystemDriver implements StorageDriver {
   async delete(path: string, options: WriteOptions = {}): Promise<void> {
     try {
       if (options.durable ?? true) {
-        await this.settled(path, true);
+        await this.pending.wait(path, true);
         await fsp.lstat(this.full(path));
         const op: JournalOp = { op: "delete", path };
         await this.journal.commit([op], (where) => this.apply([op], where));
@@ -305,7 +301,7 @@ export class FilesystemDriver implements StorageDriver {
     if (mutations.length === 0) return;
     for (const m of mutations) {
       if (m.op !== "move") continue;
-      await this.settled(m.source);
+      await this.pending.wait(m.source);
       try {
         await fsp.lstat(this.full(m.source));
       } catch (err) {
@@ -328,7 +324,7 @@ export class FilesystemDriver implements StorageDriver {
 
   /** Also resolves when an application failed (the journal then refuses writes). */
   async applied(): Promise<void> {
-    while (this.applying.size > 0) await Promise.all(this.applying.values());
+    await this.pending.all();
   }
 
   /** The journal's counters (records, groups written, checkpoints). */
@@ -356,42 +352,13 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   /**
-   * Waits for the application of committed writes that a read of `path` would meet: those of the
-   * path itself and of a directory above it (deleted, say); with `beneath` (a path that may be a
-   * directory), also those of every path below it. Undefined, not a promise, when there are none.
-   */
-  private settled(path: string, beneath = false): Promise<unknown> | undefined {
-    if (this.applying.size === 0) return undefined;
-    const waits: Promise<void>[] = [];
-    const below = beneath ? this.applyingBelow.get(path) : undefined;
-    if (below) waits.push(below);
-    for (let p: string | undefined = path; p !== undefined; p = parentOf(p)) {
-      const pending = this.applying.get(p);
-      if (pending) waits.push(pending);
-    }
-    return waits.length === 0 ? undefined : Promise.all(waits);
-  }
-
-  /**
    * Hands operations to the applier, which runs them in the order handed over (the journal hands
    * records over in commit order, so the tree ends as a replay would leave it); until they are
    * applied, reads of the paths they touch wait for them.
    */
   private apply(ops: readonly JournalOp[], where?: RecordLocation): Promise<void> {
     const done = this.applier.apply(ops, where);
-    const settled = done.catch(() => {});
-    // Only the paths (the operations' own strings) are kept until the operations are applied: their
-    // directories are walked again then. Held for that long, what is kept here outlives young
-    // collections, so it is kept small.
-    const paths = ops.flatMap((o) => (o.op === "move" ? [o.source, o.dest] : [o.path]));
-    const mark = (update: (map: Map<string, Promise<void>>, key: string) => void): void => {
-      for (const p of paths) {
-        update(this.applying, p);
-        for (let dir = parentOf(p); dir !== undefined; dir = parentOf(dir)) update(this.applyingBelow, dir);
-      }
-    };
-    mark((map, key) => map.set(key, settled));
-    void settled.then(() => mark((map, key) => map.get(key) === settled && map.delete(key)));
+    this.pending.add(ops.flatMap((o) => (o.op === "move" ? [o.source, o.dest] : [o.path])), done);
     return done;
   }
 
@@ -399,13 +366,6 @@ export class FilesystemDriver implements StorageDriver {
   private async syncTree(): Promise<void> {
     await execFileAsync("sync", ["-f", this.root]);
   }
-}
-
-/** The directory holding a driver path (`/` for `/a`), or undefined for `/` itself. */
-function parentOf(path: string): string | undefined {
-  if (path === "/") return undefined;
-  const at = path.lastIndexOf("/");
-  return at === 0 ? "/" : path.slice(0, at);
 }
 
 /**
