@@ -39,6 +39,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     config.storage.filesystem
       ? { type: "filesystem", rootdirectory: config.storage.filesystem.rootdirectory, directio: config.storage.filesystem.directio }
       : { type: "inmemory" },
+    (message) => log.warn(message),
   );
   const registry = new Registry(driver, {
     deleteEnabled: config.storage.delete.enabled,

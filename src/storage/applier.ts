@@ -20,6 +20,11 @@ export interface ApplyJob {
   /** The journal segment holding the contents of the job's puts, when it was journaled. */
   segment?: string;
   ops: ApplyOp[];
+  /**
+   * Applied again after a worker died on it, which may have applied a part of it first: as the
+   * journal's replay applies, skipping what was already done (see `Tree.apply`).
+   */
+  replay?: boolean;
 }
 
 /** How one job failed in the worker: the error's message and errno code. */
@@ -52,12 +57,18 @@ interface Job {
  * The worker runs at a lower priority than the main thread: the journal has made what it applies
  * durable already, so answering requests goes first, and the tree catches up when they leave the
  * processor idle (or the journal's backlog bound makes writers wait for it).
+ *
+ * A worker that dies (out of memory, say) is replaced, and the jobs of the batch it had go to the
+ * new one one job per message, applied as a replay would; only a job that a fresh worker dies on
+ * alone stops the applier, and with it the journal's writes, until a restart.
  */
 export class Applier {
   /** The worker, started with the first job and stopped after `idleMs` without one. */
   private worker: Worker | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private queued: Job[] = [];
+  /** Jobs of a batch a worker died on: they go before the queued ones, one per message. */
+  private retrying: Job[] = [];
   /** The batch with the worker. */
   private posted: Job[] | undefined;
   private failed: Error | undefined;
@@ -70,6 +81,7 @@ export class Applier {
   constructor(
     private readonly data: Omit<ApplyWorkerData, "trashPrefix">,
     private readonly idleMs = 1_000,
+    private readonly warn: (message: string) => void = () => {},
   ) {}
 
   /**
@@ -102,8 +114,9 @@ export class Applier {
   }
 
   private post(): void {
-    if (this.posted || this.queued.length === 0) return;
-    const batch = this.queued.splice(0, maxBatch);
+    if (this.posted) return;
+    const batch = this.retrying.length > 0 ? this.retrying.splice(0, 1) : this.queued.splice(0, maxBatch);
+    if (batch.length === 0) return;
     if (this.failed) return this.rejectAll([batch]);
     this.posted = batch;
     clearTimeout(this.idleTimer);
@@ -123,8 +136,8 @@ export class Applier {
     });
     // Events of a worker already retired (its exit, above all) are no longer this applier's concern.
     worker.on("message", (results: Array<ApplyFailure | null>) => this.worker === worker && this.answer(results));
-    worker.on("error", (err) => this.worker === worker && this.die(err));
-    worker.on("exit", (code) => this.worker === worker && this.die(new Error(`the apply worker exited with code ${code}`)));
+    worker.on("error", (err) => this.worker === worker && this.lost(err));
+    worker.on("exit", (code) => this.worker === worker && this.lost(new Error(`the apply worker exited with code ${code}`)));
     this.worker = worker;
     return worker;
   }
@@ -149,10 +162,25 @@ export class Applier {
     this.idleIfDone();
   }
 
-  private die(err: Error): void {
-    this.failed ??= err;
-    const batches = [this.posted ?? [], this.queued];
+  /** The worker died (its error, then its exit): its batch goes to a new one, unless it died on a retried job. */
+  private lost(err: Error): void {
+    clearTimeout(this.idleTimer);
+    this.worker = undefined;
+    const batch = this.posted;
     this.posted = undefined;
+    if (!batch) return;
+    if (batch.length === 1 && batch[0]!.job.replay) return this.die(err, batch);
+    this.warn(`the apply worker died (${err.message}); applying its ${batch.length} job(s) again on a new one`);
+    for (const job of batch) job.job.replay = true;
+    this.retrying = [...batch, ...this.retrying];
+    this.post();
+  }
+
+  private die(err: Error, posted: Job[]): void {
+    this.failed ??= err;
+    this.warn(`the apply worker died on a job applied alone (${err.message}); no further writes are applied until a restart`);
+    const batches = [posted, this.retrying, this.queued];
+    this.retrying = [];
     this.queued = [];
     this.rejectAll(batches);
   }
@@ -164,7 +192,7 @@ export class Applier {
 
   /** Once no job is queued or with the worker, lets the process exit and retires the worker later. */
   private idleIfDone(): void {
-    if (this.queued.length > 0 || this.posted || !this.worker) return;
+    if (this.queued.length > 0 || this.retrying.length > 0 || this.posted || !this.worker) return;
     this.worker.unref();
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => void this.retire(), this.idleMs);

@@ -47,7 +47,7 @@ function run(job: ApplyJob): void {
     let op: JournalOp;
     if (o.op === "put" && !(o.content instanceof Uint8Array)) op = { op: "put", path: o.path, content: readBack(job.segment!, o.content.at, o.content.length) };
     else op = o as JournalOp;
-    tree.apply([op]);
+    tree.apply([op], job.replay);
   }
 }
 

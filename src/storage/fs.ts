@@ -90,7 +90,11 @@ export class FilesystemDriver implements StorageDriver {
   /** Whether big objects bypass the page cache (see direct.ts). */
   private readonly directio: boolean;
 
-  constructor(root: string, options: { checkpointBytes?: number; checkpointMs?: number; directio?: boolean } = {}) {
+  /**
+   * @param options.warn told what an operator should know of and no request sees (the apply worker's
+   *   death, above all)
+   */
+  constructor(root: string, options: { checkpointBytes?: number; checkpointMs?: number; directio?: boolean; warn?: (message: string) => void } = {}) {
     this.root = resolve(root);
     this.directio = options.directio ?? true;
     this.scratch = join(this.root, tempPrefix);
@@ -111,7 +115,7 @@ export class FilesystemDriver implements StorageDriver {
     this.journal = journal;
     this.replayed = replayed;
     fs.rmSync(this.scratch, { recursive: true, force: true });
-    this.applier = new Applier({ root: this.root, scratch: this.scratch, nice: applyNice });
+    this.applier = new Applier({ root: this.root, scratch: this.scratch, nice: applyNice }, undefined, options.warn);
   }
 
   async getContent(path: string): Promise<Buffer> {

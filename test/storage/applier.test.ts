@@ -46,4 +46,44 @@ describe("the apply worker", () => {
     assert.equal((await readdir(root)).length, 8_000);
     await applier.close();
   });
+
+  it("replaces a worker that died on a batch, and applies the batch's jobs again one by one", async () => {
+    const root = await mkdtemp(join(tmpdir(), "lading-applier-"));
+    roots.push(root);
+    const warnings: string[] = [];
+    const applier = new Applier({ root, scratch: join(root, ".lading-tmp"), nice: 0 }, 50, (m) => warnings.push(m));
+    // Twelve paths of 2 MiB are more than the worker's 16 MiB heap as one message, and one fits.
+    const huge = (i: number) => `/${String(i % 10).repeat(2 << 20)}`;
+    const content = Buffer.from("x");
+    const results = await Promise.allSettled([
+      applier.apply([{ op: "put", path: "/before/link", content }]),
+      ...Array.from({ length: 12 }, (_, i) => applier.apply([{ op: "put", path: huge(i), content }])),
+      applier.apply([{ op: "put", path: "/after/link", content }]),
+    ]);
+    assert.deepEqual(
+      results.map((r) => (r.status === "fulfilled" ? "applied" : (r.reason as { code?: string }).code)),
+      ["applied", ...Array<string>(12).fill("ENAMETOOLONG"), "applied"],
+      "each job's own outcome, as if no worker had died",
+    );
+    assert.equal(await readFile(join(root, "before/link"), "utf8"), "x");
+    assert.equal(await readFile(join(root, "after/link"), "utf8"), "x");
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /apply worker died .*memory.*applying its 14 job/);
+    await applier.apply([{ op: "put", path: "/later/link", content }]);
+    assert.equal(await readFile(join(root, "later/link"), "utf8"), "x");
+    await applier.close();
+  });
+
+  it("stops when a fresh worker dies on a job alone", async () => {
+    const root = await mkdtemp(join(tmpdir(), "lading-applier-"));
+    roots.push(root);
+    const warnings: string[] = [];
+    const applier = new Applier({ root, scratch: join(root, ".lading-tmp"), nice: 0 }, 50, (m) => warnings.push(m));
+    const content = Buffer.from("x");
+    await assert.rejects(applier.apply([{ op: "put", path: `/${"x".repeat(24 << 20)}`, content }]), /memory/);
+    await assert.rejects(applier.apply([{ op: "put", path: "/next/link", content }]), /memory/, "later jobs are refused");
+    assert.equal(warnings.length, 2);
+    assert.match(warnings[1]!, /no further writes are applied until a restart/);
+    await applier.close();
+  });
 });
