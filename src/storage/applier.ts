@@ -75,7 +75,7 @@ export class Applier {
   private started = 0;
 
   /**
-   * @param idleMs how long the worker outlives its last job: a worker holds about 9 MiB, which
+   * @param idleMs how long the worker outlives its last job: a worker holds 9-20 MiB, which
    *   a store written now and then should not keep, and restarting one takes about 20 ms
    */
   constructor(

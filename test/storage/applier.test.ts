@@ -34,7 +34,7 @@ describe("the apply worker", () => {
 
   it("writes into more directories than its heap could remember (a long-running server's)", async () => {
     // Paths of 3,000 characters: 8,000 directories are 24 MB of strings, more than the worker's
-    // 16 MiB heap; a worker that kept every directory it made ran out of memory.
+    // heap; a worker that kept every directory it made ran out of memory.
     const top = await mkdtemp(join(tmpdir(), "lading-applier-"));
     roots.push(top);
     const root = join(top, ...Array.from({ length: 12 }, () => "r".repeat(250)));
@@ -52,7 +52,7 @@ describe("the apply worker", () => {
     roots.push(root);
     const warnings: string[] = [];
     const applier = new Applier({ root, scratch: join(root, ".lading-tmp"), nice: 0 }, 50, (m) => warnings.push(m));
-    // Twelve paths of 2 MiB are more than the worker's 16 MiB heap as one message, and one fits.
+    // Twelve paths of 2 MiB are more than the worker's heap as one message, and one fits.
     const huge = (i: number) => `/${String(i % 10).repeat(2 << 20)}`;
     const content = Buffer.from("x");
     const results = await Promise.allSettled([
