@@ -40,8 +40,10 @@ export interface ManifestOptions {
 export type ManifestReference = { tag: string } | { digest: Digest };
 
 export class ManifestStore {
-  /** digest → stored manifest; content addressing makes every entry forever correct. */
-  /** By digest; a manifest's parsed facts and digest cost about a kilobyte beside its bytes. */
+  /**
+   * digest → stored manifest; content addressing makes every entry forever correct. A manifest's
+   * parsed facts and digest cost about a kilobyte beside its bytes.
+   */
   private readonly cache = new Lru<string, StoredManifest>(6 << 20, (m, key) => m.body.length + keyBytes(key) + 1024);
   /** `name\ndigest` of revisions this process has seen in a repository; forgotten when it deletes one. */
   private readonly revisions = new Lru<string, true>(2 << 20, (_, key) => keyBytes(key));

@@ -58,9 +58,9 @@ interface Job {
  * durable already, so answering requests goes first, and the tree catches up when they leave the
  * processor idle (or the journal's backlog bound makes writers wait for it).
  *
- * A worker that dies (out of memory, say) is replaced, and the jobs of the batch it had go to the
- * new one one job per message, applied as a replay would; only a job that a fresh worker dies on
- * alone stops the applier, and with it the journal's writes, until a restart.
+ * A worker that dies (out of memory, say) is replaced. The jobs of the batch it had go to the new
+ * worker one per message, applied as a replay would. Only a job that a fresh worker dies on alone
+ * stops the applier, and with it the journal's writes, until a restart.
  */
 export class Applier {
   /** The worker, started with the first job and stopped after `idleMs` without one. */

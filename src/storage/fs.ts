@@ -362,7 +362,12 @@ export class FilesystemDriver implements StorageDriver {
    */
   private apply(ops: readonly JournalOp[], where?: RecordLocation): Promise<void> {
     const done = this.applier.apply(ops, where);
-    this.pending.add(ops.flatMap((o) => (o.op === "move" ? [o.source, o.dest] : [o.path])), done);
+    const paths: string[] = [];
+    for (const o of ops) {
+      if (o.op === "move") paths.push(o.source, o.dest);
+      else paths.push(o.path);
+    }
+    this.pending.add(paths, done);
     return done;
   }
 

@@ -12,10 +12,18 @@ describe("the apply worker", () => {
   const roots: string[] = [];
   after(() => Promise.all(roots.map((r) => rm(r, { recursive: true, force: true }))));
 
+  /** An applier (idle after 50 ms) over a fresh directory, or `below` it, and the warnings it gives. */
+  async function fresh(...below: string[]) {
+    const top = await mkdtemp(join(tmpdir(), "lading-applier-"));
+    roots.push(top);
+    const root = join(top, ...below);
+    const warnings: string[] = [];
+    const applier = new Applier({ root, scratch: join(root, ".lading-tmp"), nice: 0 }, 50, (m) => warnings.push(m));
+    return { root, applier, warnings };
+  }
+
   it("applies in order, stops its thread once idle, and starts again for the next job", async () => {
-    const root = await mkdtemp(join(tmpdir(), "lading-applier-"));
-    roots.push(root);
-    const applier = new Applier({ root, scratch: join(root, ".lading-tmp"), nice: 0 }, 50);
+    const { root, applier } = await fresh();
     const idle = await threads();
     await Promise.all([
       applier.apply([{ op: "put", path: "/a/link", content: Buffer.from("1") }]),
@@ -35,10 +43,7 @@ describe("the apply worker", () => {
   it("writes into more directories than its heap could remember (a long-running server's)", async () => {
     // Paths of 3,000 characters: 8,000 directories are 24 MB of strings, more than the worker's
     // heap; a worker that kept every directory it made ran out of memory.
-    const top = await mkdtemp(join(tmpdir(), "lading-applier-"));
-    roots.push(top);
-    const root = join(top, ...Array.from({ length: 12 }, () => "r".repeat(250)));
-    const applier = new Applier({ root, scratch: join(root, ".lading-tmp"), nice: 0 }, 50);
+    const { root, applier } = await fresh(...Array.from({ length: 12 }, () => "r".repeat(250)));
     const content = Buffer.from("x");
     for (let i = 0; i < 8_000; i += 500) {
       await Promise.all(Array.from({ length: 500 }, (_, j) => applier.apply([{ op: "put", path: `/t${i + j}/link`, content }])));
@@ -48,10 +53,7 @@ describe("the apply worker", () => {
   });
 
   it("replaces a worker that died on a batch, and applies the batch's jobs again one by one", async () => {
-    const root = await mkdtemp(join(tmpdir(), "lading-applier-"));
-    roots.push(root);
-    const warnings: string[] = [];
-    const applier = new Applier({ root, scratch: join(root, ".lading-tmp"), nice: 0 }, 50, (m) => warnings.push(m));
+    const { root, applier, warnings } = await fresh();
     // Twelve paths of 2 MiB are more than the worker's heap as one message, and one fits.
     const huge = (i: number) => `/${String(i % 10).repeat(2 << 20)}`;
     const content = Buffer.from("x");
@@ -75,10 +77,7 @@ describe("the apply worker", () => {
   });
 
   it("stops when a fresh worker dies on a job alone", async () => {
-    const root = await mkdtemp(join(tmpdir(), "lading-applier-"));
-    roots.push(root);
-    const warnings: string[] = [];
-    const applier = new Applier({ root, scratch: join(root, ".lading-tmp"), nice: 0 }, 50, (m) => warnings.push(m));
+    const { applier, warnings } = await fresh();
     const content = Buffer.from("x");
     await assert.rejects(applier.apply([{ op: "put", path: `/${"x".repeat(24 << 20)}`, content }]), /memory/);
     await assert.rejects(applier.apply([{ op: "put", path: "/next/link", content }]), /memory/, "later jobs are refused");
