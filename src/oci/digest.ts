@@ -1,4 +1,4 @@
-import { createHash, type Hash } from "node:crypto";
+import { createHash, hash, type Hash } from "node:crypto";
 
 /** Digest algorithms lading can compute and verify, with their hex lengths. */
 export const algorithms = { sha256: 64, sha512: 128 } as const;
@@ -34,8 +34,9 @@ export function looksLikeDigest(value: string): boolean {
   return grammar.test(value);
 }
 
+/** The digest of bytes in hand, in one call: no Hash object left to the garbage collector (see the server's heap-collector.ts). */
 export function digestOf(data: Uint8Array | string, algorithm: Algorithm = "sha256"): string {
-  return `${algorithm}:${createHash(algorithm).update(data).digest("hex")}`;
+  return `${algorithm}:${hash(algorithm, data, "hex")}`;
 }
 
 export function newHash(algorithm: Algorithm): Hash {

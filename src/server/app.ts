@@ -77,7 +77,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     };
     collector.begin();
     res.once("close", () => {
-      collector.end();
+      collector.end(ctx);
       const status = res.writableFinished ? res.statusCode : 499;
       const bytesOut = res.writableFinished && req.method !== "HEAD" ? Number(res.getHeader("content-length") ?? 0) : 0;
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;

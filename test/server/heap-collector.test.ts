@@ -100,4 +100,24 @@ describe("the heap collector", () => {
     assert.ok(process.memoryUsage().heapUsed < before, "the heap did not shrink after the quiet period");
     collector.stop();
   });
+
+  it("keeps the last request to end alive through a collection, until the next one ends", async () => {
+    const collector = new HeapCollector({ quietMs: 10, minGrowthBytes: 0 });
+    // Made in a function of its own, and read after a turn of the event loop: a WeakRef keeps its
+    // target alive until the end of the job that made or read it.
+    const ended = (): WeakRef<object> => {
+      const request = { route: "manifests" };
+      collector.begin();
+      collector.end(request);
+      return new WeakRef(request);
+    };
+    const first = ended();
+    await sleep(40);
+    assert.ok(first.deref(), "the last request did not outlive the collection");
+    const second = ended();
+    await sleep(40);
+    assert.equal(first.deref(), undefined, "a request was kept after the next one ended");
+    assert.ok(second.deref());
+    collector.stop();
+  });
 });

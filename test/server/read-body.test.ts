@@ -30,4 +30,28 @@ describe("readBody", () => {
     await assert.rejects(readBody(contextOf([Buffer.alloc(10)], 2048), 1024, tooLarge), /too large/);
     await assert.rejects(readBody(contextOf([Buffer.alloc(600), Buffer.alloc(600)]), 1024, tooLarge), /too large/);
   });
+
+  it("reads the rest of a body it refuses, so that the refusal can be answered", async () => {
+    const ctx = contextOf([Buffer.alloc(600), Buffer.alloc(600), Buffer.alloc(600)]);
+    const ended = new Promise((resolve) => ctx.req.once("end", resolve));
+    await assert.rejects(readBody(ctx, 1024, tooLarge), /too large/);
+    await ended;
+  });
+
+  it("refuses a body whose request closes before it ends, as a premature close", async () => {
+    const req = new Readable({ read() {} }) as unknown as IncomingMessage;
+    req.headers = {};
+    const reading = readBody({ req, bytesIn: 0 } as unknown as Context, 1024, tooLarge);
+    req.push(Buffer.from("{\"schema"));
+    setImmediate(() => req.destroy());
+    await assert.rejects(reading, { code: "ERR_STREAM_PREMATURE_CLOSE" });
+  });
+
+  it("passes on an error of the request", async () => {
+    const req = new Readable({ read() {} }) as unknown as IncomingMessage;
+    req.headers = {};
+    const reading = readBody({ req, bytesIn: 0 } as unknown as Context, 1024, tooLarge);
+    setImmediate(() => req.destroy(Object.assign(new Error("aborted"), { code: "ECONNRESET" })));
+    await assert.rejects(reading, { code: "ECONNRESET" });
+  });
 });
