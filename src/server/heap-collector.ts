@@ -41,7 +41,7 @@ export interface HeapCollectorOptions {
  *
  * A full collection also frees the hidden classes (maps) of which it finds no object alive, and V8
  * then discards the optimized code built on them ("weak objects" in `--trace-deopt`): collected
- * between two bursts, with no request alive, that was some 60 functions of Node's HTTP path and
+ * between two bursts, with no request alive, that was up to 70 functions of Node's HTTP path and
  * lading's own, run unoptimized at the start of the next burst until compiled again (on the second
  * core, which the server's apply worker and its clients need). So the last request to end is kept
  * until the next one ends, a quiet period is a second, not a moment between two bursts, and while
