@@ -3,7 +3,7 @@ import { RegistryError } from "../oci/errors.js";
 import { isPathNotFound, type Mutation, type Source, type StorageDriver } from "../storage/driver.js";
 import { blobDataPath, layerLinkDirPath, layerLinkPath } from "../storage/paths.js";
 import { deleteIfExists, linkMutation, readLink, writeLink } from "./links.js";
-import { keyBytes, Lru } from "./lru.js";
+import { byKey, keyBytes, Lru } from "./lru.js";
 
 /** Blobs up to this size are read whole and kept in memory. */
 export const smallBlobSize = 64 << 10;
@@ -18,8 +18,8 @@ export const smallBlobSize = 64 << 10;
  * deleting from the same store is seen on a cache miss only: see the README on shared stores.)
  */
 export class BlobStore {
-  private readonly sizes = new Lru<string, number>(2 << 20, (_, key) => keyBytes(key));
-  private readonly links = new Lru<string, true>(2 << 20, (_, key) => keyBytes(key));
+  private readonly sizes = new Lru<string, number>(2 << 20, byKey);
+  private readonly links = new Lru<string, true>(2 << 20, byKey);
   private readonly contents = new Lru<string, Buffer>(12 << 20, (b, key) => b.length + keyBytes(key) + 64);
 
   constructor(private readonly driver: StorageDriver) {}

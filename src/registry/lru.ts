@@ -72,3 +72,8 @@ export class Lru<K, V> {
 export function keyBytes(key: string): number {
   return key.length + 96;
 }
+
+/** A weigher for entries whose values cost next to nothing beside their string keys. */
+export function byKey(_: unknown, key: string): number {
+  return keyBytes(key);
+}

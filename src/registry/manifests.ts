@@ -6,7 +6,7 @@ import type { StorageDriver } from "../storage/driver.js";
 import { revisionDirPath, revisionLinkPath } from "../storage/paths.js";
 import type { BlobStore } from "./blobs.js";
 import { deleteIfExists, linkMutation, readLink } from "./links.js";
-import { keyBytes, Lru } from "./lru.js";
+import { byKey, keyBytes, Lru } from "./lru.js";
 import { referrerDescriptor, type ReferrerIndex } from "./referrers.js";
 import type { TagStore } from "./tags.js";
 import type { Catalog } from "./catalog.js";
@@ -46,7 +46,7 @@ export class ManifestStore {
    */
   private readonly cache = new Lru<string, StoredManifest>(6 << 20, (m, key) => m.body.length + keyBytes(key) + 1024);
   /** `name\ndigest` of revisions this process has seen in a repository; forgotten when it deletes one. */
-  private readonly revisions = new Lru<string, true>(2 << 20, (_, key) => keyBytes(key));
+  private readonly revisions = new Lru<string, true>(2 << 20, byKey);
 
   constructor(
     private readonly driver: StorageDriver,

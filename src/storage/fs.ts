@@ -94,7 +94,10 @@ export class FilesystemDriver implements StorageDriver {
    * @param options.warn told what an operator should know of and no request sees (the apply worker's
    *   death, above all)
    */
-  constructor(root: string, options: { checkpointBytes?: number; checkpointMs?: number; directio?: boolean; warn?: (message: string) => void } = {}) {
+  constructor(
+    root: string,
+    options: { checkpointBytes?: number; checkpointMs?: number; directio?: boolean | undefined; warn?: ((message: string) => void) | undefined } = {},
+  ) {
     this.root = resolve(root);
     this.directio = options.directio ?? true;
     this.scratch = join(this.root, tempPrefix);

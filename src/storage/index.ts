@@ -12,7 +12,7 @@ export type DriverConfig = { type: "filesystem"; rootdirectory: string; directio
 export function createDriver(config: DriverConfig, warn?: (message: string) => void): StorageDriver {
   switch (config.type) {
     case "filesystem":
-      return checked(new FilesystemDriver(config.rootdirectory, { directio: config.directio ?? true, ...(warn ? { warn } : {}) }));
+      return checked(new FilesystemDriver(config.rootdirectory, { directio: config.directio, warn }));
     case "inmemory":
       return checked(new MemoryDriver());
   }

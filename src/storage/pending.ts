@@ -45,13 +45,15 @@ export class PendingPaths {
   wait(path: string, beneath = false): Promise<unknown> | undefined {
     if (this.pending.size === 0) return undefined;
     const waits: Promise<void>[] = [];
-    const meet = (n: number | undefined): void => {
-      const pending = n === undefined ? undefined : this.pending.get(n);
-      if (pending) waits.push(pending);
-    };
-    if (beneath) meet(this.lastBelow.get(path));
-    for (let p: string | undefined = path; p !== undefined; p = parentOf(p)) meet(this.last.get(p));
+    if (beneath) this.meet(this.lastBelow.get(path), waits);
+    for (let p: string | undefined = path; p !== undefined; p = parentOf(p)) this.meet(this.last.get(p), waits);
     return waits.length === 0 ? undefined : Promise.all(waits);
+  }
+
+  /** Adds operation `n`'s settlement to `waits` while it is pending. */
+  private meet(n: number | undefined, waits: Promise<void>[]): void {
+    const pending = n === undefined ? undefined : this.pending.get(n);
+    if (pending) waits.push(pending);
   }
 
   /** Settles once every operation added so far, and any added meanwhile, is applied. */

@@ -14,6 +14,7 @@ function contextOf(chunks: Buffer[], length?: number): Context {
 
 const tooLarge = () => new RegistryError("MANIFEST_INVALID", "too large", { status: 413 });
 
+// A reader that stops listening waits for ever: the tests below end in 5 s, failed, instead.
 describe("readBody", () => {
   it("joins the chunks into a buffer of its own, not a slice of Node's shared pool", async () => {
     // Small buffers from Buffer.from share 8 KiB pool chunks: a kept slice would keep its chunk.
@@ -31,14 +32,14 @@ describe("readBody", () => {
     await assert.rejects(readBody(contextOf([Buffer.alloc(600), Buffer.alloc(600)]), 1024, tooLarge), /too large/);
   });
 
-  it("reads the rest of a body it refuses, so that the refusal can be answered", async () => {
+  it("reads the rest of a body it refuses, so that the refusal can be answered", { timeout: 5000 }, async () => {
     const ctx = contextOf([Buffer.alloc(600), Buffer.alloc(600), Buffer.alloc(600)]);
     const ended = new Promise((resolve) => ctx.req.once("end", resolve));
     await assert.rejects(readBody(ctx, 1024, tooLarge), /too large/);
     await ended;
   });
 
-  it("refuses a body whose request closes before it ends, as a premature close", async () => {
+  it("refuses a body whose request closes before it ends, as a premature close", { timeout: 5000 }, async () => {
     const req = new Readable({ read() {} }) as unknown as IncomingMessage;
     req.headers = {};
     const reading = readBody({ req, bytesIn: 0 } as unknown as Context, 1024, tooLarge);
@@ -47,7 +48,7 @@ describe("readBody", () => {
     await assert.rejects(reading, { code: "ERR_STREAM_PREMATURE_CLOSE" });
   });
 
-  it("passes on an error of the request", async () => {
+  it("passes on an error of the request", { timeout: 5000 }, async () => {
     const req = new Readable({ read() {} }) as unknown as IncomingMessage;
     req.headers = {};
     const reading = readBody({ req, bytesIn: 0 } as unknown as Context, 1024, tooLarge);
