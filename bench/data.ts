@@ -61,3 +61,8 @@ export class BlobSource {
     return this.cached;
   }
 }
+
+/** The tag workload's tag names (and the bare-Node probe's), in lexical order. */
+export function tagNames(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `tag-${String(i).padStart(5, "0")}`);
+}

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { BlobSource } from "./data.js";
 import { call, expectStatus, keepAliveAgent, runPool } from "./http.js";
 import type { Options } from "./options.js";
+import { walkList, wholeList } from "./protocol.js";
 import { cpuSeconds } from "./proc.js";
 
 export interface MachineSample {
@@ -28,6 +29,9 @@ export interface MachineSample {
   downloadCpuPerGB: number;
   /** Tiny GETs on a bare Node http server at the workloads' concurrency, per second. */
   tinyGets: number;
+  /** The tag workload's list from that server (each page serialized once), whole and walked page by page, per second. */
+  tagLists: number;
+  tagWalks: number;
 }
 
 export const machineFields: ReadonlyArray<[keyof MachineSample, string, string]> = [
@@ -39,6 +43,8 @@ export const machineFields: ReadonlyArray<[keyof MachineSample, string, string]>
   ["download", "loopback HTTP download from a Node server, sha256 verified", "MB/s"],
   ["downloadCpuPerGB", "  that server's CPU per GB", "CPU-s/GB"],
   ["tinyGets", "tiny GETs on a bare Node http server", "req/s"],
+  ["tagLists", "the tag list, whole, from a bare Node http server", "req/s"],
+  ["tagWalks", "the tag list walked page by page, from a bare Node http server", "walks/s"],
 ];
 
 const seconds = (t0: number): number => (performance.now() - t0) / 1000;
@@ -80,8 +86,10 @@ export async function probeMachine(opts: Options, repoRoot: string): Promise<Mac
   return { sha256, diskWrite, smallFsync, ...(await probeLoopback(opts, repoRoot, source)) };
 }
 
-async function probeLoopback(opts: Options, repoRoot: string, source: BlobSource): Promise<Pick<MachineSample, "upload" | "uploadCpuPerGB" | "download" | "downloadCpuPerGB" | "tinyGets">> {
-  const child = spawn(process.execPath, [join(repoRoot, "dist/bench/rawserver.js")], { stdio: ["ignore", "pipe", "inherit"] });
+type LoopbackSample = Omit<MachineSample, "sha256" | "diskWrite" | "smallFsync">;
+
+async function probeLoopback(opts: Options, repoRoot: string, source: BlobSource): Promise<LoopbackSample> {
+  const child = spawn(process.execPath, [join(repoRoot, "dist/bench/rawserver.js"), String(opts.tags)], { stdio: ["ignore", "pipe", "inherit"] });
   const pid = child.pid;
   if (pid === undefined) throw new Error("cannot start the raw loopback server");
   const exited = once(child, "exit");
@@ -115,12 +123,27 @@ async function probeLoopback(opts: Options, repoRoot: string, source: BlobSource
     const downloadCpuPerGB = (cpuSeconds(pid) - cpu0) / (total / 1e9);
 
     t0 = performance.now();
-    const done = await runPool(opts.concurrency * 10, opts.concurrency, async () => {
+    let done = await runPool(opts.concurrency * 10, opts.concurrency, async () => {
       expectStatus(await call({ method: "GET", url: `${base}/tiny`, agent }), "tiny GET", 200);
     }, opts.minSeconds * 1000);
     const tinyGets = done / seconds(t0);
+
+    // The tag workload's two phases, with the same requests and checks.
+    const target = { base, agent };
+    t0 = performance.now();
+    done = await runPool(opts.concurrency * 2, opts.concurrency, async () => {
+      const seen = await wholeList(target, "/tags/list", "tags");
+      if (seen !== opts.tags) throw new Error(`raw tag list: ${seen} tags, wanted ${opts.tags}`);
+    }, opts.minSeconds * 1000);
+    const tagLists = done / seconds(t0);
+    t0 = performance.now();
+    done = await runPool(opts.concurrency, opts.concurrency, async () => {
+      const walk = await walkList(target, "/tags/list", opts.tagPage, "tags");
+      if (walk.entries !== opts.tags) throw new Error(`raw tag list walk: ${walk.entries} tags, wanted ${opts.tags}`);
+    }, opts.minSeconds * 1000);
+    const tagWalks = done / seconds(t0);
     agent.destroy();
-    return { upload, uploadCpuPerGB, download, downloadCpuPerGB, tinyGets };
+    return { upload, uploadCpuPerGB, download, downloadCpuPerGB, tinyGets, tagLists, tagWalks };
   } finally {
     if (child.exitCode === null) process.kill(pid, "SIGTERM");
     await exited;

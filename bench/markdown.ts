@@ -86,6 +86,15 @@ export function markdown(results: Results, chartPath: string, markdownPath: stri
   const missed = decided.filter((v) => v.check.met === false);
   out.push("## Targets", "", `${decided.length - missed.length} of ${decided.length} checks met.`, "");
   out.push(table(["scenario", "check", "want", "actual", ""], decided.map(({ scenario, check }) => [scenario.id, check.what, check.want, num(check.actual), verdict(check) || "met"])), "");
+  const beyond = missed.filter(({ scenario, check }) => check.what === "throughput ratio" && scenario.targetOfMachineLimit !== null);
+  if (beyond.length > 0) {
+    out.push("What the unmet throughput targets would take, against the machine limit that bounds each, measured in the same run:", "");
+    for (const { scenario: s } of beyond) {
+      const wanted = (s.target ?? 0) * (s.reference.throughput.median ?? 0);
+      out.push(`- \`${s.id}\`: ${s.target ?? ""}× the reference is ${num(wanted)} ${s.unit}, ${num((s.targetOfMachineLimit ?? 0) * 100, 0)}% of ${s.machineLimit ?? ""} (lading: ${num((s.ofMachineLimit ?? 0) * 100, 0)}%).`);
+    }
+    out.push("");
+  }
   const unusual = r.scenarios.filter((s) => s.status !== "ok");
   if (unusual.length > 0) {
     out.push("## Not measured", "");

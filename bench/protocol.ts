@@ -118,6 +118,13 @@ export function imageManifest(config: { digest: string; size: number }, layers: 
   return Buffer.from(JSON.stringify(manifest));
 }
 
+/** GETs a whole list (`/tags/list` or `/_catalog`) in one request; returns the entries seen. */
+export async function wholeList(t: Target, path: string, key: "tags" | "repositories"): Promise<number> {
+  const reply = expectStatus(await call({ method: "GET", url: `${t.base}${path}`, agent: t.agent }), `GET ${path}`, 200);
+  const items = (JSON.parse(reply.body.toString("utf8")) as Record<string, unknown>)[key];
+  return Array.isArray(items) ? items.length : 0;
+}
+
 /**
  * Walks a paginated list (`/tags/list` or `/_catalog`) with `n`, following `Link` headers; returns
  * the requests made and the entries seen. A registry that ignores `n` answers in one page.

@@ -83,6 +83,8 @@ export interface ScenarioResult {
   /** lading's median as a fraction of the machine limit that bounds it. */
   ofMachineLimit: number | null;
   machineLimit: string | null;
+  /** The throughput target (its ratio times the reference's median) as a fraction of that limit. */
+  targetOfMachineLimit: number | null;
   checks: Check[];
 }
 
@@ -119,7 +121,10 @@ function registryResult(s: Scenario, samples: Sample[], errors: string[]): Regis
   return { throughput: stat(throughput), cpuPerUnit: stat(cpu), peakRssMiB: { values: rss, max: rss.length ? Math.max(...rss) : null }, settleSeconds: stat(settle), errors };
 }
 
-/** The machine limit each kind of figure is bounded by (reads by tiny GETs, writes by small fsyncs). */
+/**
+ * The machine limit each kind of figure is bounded by: reads by tiny GETs (tag lists by the same
+ * list from bare Node), writes by small fsyncs.
+ */
 function machineBound(s: ScenarioResult, machine: Results["machine"]): [string, number | null] {
   if (s.id.startsWith("push.")) {
     const limits = (["sha256", "diskWrite", "upload"] as const).map((k) => machine[k].median).filter((v): v is number => v !== null);
@@ -127,6 +132,8 @@ function machineBound(s: ScenarioResult, machine: Results["machine"]): [string, 
   }
   if (s.id.startsWith("pull.")) return ["loopback download, verified", machine.download.median];
   if (["small.push", "manifest.put", "mounts"].includes(s.id)) return ["4 KiB create + write + fsync, one at a time", machine.smallFsync.median];
+  if (s.id === "tags.whole") return ["the same list from bare Node", machine.tagLists.median];
+  if (s.id === "tags.paginated") return ["the same walk on bare Node", machine.tagWalks.median];
   if (s.per === "request") return ["tiny GETs on bare Node", machine.tinyGets.median];
   return ["", null];
 }
@@ -149,7 +156,7 @@ export function summarize(scenarioList: Scenario[], c: Collected, meta: Omit<Res
     return {
       id: s.id, workload: s.workload, title: s.title, unit: s.unit, per: s.per, cpuUnit: s.kind === "bytes" ? "CPU-s/GB" : `CPU-ms/${s.per}`,
       target: s.target ?? null, cpuTarget: s.cpuTarget ?? null, status, note, lading, reference,
-      ratio: null, cpuRatio: null, ofMachineLimit: null, machineLimit: null, checks: [],
+      ratio: null, cpuRatio: null, ofMachineLimit: null, machineLimit: null, targetOfMachineLimit: null, checks: [],
     };
   });
   return derive({ ...meta, machine, scenarios });
@@ -160,6 +167,8 @@ export function summarize(scenarioList: Scenario[], c: Collected, meta: Omit<Res
  * re-derived and re-rendered (`--render`) without running anything again.
  */
 export function derive(results: Results): Results {
+  // A results file from before a probe existed has no figure for it.
+  for (const [key] of machineFields) results.machine[key] ??= stat([]);
   const byId = new Map(results.scenarios.map((s) => [s.id, s]));
   for (const s of results.scenarios) {
     const { lading, reference } = s;
@@ -168,6 +177,8 @@ export function derive(results: Results): Results {
     const [bound, limit] = machineBound(s, results.machine);
     s.ofMachineLimit = ratioOf(lading.throughput.median, limit);
     s.machineLimit = bound || null;
+    const wanted = s.target === null || reference.throughput.median === null ? null : s.target * reference.throughput.median;
+    s.targetOfMachineLimit = ratioOf(wanted, limit);
     s.checks = [];
     const check = (what: string, want: string, actual: number | null, ok: (v: number) => boolean): void => {
       s.checks.push({ what, want, actual, met: actual === null ? null : ok(actual) });

@@ -3,8 +3,9 @@
  * The reference ignores `n` and `last`, so its walk is one request for everything: the figure is
  * complete walks per second either way, each checked to have seen every tag.
  */
-import { call, expectStatus, runPool } from "../http.js";
-import { putManifest, walkList } from "../protocol.js";
+import { tagNames } from "../data.js";
+import { runPool } from "../http.js";
+import { putManifest, walkList, wholeList } from "../protocol.js";
 import type { Workload } from "../scenarios.js";
 import { pushImageBlobs } from "./images.js";
 
@@ -15,15 +16,14 @@ export const tagsWorkload: Workload = {
     const target = { base: ctx.server.url, agent: ctx.agent };
     const repo = "bench/tags";
     const [manifest] = await pushImageBlobs(target, repo, 1);
-    const tags = Array.from({ length: opts.tags }, (_, i) => `tag-${String(i).padStart(5, "0")}`);
+    const tags = tagNames(opts.tags);
     await runPool(tags.length, opts.concurrency, (i) => putManifest(target, repo, tags[i]!, manifest!));
     const minMs = opts.minSeconds * 1000;
     const requests = opts.concurrency * 2;
     await ctx.phase("tags.whole", () =>
       runPool(requests, opts.concurrency, async () => {
-        const reply = expectStatus(await call({ method: "GET", url: `${target.base}/v2/${repo}/tags/list`, agent: target.agent }), "GET tag list", 200);
-        const seen = (JSON.parse(reply.body.toString("utf8")) as { tags?: unknown[] }).tags?.length;
-        if (seen !== opts.tags) throw new Error(`GET tag list: ${String(seen)} tags, wanted ${opts.tags}`);
+        const seen = await wholeList(target, `/v2/${repo}/tags/list`, "tags");
+        if (seen !== opts.tags) throw new Error(`GET tag list: ${seen} tags, wanted ${opts.tags}`);
       }, minMs),
     );
     await ctx.phase("tags.paginated", () =>

@@ -22,7 +22,7 @@ const scenarioIds = [
   "tags.whole", "tags.paginated", "catalog.walk", "mounts", "merge",
 ];
 
-const machineKeys = ["sha256", "diskWrite", "smallFsync", "upload", "uploadCpuPerGB", "download", "downloadCpuPerGB", "tinyGets"];
+const machineKeys = ["sha256", "diskWrite", "smallFsync", "upload", "uploadCpuPerGB", "download", "downloadCpuPerGB", "tinyGets", "tagLists", "tagWalks"];
 
 function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
@@ -96,13 +96,20 @@ test("a tiny benchmark run reports every field for every scenario", { timeout: 6
       assert.ok(finite(s.ratio) && s.ratio > 0, `${id}.ratio`);
       // A tiny run can use less CPU than one clock tick: then the ratio is undefined, and null says so.
       assert.ok(s.cpuRatio === null || finite(s.cpuRatio), `${id}.cpuRatio`);
-      assert.ok("ofMachineLimit" in s && "machineLimit" in s, `${id}.ofMachineLimit`);
+      assert.ok("ofMachineLimit" in s && "machineLimit" in s && "targetOfMachineLimit" in s, `${id}.ofMachineLimit`);
       for (const check of s.checks as Json[]) {
         for (const key of ["what", "want"]) assert.equal(typeof check[key], "string", `${id} check ${key}`);
         assert.ok(check.actual === null || finite(check.actual), `${id} check actual`);
         assert.ok(check.met === null || typeof check.met === "boolean", `${id} check met`);
       }
       assert.ok((s.checks as Json[]).some((c) => c.what === "lading peak RSS, MiB"), `${id} checks peak RSS`);
+    }
+
+    // The tag lists are bounded by the same lists served by bare Node, measured in the same run.
+    for (const id of ["tags.whole", "tags.paginated"]) {
+      const s = scenarios.find((x) => x.id === id)!;
+      assert.ok(finite(s.ofMachineLimit) && s.ofMachineLimit > 0, `${id}.ofMachineLimit`);
+      assert.ok(finite(s.targetOfMachineLimit) && s.targetOfMachineLimit > 0, `${id}.targetOfMachineLimit`);
     }
 
     const markdown = await readFile(join(out, "BENCHMARKS.md"), "utf8");

@@ -1,0 +1,58 @@
+/**
+ * Deriving a results file: a throughput target set against the machine limit that bounds it, and
+ * files written before a machine probe existed.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { machineFields, type MachineSample } from "../../bench/machine.js";
+import { markdown } from "../../bench/markdown.js";
+import { derive, type RegistryResult, type Results, type ScenarioResult, type Stat } from "../../bench/report.js";
+
+const stat = (...values: number[]): Stat => ({ values, median: values.length ? values[(values.length - 1) >> 1]! : null });
+
+function registry(throughput: number): RegistryResult {
+  return { throughput: stat(throughput), cpuPerUnit: stat(0.2), peakRssMiB: { values: [80], max: 80 }, settleSeconds: stat(0), errors: [] };
+}
+
+function walkScenario(lading: number, reference: number): ScenarioResult {
+  return {
+    id: "tags.paginated", workload: "tags", title: "tag list of 1000 tags, walked n=100, concurrency 32", unit: "walks/s", per: "walk", cpuUnit: "CPU-ms/walk",
+    target: 4, cpuTarget: null, status: "ok", note: null, lading: registry(lading), reference: registry(reference),
+    ratio: null, cpuRatio: null, ofMachineLimit: null, machineLimit: null, targetOfMachineLimit: null, checks: [],
+  };
+}
+
+function results(machine: Partial<Record<keyof MachineSample, Stat>>, scenario: ScenarioResult): Results {
+  return {
+    tool: "lading bench", startedAt: "2026-11-24T00:00:00.000Z", finishedAt: "2026-11-24T00:08:00.000Z", durationSeconds: 480,
+    full: true, quick: false, rounds: 1, command: "npm run bench", options: {},
+    environment: { cpus: 2, cpuModel: "test", node: "v20", kernel: "6", reference: "registry", commit: "0000000" },
+    machine: machine as Results["machine"], scenarios: [scenario],
+  };
+}
+
+test("an unmet throughput target is set against the machine limit that bounds it", () => {
+  const machine = Object.fromEntries(machineFields.map(([key]) => [key, stat(1000)])) as Record<keyof MachineSample, Stat>;
+  machine.tagWalks = stat(5000);
+  const r = derive(results(machine, walkScenario(4400, 1500)));
+  const s = r.scenarios[0]!;
+  assert.equal(s.machineLimit, "the same walk on bare Node");
+  assert.equal(s.ofMachineLimit, 4400 / 5000);
+  assert.equal(s.targetOfMachineLimit, (4 * 1500) / 5000);
+  assert.deepEqual(s.checks.find((c) => c.what === "throughput ratio"), { what: "throughput ratio", want: "≥ 4×", actual: 4400 / 1500, met: false });
+  const text = markdown(r, "/x/chart.svg", "/x/BENCHMARKS.md");
+  assert.match(text, /- `tags.paginated`: 4× the reference is 6,000 walks\/s, 120% of the same walk on bare Node \(lading: 88%\)\./);
+
+  const met = derive(results(machine, walkScenario(6600, 1500)));
+  assert.equal(met.scenarios[0]!.checks.find((c) => c.what === "throughput ratio")?.met, true);
+  assert.doesNotMatch(markdown(met, "/x/chart.svg", "/x/BENCHMARKS.md"), /What the unmet throughput targets would take/);
+});
+
+test("a results file from before a probe existed derives and renders without it", () => {
+  const machine = Object.fromEntries(machineFields.filter(([key]) => key !== "tagLists" && key !== "tagWalks").map(([key]) => [key, stat(1000)]));
+  const r = derive(results(machine, walkScenario(4400, 1500)));
+  assert.deepEqual(r.machine.tagWalks, { values: [], median: null });
+  assert.equal(r.scenarios[0]!.ofMachineLimit, null);
+  assert.equal(r.scenarios[0]!.targetOfMachineLimit, null);
+  assert.match(markdown(r, "/x/chart.svg", "/x/BENCHMARKS.md"), /\| the tag list walked page by page, from a bare Node http server \| — walks\/s \|/);
+});
