@@ -144,7 +144,7 @@ async function main(): Promise<number> {
       log(`round ${round}/${opts.rounds}: machine limits`);
       const m = await probeMachine(opts, repoRoot);
       c.machine.push(m);
-      log(`  sha256 ${num(m.sha256)} MB/s, disk ${num(m.diskWrite)} MB/s, 4 KiB fsync ${num(m.smallFsync)}/s, upload ${num(m.upload)} MB/s, download ${num(m.download)} MB/s, tiny GETs ${num(m.tinyGets)}/s`);
+      log(`  sha256 ${num(m.sha256)} MB/s, disk ${num(m.diskWrite)} MB/s, 4 KiB fsync ${num(m.smallFsync)}/s, upload ${num(m.upload)} MB/s, download ${num(m.download)} MB/s, tiny GETs ${num(m.tinyGets)}/s, tag walks ${num(m.tagWalks)}/s`);
       for (const w of runnable) {
         log(`round ${round}/${opts.rounds}: ${w.name}`);
         for (const kind of registryKinds) await runWorkload(w, kind, round, opts, list, c);
