@@ -11,8 +11,8 @@ import { join } from "node:path";
 import { BlobSource } from "./data.js";
 import { call, expectStatus, keepAliveAgent, runPool } from "./http.js";
 import type { Options } from "./options.js";
-import { walkList, wholeList } from "./protocol.js";
 import { cpuSeconds } from "./proc.js";
+import { fetchWholeLists, walkLists } from "./workloads/tags.js";
 
 export interface MachineSample {
   /** sha256 with node:crypto on one core, MB/s. */
@@ -123,25 +123,17 @@ async function probeLoopback(opts: Options, repoRoot: string, source: BlobSource
     const downloadCpuPerGB = (cpuSeconds(pid) - cpu0) / (total / 1e9);
 
     t0 = performance.now();
-    let done = await runPool(opts.concurrency * 10, opts.concurrency, async () => {
+    const done = await runPool(opts.concurrency * 10, opts.concurrency, async () => {
       expectStatus(await call({ method: "GET", url: `${base}/tiny`, agent }), "tiny GET", 200);
     }, opts.minSeconds * 1000);
     const tinyGets = done / seconds(t0);
 
-    // The tag workload's two phases, with the same requests and checks.
+    // The tag workload's two phases themselves.
     const target = { base, agent };
     t0 = performance.now();
-    done = await runPool(opts.concurrency * 2, opts.concurrency, async () => {
-      const seen = await wholeList(target, "/tags/list", "tags");
-      if (seen !== opts.tags) throw new Error(`raw tag list: ${seen} tags, wanted ${opts.tags}`);
-    }, opts.minSeconds * 1000);
-    const tagLists = done / seconds(t0);
+    const tagLists = (await fetchWholeLists(target, "/tags/list", opts)) / seconds(t0);
     t0 = performance.now();
-    done = await runPool(opts.concurrency, opts.concurrency, async () => {
-      const walk = await walkList(target, "/tags/list", opts.tagPage, "tags");
-      if (walk.entries !== opts.tags) throw new Error(`raw tag list walk: ${walk.entries} tags, wanted ${opts.tags}`);
-    }, opts.minSeconds * 1000);
-    const tagWalks = done / seconds(t0);
+    const tagWalks = (await walkLists(target, "/tags/list", opts)) / seconds(t0);
     agent.destroy();
     return { upload, uploadCpuPerGB, download, downloadCpuPerGB, tinyGets, tagLists, tagWalks };
   } finally {

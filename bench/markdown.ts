@@ -2,7 +2,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, relative } from "node:path";
 import { machineFields } from "./machine.js";
-import { verdicts, type Check, type Results, type ScenarioResult } from "./report.js";
+import { targetThroughput, verdicts, type Check, type Results, type ScenarioResult } from "./report.js";
 
 export function num(value: number | null, digits?: number): string {
   if (value === null || !Number.isFinite(value)) return "—";
@@ -90,8 +90,7 @@ export function markdown(results: Results, chartPath: string, markdownPath: stri
   if (beyond.length > 0) {
     out.push("What the unmet throughput targets would take, against the machine limit that bounds each, measured in the same run:", "");
     for (const { scenario: s } of beyond) {
-      const wanted = (s.target ?? 0) * (s.reference.throughput.median ?? 0);
-      out.push(`- \`${s.id}\`: ${s.target ?? ""}× the reference is ${num(wanted)} ${s.unit}, ${num((s.targetOfMachineLimit ?? 0) * 100, 0)}% of ${s.machineLimit ?? ""} (lading: ${num((s.ofMachineLimit ?? 0) * 100, 0)}%).`);
+      out.push(`- \`${s.id}\`: ${s.target ?? ""}× the reference is ${num(targetThroughput(s))} ${s.unit}, ${num((s.targetOfMachineLimit ?? 0) * 100, 0)}% of ${s.machineLimit ?? ""} (lading: ${num((s.ofMachineLimit ?? 0) * 100, 0)}%).`);
     }
     out.push("");
   }

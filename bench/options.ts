@@ -5,7 +5,6 @@
 import { Command, Option } from "commander";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { runPool } from "./http.js";
 
 export interface Options {
   quick: boolean;
@@ -152,12 +151,4 @@ export function formatBytes(bytes: number): string {
   if (bytes >= MiB && bytes % MiB === 0) return `${bytes / MiB} MiB`;
   if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
   return `${bytes} B`;
-}
-
-/**
- * The unmeasured warm-up before a write phase of `count` operations: `op(i)` for i = 0, 1, ...
- * (each a new item), `warmup` per hundred of `count` and for at least `warmupSeconds`.
- */
-export function warmUp(opts: Options, count: number, op: (i: number) => Promise<void>): Promise<number> {
-  return runPool(Math.ceil((count * opts.warmup) / 100), opts.concurrency, op, opts.warmupSeconds * 1000);
 }

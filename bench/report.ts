@@ -121,6 +121,11 @@ function registryResult(s: Scenario, samples: Sample[], errors: string[]): Regis
   return { throughput: stat(throughput), cpuPerUnit: stat(cpu), peakRssMiB: { values: rss, max: rss.length ? Math.max(...rss) : null }, settleSeconds: stat(settle), errors };
 }
 
+/** The throughput the target asks for: its ratio times the reference's median. */
+export function targetThroughput(s: ScenarioResult): number | null {
+  return s.target === null || s.reference.throughput.median === null ? null : s.target * s.reference.throughput.median;
+}
+
 /**
  * The machine limit each kind of figure is bounded by: reads by tiny GETs (tag lists by the same
  * list from bare Node), writes by small fsyncs.
@@ -177,8 +182,7 @@ export function derive(results: Results): Results {
     const [bound, limit] = machineBound(s, results.machine);
     s.ofMachineLimit = ratioOf(lading.throughput.median, limit);
     s.machineLimit = bound || null;
-    const wanted = s.target === null || reference.throughput.median === null ? null : s.target * reference.throughput.median;
-    s.targetOfMachineLimit = ratioOf(wanted, limit);
+    s.targetOfMachineLimit = ratioOf(targetThroughput(s), limit);
     s.checks = [];
     const check = (what: string, want: string, actual: number | null, ok: (v: number) => boolean): void => {
       s.checks.push({ what, want, actual, met: actual === null ? null : ok(actual) });

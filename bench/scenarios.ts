@@ -3,6 +3,7 @@
  * produce them: one workload is one server lifetime on fresh storage, measured in phases.
  */
 import type { Dispatcher } from "undici";
+import { runPool } from "./http.js";
 import { formatBytes, type Options } from "./options.js";
 import { cpuSeconds, peakRss, resetPeak } from "./proc.js";
 import type { Server } from "./servers.js";
@@ -135,4 +136,12 @@ async function idle(pid: number): Promise<number> {
     busy += elapsed;
     if (busy * 1000 > settleLimitMs) throw new Error(`the server (PID ${pid}) was still busy ${settleLimitMs / 1000} s after the phase`);
   }
+}
+
+/**
+ * The unmeasured warm-up before a write phase of `count` operations: `op(i)` for i = 0, 1, ...
+ * (each a new item), `warmup` per hundred of `count` and for at least `warmupSeconds`.
+ */
+export function warmUp(opts: Options, count: number, op: (i: number) => Promise<void>): Promise<number> {
+  return runPool(Math.ceil((count * opts.warmup) / 100), opts.concurrency, op, opts.warmupSeconds * 1000);
 }

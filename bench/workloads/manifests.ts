@@ -3,9 +3,8 @@
  * fetched by tag, HEADed by tag and fetched by digest, `concurrency` in flight.
  */
 import { runPool } from "../http.js";
-import { warmUp } from "../options.js";
 import { fetchManifest, putManifest } from "../protocol.js";
-import type { Workload } from "../scenarios.js";
+import { warmUp, type Workload } from "../scenarios.js";
 import { sha256 } from "../data.js";
 import { distinctManifest, pushImageBlobs, seedImage } from "./images.js";
 

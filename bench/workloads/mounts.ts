@@ -5,9 +5,8 @@
  */
 import { BlobSource } from "../data.js";
 import { runPool } from "../http.js";
-import { warmUp } from "../options.js";
 import { mountBlob, pushBytes } from "../protocol.js";
-import type { Workload } from "../scenarios.js";
+import { warmUp, type Workload } from "../scenarios.js";
 
 const maxSources = 100;
 

@@ -1,9 +1,8 @@
 /** Many small blobs (config-sized) pushed, HEADed and fetched with `concurrency` requests in flight. */
 import { BlobSource } from "../data.js";
 import { runPool } from "../http.js";
-import { warmUp } from "../options.js";
 import { headBlob, pullBlob, pushBytes } from "../protocol.js";
-import type { Workload } from "../scenarios.js";
+import { warmUp, type Workload } from "../scenarios.js";
 
 export const smallWorkload: Workload = {
   name: "small",

@@ -5,7 +5,8 @@
  */
 import { tagNames } from "../data.js";
 import { runPool } from "../http.js";
-import { putManifest, walkList, wholeList } from "../protocol.js";
+import type { Options } from "../options.js";
+import { putManifest, walkList, wholeList, type Target } from "../protocol.js";
 import type { Workload } from "../scenarios.js";
 import { pushImageBlobs } from "./images.js";
 
@@ -18,19 +19,26 @@ export const tagsWorkload: Workload = {
     const [manifest] = await pushImageBlobs(target, repo, 1);
     const tags = tagNames(opts.tags);
     await runPool(tags.length, opts.concurrency, (i) => putManifest(target, repo, tags[i]!, manifest!));
-    const minMs = opts.minSeconds * 1000;
-    const requests = opts.concurrency * 2;
-    await ctx.phase("tags.whole", () =>
-      runPool(requests, opts.concurrency, async () => {
-        const seen = await wholeList(target, `/v2/${repo}/tags/list`, "tags");
-        if (seen !== opts.tags) throw new Error(`GET tag list: ${seen} tags, wanted ${opts.tags}`);
-      }, minMs),
-    );
-    await ctx.phase("tags.paginated", () =>
-      runPool(opts.concurrency, opts.concurrency, async () => {
-        const walk = await walkList(target, `/v2/${repo}/tags/list`, opts.tagPage, "tags");
-        if (walk.entries !== opts.tags) throw new Error(`tag list walk with n=${opts.tagPage}: ${walk.entries} tags, wanted ${opts.tags}`);
-      }, minMs),
-    );
+    await ctx.phase("tags.whole", () => fetchWholeLists(target, `/v2/${repo}/tags/list`, opts));
+    await ctx.phase("tags.paginated", () => walkLists(target, `/v2/${repo}/tags/list`, opts));
   },
 };
+
+/**
+ * The two phases, also run against a bare Node server for the machine's limit: the whole list
+ * fetched, `concurrency` in flight, and walked page by page, each checked to hold every tag.
+ * Both return how many ran.
+ */
+export function fetchWholeLists(target: Target, path: string, opts: Options): Promise<number> {
+  return runPool(opts.concurrency * 2, opts.concurrency, async () => {
+    const seen = await wholeList(target, path, "tags");
+    if (seen !== opts.tags) throw new Error(`GET ${path}: ${seen} tags, wanted ${opts.tags}`);
+  }, opts.minSeconds * 1000);
+}
+
+export function walkLists(target: Target, path: string, opts: Options): Promise<number> {
+  return runPool(opts.concurrency, opts.concurrency, async () => {
+    const walk = await walkList(target, path, opts.tagPage, "tags");
+    if (walk.entries !== opts.tags) throw new Error(`walk of ${path} with n=${opts.tagPage}: ${walk.entries} tags, wanted ${opts.tags}`);
+  }, opts.minSeconds * 1000);
+}

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { keyBytes, Lru } from "../../src/registry/lru.js";
+import { byKey, keyBytes, Lru } from "../../src/registry/lru.js";
 
 describe("Lru", () => {
   it("forgets the oldest entry not used since it was stored, once over its weight", () => {
@@ -46,7 +46,7 @@ describe("Lru", () => {
   });
 
   it("weighs an entry by its key too, so a bound in bytes holds whatever the keys' lengths", () => {
-    const lru = new Lru<string, true>(3 * keyBytes("k".repeat(20)), (_, key) => keyBytes(key));
+    const lru = new Lru<string, true>(3 * keyBytes("k".repeat(20)), byKey);
     for (const n of [1, 2, 3]) lru.set(String(n).repeat(20), true);
     assert.equal(lru.get("1".repeat(20)), true, "three keys of 20 fit");
     lru.set("4".repeat(200), true);
