@@ -86,7 +86,15 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
     if (typeof next !== "object" || next === null || Array.isArray(next)) node[part] = {};
     node = node[part] as Record<string, unknown>;
   }
-  node[path[path.length - 1]!] = value;
+  const last = path[path.length - 1]!;
+  const existing = node[last];
+  // A section given whole (a flag that turns a feature on) keeps what the file said inside it.
+  if (isPlainObject(value) && isPlainObject(existing)) node[last] = { ...existing, ...value };
+  else node[last] = value;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function parseScalar(value: string): unknown {

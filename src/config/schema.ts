@@ -1,19 +1,30 @@
 import { z } from "zod";
-import { parseDuration } from "./duration.js";
+import { authSection, duration, ladingAuthSection } from "./auth.js";
 
-const duration = z
-  .union([z.string(), z.number()])
-  .transform((value, ctx) => {
-    const ms = parseDuration(value);
-    if (ms === undefined) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `not a duration: ${JSON.stringify(value)} (use e.g. 60s, 24h, 1h30m)` });
-      return z.NEVER;
-    }
-    return ms;
+/**
+ * A setting of registry:2's that only tunes the reference's own internals (its Go runtime, its
+ * caches, its debug endpoints): lading has nothing it would change, so accepting it changes
+ * nothing a user relies on. Listed in the README.
+ */
+const internal = z.unknown();
+
+/**
+ * A setting that asks for behaviour lading does not have: accepted only when empty or off, so that
+ * a deployment never believes it has something it has not.
+ */
+function unsupported(what: string) {
+  return z.unknown().superRefine((value, ctx) => {
+    if (isEmpty(value)) return;
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `lading does not support ${what}; remove this setting` });
   });
+}
 
-/** Sections of registry:2's config that lading accepts and does not act on (yet). */
-const tolerated = z.unknown();
+function isEmpty(value: unknown): boolean {
+  if (value === undefined || value === null || value === false || value === "") return true;
+  if (Array.isArray(value)) return value.length === 0;
+  if (typeof value === "object") return Object.values(value).every(isEmpty);
+  return false;
+}
 
 const filesystem = z
   .object({
@@ -39,8 +50,15 @@ const storage = z
       })
       .strict()
       .default({}),
-    cache: tolerated,
-    redirect: tolerated,
+    cache: z
+      .object({
+        blobdescriptor: z.enum(["inmemory"], { message: "lading keeps its caches in memory: only blobdescriptor: inmemory (redis is not supported)" }).optional(),
+        blobdescriptorsize: internal,
+      })
+      .strict()
+      .optional(),
+    /** lading serves blob bytes itself; `disable: true` asks for exactly that. */
+    redirect: z.object({ disable: z.literal(true, { message: "lading does not redirect blob downloads; set disable: true or remove it" }) }).strict().optional(),
   })
   .strict()
   .refine((s) => (s.filesystem === undefined) !== (s.inmemory === undefined), { message: "configure exactly one storage driver: filesystem or inmemory" });
@@ -49,19 +67,26 @@ const http = z
   .object({
     addr: z.string().default("127.0.0.1:5000"),
     net: z.enum(["tcp"]).optional(),
-    prefix: tolerated,
+    prefix: z.enum(["", "/"], { message: "lading serves at the root: a path prefix is not supported" }).optional(),
     host: z.string().url().optional(),
     secret: z.string().optional(),
     relativeurls: z.boolean().optional(),
     draintimeout: duration.default("60s"),
     tls: z
-      .object({ certificate: z.string(), key: z.string(), clientcas: tolerated, minimumtls: tolerated, letsencrypt: tolerated })
+      .object({
+        certificate: z.string(),
+        key: z.string(),
+        /** Client certificates signed by one of these CAs are required (mutual TLS). */
+        clientcas: z.array(z.string().min(1)).optional(),
+        minimumtls: z.enum(["tls1.2", "tls1.3"], { message: "lading serves TLS 1.2 or 1.3: use tls1.2 or tls1.3" }).optional(),
+        letsencrypt: unsupported("Let's Encrypt certificates (http.tls.letsencrypt): give certificate and key"),
+      })
       .strict()
       .optional(),
     headers: z.record(z.union([z.string(), z.array(z.string())])).default({}),
-    debug: tolerated,
-    http2: tolerated,
-    h2c: tolerated,
+    debug: unsupported("a debug server (http.debug): lading serves /metrics and /healthz on its main address"),
+    http2: internal,
+    h2c: unsupported("HTTP/2 without TLS (http.h2c)"),
   })
   .strict()
   .default({});
@@ -69,11 +94,12 @@ const http = z
 const log = z
   .object({
     level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
-    formatter: z.enum(["json", "text", "logstash"]).optional(),
+    formatter: z.enum(["json"], { message: "lading logs JSON lines: use json or remove it" }).optional(),
     accesslog: z.object({ disabled: z.boolean().default(false) }).strict().default({}),
-    fields: tolerated,
-    hooks: tolerated,
-    reportcaller: tolerated,
+    /** Added to every log line. */
+    fields: z.record(z.unknown()).default({}),
+    hooks: unsupported("log hooks (log.hooks)"),
+    reportcaller: internal,
   })
   .strict()
   .default({});
@@ -84,9 +110,12 @@ const validation = z
     enabled: z.boolean().optional(),
     manifests: z
       .object({
-        urls: tolerated,
+        urls: unsupported("URL rules for foreign layers (validation.manifests.urls)"),
         indexes: z
-          .object({ platforms: z.enum(["all", "none", "list"]).default("all"), platformlist: tolerated })
+          .object({
+            platforms: z.enum(["all", "none"], { message: "lading supports all or none (a platform list is not supported)" }).default("all"),
+            platformlist: unsupported("a platform list (validation.manifests.indexes.platformlist)"),
+          })
           .strict()
           .default({}),
       })
@@ -101,6 +130,7 @@ const lading = z
   .object({
     manifests: z.object({ maxsize: z.number().int().positive().default(4 << 20), sparse: z.boolean().default(false) }).strict().default({}),
     metrics: z.object({ enabled: z.boolean().default(true), path: z.string().startsWith("/").default("/metrics") }).strict().default({}),
+    auth: ladingAuthSection,
   })
   .strict()
   .default({});
@@ -113,16 +143,22 @@ export const configSchema = z
     http,
     validation,
     lading,
-    auth: tolerated,
-    notifications: tolerated,
-    redis: tolerated,
-    health: tolerated,
-    proxy: tolerated,
-    compatibility: tolerated,
-    loglevel: tolerated,
-    reporting: tolerated,
-    middleware: tolerated,
-    catalog: tolerated,
+    auth: authSection.optional(),
+    notifications: z
+      .object({
+        endpoints: unsupported("notifications (notifications.endpoints)"),
+        events: internal,
+      })
+      .strict()
+      .optional(),
+    redis: unsupported("redis (lading keeps its caches in memory)"),
+    health: internal,
+    proxy: unsupported("a pull-through cache (proxy)"),
+    compatibility: unsupported("compatibility settings (compatibility)"),
+    loglevel: unsupported("the top-level loglevel key: use log.level"),
+    reporting: unsupported("error reporting services (reporting)"),
+    middleware: unsupported("middleware (middleware)"),
+    catalog: z.object({ maxentries: z.number().int().positive().default(1000) }).strict().default({}),
   })
   .strict();
 

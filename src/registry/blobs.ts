@@ -4,6 +4,7 @@ import { isPathNotFound, type Mutation, type Source, type StorageDriver } from "
 import { blobDataPath, layerLinkDirPath, layerLinkPath } from "../storage/paths.js";
 import { deleteIfExists, linkMutation, readLink, writeLink } from "./links.js";
 import { byKey, keyBytes, Lru } from "./lru.js";
+import { writable, type WritePolicy } from "./write-policy.js";
 
 /** Blobs up to this size are read whole and kept in memory. */
 export const smallBlobSize = 64 << 10;
@@ -22,7 +23,10 @@ export class BlobStore {
   private readonly links = new Lru<string, true>(2 << 20, byKey);
   private readonly contents = new Lru<string, Buffer>(12 << 20, (b, key) => b.length + keyBytes(key) + 64);
 
-  constructor(private readonly driver: StorageDriver) {}
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly policy: WritePolicy = writable,
+  ) {}
 
   /** Size of a stored blob, or undefined. */
   async size(digest: Digest): Promise<number | undefined> {
@@ -57,12 +61,14 @@ export class BlobStore {
   }
 
   async link(name: string, digest: Digest): Promise<void> {
+    this.policy.write();
     if (this.links.get(`${name}\n${digest.value}`)) return;
     await writeLink(this.driver, layerLinkPath(name, digest), digest);
   }
 
   /** Removes a blob from a repository (the bytes stay until garbage collection). */
   async unlink(name: string, digest: Digest): Promise<void> {
+    this.policy.remove();
     if ((await this.sizeIn(name, digest)) === undefined) throw new RegistryError("BLOB_UNKNOWN", undefined, { detail: { digest: digest.value } });
     this.links.delete(`${name}\n${digest.value}`);
     await deleteIfExists(this.driver, layerLinkDirPath(name, digest));

@@ -5,6 +5,7 @@ import { ManifestStore, type ManifestOptions } from "./manifests.js";
 import { ReferrerIndex } from "./referrers.js";
 import { TagStore } from "./tags.js";
 import { UploadStore } from "./uploads.js";
+import { WritePolicy } from "./write-policy.js";
 
 export interface RegistryOptions extends ManifestOptions {
   /** Whether blobs, manifests and tags may be deleted. */
@@ -25,11 +26,12 @@ export class Registry {
     readonly driver: StorageDriver,
     readonly options: RegistryOptions,
   ) {
-    this.blobs = new BlobStore(driver);
-    this.uploads = new UploadStore(driver, this.blobs);
-    this.tags = new TagStore(driver);
+    const policy = new WritePolicy(options);
+    this.blobs = new BlobStore(driver, policy);
+    this.uploads = new UploadStore(driver, this.blobs, policy);
+    this.tags = new TagStore(driver, policy);
     this.catalog = new Catalog(driver);
-    this.manifests = new ManifestStore(driver, this.blobs, this.tags, new ReferrerIndex(driver), this.catalog, options);
+    this.manifests = new ManifestStore(driver, this.blobs, this.tags, new ReferrerIndex(driver), this.catalog, options, policy);
   }
 
   repositories(): Promise<string[]> {

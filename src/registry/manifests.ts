@@ -10,6 +10,7 @@ import { byKey, keyBytes, Lru } from "./lru.js";
 import { referrerDescriptor, type ReferrerIndex } from "./referrers.js";
 import type { TagStore } from "./tags.js";
 import type { Catalog } from "./catalog.js";
+import { writable, type WritePolicy } from "./write-policy.js";
 
 export interface StoredManifest {
   digest: Digest;
@@ -55,9 +56,11 @@ export class ManifestStore {
     private readonly referrerIndex: ReferrerIndex,
     private readonly catalog: Catalog,
     private readonly options: ManifestOptions,
+    private readonly policy: WritePolicy = writable,
   ) {}
 
   async put(name: string, reference: ManifestReference, body: Buffer, contentType: string | undefined, extraTags: string[]): Promise<StoredManifest> {
+    this.policy.write();
     if (body.length > this.options.maxSize) {
       throw new RegistryError("MANIFEST_INVALID", `manifest is ${body.length} bytes; the limit is ${this.options.maxSize}`, { status: 413 });
     }
@@ -96,6 +99,7 @@ export class ManifestStore {
 
   /** Deletes a manifest from a repository, with every tag that points at it. */
   async delete(name: string, digest: Digest): Promise<void> {
+    this.policy.remove();
     const stored = await this.load(name, digest);
     if (!stored) throw new RegistryError("MANIFEST_UNKNOWN", undefined, { detail: { digest: digest.value } });
     for (const tag of await this.tags.tagsOf(name, digest)) await this.tags.untag(name, tag);

@@ -12,8 +12,8 @@ export function insertSorted(sorted: readonly string[], item: string): string[] 
   return [...sorted.slice(0, lo), item, ...sorted.slice(lo)];
 }
 
-/** One page of a sorted list: entries after `last`, at most `n` of them, and whether more follow. */
-export function paginate(sorted: readonly string[], n: number | undefined, last: string | undefined): { items: string[]; more: boolean } {
+/** One page of a sorted list: entries after `last`, at most `n` of them, whether more follow, and how many follow `last`. */
+export function paginate(sorted: readonly string[], n: number | undefined, last: string | undefined): { items: string[]; more: boolean; remaining: number } {
   let from = 0;
   if (last !== undefined) {
     let lo = 0;
@@ -26,5 +26,5 @@ export function paginate(sorted: readonly string[], n: number | undefined, last:
     from = lo;
   }
   const to = n === undefined ? sorted.length : Math.min(sorted.length, from + n);
-  return { items: sorted.slice(from, to), more: to < sorted.length };
+  return { items: sorted.slice(from, to), more: to < sorted.length, remaining: sorted.length - from };
 }

@@ -6,6 +6,7 @@ import { deleteIfExists, linkMutation, readLink } from "./links.js";
 import { KeyedQueue } from "./lock.js";
 import { keyBytes, Lru } from "./lru.js";
 import { insertSorted, paginate } from "./sorted.js";
+import { writable, type WritePolicy } from "./write-policy.js";
 
 export interface TagPage {
   /** The list the page was cut from. */
@@ -29,7 +30,10 @@ export class TagStore {
   /** Writes to one tag are serialized so that the cache ends as storage does. */
   private readonly writes = new KeyedQueue();
 
-  constructor(private readonly driver: StorageDriver) {}
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly policy: WritePolicy = writable,
+  ) {}
 
   async resolve(name: string, tag: string): Promise<Digest | undefined> {
     const key = `${name}\n${tag}`;
@@ -42,6 +46,7 @@ export class TagStore {
 
   /** Points a tag at a manifest. */
   async tag(name: string, tag: string, digest: Digest): Promise<void> {
+    this.policy.write();
     await this.tagWith(name, [tag], digest, []);
   }
 
@@ -69,6 +74,7 @@ export class TagStore {
   }
 
   async untag(name: string, tag: string): Promise<boolean> {
+    this.policy.remove();
     const key = `${name}\n${tag}`;
     return this.writes.run(key, async () => {
       this.current.delete(key);

@@ -8,6 +8,7 @@ import { uploadDataPath, uploadPath, uploadStartedAtPath } from "../storage/path
 import { smallBlobSize, type BlobStore } from "./blobs.js";
 import { deleteIfExists } from "./links.js";
 import { purgeUploads, type PurgeResult } from "./purge.js";
+import { writable, type WritePolicy } from "./write-policy.js";
 
 /** The hash of an upload's bytes so far, kept between requests so that nothing is read back. */
 interface LiveHash {
@@ -53,9 +54,11 @@ export class UploadStore {
   constructor(
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
+    private readonly policy: WritePolicy = writable,
   ) {}
 
   async start(name: string, algorithm: Algorithm = "sha256"): Promise<string> {
+    this.policy.write();
     const id = randomUUID();
     const startedAt = new Date();
     if (this.driver.exclusive) {
@@ -140,6 +143,7 @@ export class UploadStore {
 
   /** Appends a chunk. */
   async append(name: string, id: string, body: Readable, claim: ChunkClaim): Promise<Received> {
+    this.policy.write();
     return this.exclusive(id, async () => {
       await this.ensureExists(name, id);
       await this.materialize(name, id);
@@ -158,6 +162,7 @@ export class UploadStore {
 
   /** A single-request upload (POST ?digest=): a session only when the body is not small. */
   async putWhole(name: string, digest: Digest, body: Readable, claim: ChunkClaim): Promise<Received> {
+    this.policy.write();
     if (isSmall(claim)) return this.storeSmall(name, digest, body, claim.length);
     const id = await this.start(name, digest.algorithm);
     return this.complete(name, id, digest, body, claim);
@@ -165,6 +170,7 @@ export class UploadStore {
 
   /** Finishes an upload: receives the last chunk, verifies the digest, and moves the blob into place. */
   async complete(name: string, id: string, digest: Digest, body: Readable | undefined, claim: ChunkClaim): Promise<Received> {
+    this.policy.write();
     return this.exclusive(id, async () => {
       await this.ensureExists(name, id);
       if (body && isSmall(claim) && this.live.get(id)?.hashed === 0) {
@@ -198,6 +204,7 @@ export class UploadStore {
   }
 
   async cancel(name: string, id: string): Promise<void> {
+    this.policy.write();
     await this.exclusive(id, async () => {
       await this.ensureExists(name, id);
       await this.discard(name, id);

@@ -1,15 +1,19 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
+import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from "node:https";
 import type { AddressInfo } from "node:net";
-import { pino, type Logger } from "pino";
+import type { Logger } from "pino";
+import type { AuditEvent } from "../auth/audit.js";
+import { unrestricted } from "../auth/policy.js";
+import { ConfigError } from "../config/load.js";
+import { compose, type Composition } from "../config/root.js";
 import type { Config } from "../config/schema.js";
 import { RegistryError } from "../oci/errors.js";
-import { Registry } from "../registry/index.js";
-import { createDriver } from "../storage/index.js";
-import { allowAll, type AccessController } from "./auth/access.js";
-import type { Context } from "./context.js";
+import type { Registry } from "../registry/index.js";
+import { addressOf } from "./auth/controller.js";
+import type { Context, Handler } from "./context.js";
+import { tokenEndpoint } from "./routes/token.js";
 import { sendError } from "./errors.js";
 import { HeapCollector } from "./heap-collector.js";
 import { Metrics } from "./metrics.js";
@@ -27,32 +31,31 @@ export interface RunningServer {
 
 export interface ServerOptions {
   logger?: Logger;
-  access?: AccessController;
 }
 
 const uploadRoutes = new Set(["upload", "uploads"]);
 
+/** Routes whose success the audit log records, with the event each is. */
+const audited: Record<string, AuditEvent["event"] | undefined> = { "PUT manifest": "push", "DELETE manifest": "delete", "DELETE blob": "delete" };
+
 /** Builds the registry from its configuration and starts serving it. */
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
-  const log = options.logger ?? pino({ level: config.log.level, base: null, timestamp: pino.stdTimeFunctions.isoTime });
-  const driver = createDriver(
-    config.storage.filesystem
-      ? { type: "filesystem", rootdirectory: config.storage.filesystem.rootdirectory, directio: config.storage.filesystem.directio }
-      : { type: "inmemory" },
-    (message) => log.warn(message),
-  );
-  const registry = new Registry(driver, {
-    deleteEnabled: config.storage.delete.enabled,
-    readOnly: config.storage.maintenance.readonly.enabled,
-    maxSize: config.lading.manifests.maxsize,
-    requireIndexChildren: config.validation.manifests.indexes.platforms !== "none" && !config.lading.manifests.sparse,
-    requireBlobs: !config.lading.manifests.sparse,
-  });
+  return serve(await compose(config, options.logger === undefined ? {} : { logger: options.logger }));
+}
+
+/**
+ * Serves a composed registry. The server is a mount table: `/v2/` (the registry API, behind
+ * access control), `/token` (when lading issues tokens), `/healthz` and `/metrics`.
+ */
+export async function serve(root: Composition): Promise<RunningServer> {
+  const { config, log, registry, access, audit } = root;
   const metrics = new Metrics();
-  const access = options.access ?? allowAll;
   const extraHeaders = Object.entries(config.http.headers);
   const accessLog = !config.log.accesslog.disabled;
   const collector = new HeapCollector();
+  const mounts = new Map<string, Handler>([["/healthz", health]]);
+  if (config.lading.metrics.enabled) mounts.set(config.lading.metrics.path, (ctx) => serveMetrics(ctx, metrics));
+  if (root.tokens !== undefined && audit !== undefined) mounts.set("/token", tokenEndpoint(root.tokens.access, root.tokens.issuer, audit));
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();
@@ -69,7 +72,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       params: {},
       query: new URLSearchParams(q === -1 ? "" : rawUrl.slice(q + 1)),
       registry,
-      access,
+      grant: unrestricted,
       config,
       log,
       bytesIn: 0,
@@ -88,16 +91,21 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       if (accessLog) {
         log.info({ req_id: requestId, method: req.method, path: rawUrl, route: ctx.route, status, bytes_in: ctx.bytesIn, bytes_out: bytesOut, duration_ms: Math.round(seconds * 1e4) / 10 }, "request");
       }
+      const event = audit === undefined || status >= 300 ? undefined : audited[`${req.method} ${ctx.route}`];
+      if (event !== undefined) {
+        const { name, reference, digest } = ctx.params;
+        audit!.record({ event, user: ctx.grant.principal.name, address: addressOf(req), ...(name === undefined ? {} : { repository: name }), ...(reference === undefined ? {} : { reference }), ...(digest === undefined ? {} : { digest }), status });
+      }
     });
     let upload = false;
     try {
-      if (pathname === "/healthz") return await health(ctx);
-      if (config.lading.metrics.enabled && pathname === config.lading.metrics.path) return await serveMetrics(ctx, metrics);
+      const mounted = mounts.get(pathname);
+      if (mounted !== undefined) return await mounted(ctx);
       const found = match(req.method ?? "GET", pathname);
       if (!found) throw new RegistryError("UNSUPPORTED", `no such endpoint: ${req.method} ${pathname}`, { status: 404 });
       ctx.route = found.route;
       ctx.params = found.params;
-      await access.authorize(req, found.access);
+      ctx.grant = await access.authorize(req, found.access);
       upload = uploadRoutes.has(found.route) && req.method !== "GET" && req.method !== "DELETE";
       if (upload) metrics.uploadsInFlight.inc();
       await found.handler(ctx);
@@ -116,9 +124,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   };
 
   const listener = (req: IncomingMessage, res: ServerResponse) => void handle(req, res);
-  const server: Server = config.http.tls
-    ? createHttpsServer({ cert: readFileSync(config.http.tls.certificate), key: readFileSync(config.http.tls.key) }, listener)
-    : createHttpServer(listener);
+  const server: Server = config.http.tls ? createHttpsServer(tlsOptions(config.http.tls), listener) : createHttpServer(listener);
   // Large blobs take as long as they take; idle keep-alive connections outlive load balancers' 60 s.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
@@ -135,7 +141,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const address = server.address() as AddressInfo;
   const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `${config.http.tls ? "https" : "http"}://${shownHost}:${address.port}`;
-  log.info({ addr: `${shownHost}:${address.port}`, url, storage: driver.name }, "listening");
+  log.info({ addr: `${shownHost}:${address.port}`, url, storage: root.driver.name }, "listening");
 
   const purging = config.storage.maintenance.uploadpurging;
   const purgeTimer = purging.enabled && !config.storage.maintenance.readonly.enabled ? schedulePurge(registry, purging, log) : undefined;
@@ -149,9 +155,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       if (purgeTimer) clearInterval(purgeTimer);
       await drain(server, config.http.draintimeout);
       collector.stop();
-      await registry.uploads.persistFresh();
-      // A checkpoint: the store is then whole without lading's journal (registry:2 can serve it).
-      await driver.close();
+      await root.close();
     },
   };
 }
@@ -171,6 +175,23 @@ function schedulePurge(registry: Registry, purging: Config["storage"]["maintenan
 function isPrematureClose(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === "ERR_STREAM_PREMATURE_CLOSE" || code === "ECONNRESET" || code === "EPIPE";
+}
+
+/** The certificate and key, and with `clientcas` a client certificate signed by one of them is required. */
+function tlsOptions(tls: NonNullable<Config["http"]["tls"]>): HttpsServerOptions {
+  const read = (file: string, what: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new ConfigError(`http.tls.${what} ${file} cannot be read: ${(err as Error).message}`);
+    }
+  };
+  return {
+    cert: read(tls.certificate, "certificate"),
+    key: read(tls.key, "key"),
+    minVersion: tls.minimumtls === "tls1.3" ? "TLSv1.3" : "TLSv1.2",
+    ...(tls.clientcas === undefined ? {} : { ca: tls.clientcas.map((file) => read(file, "clientcas")), requestCert: true, rejectUnauthorized: true }),
+  };
 }
 
 async function health(ctx: Context): Promise<void> {

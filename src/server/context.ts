@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
 import { RegistryError } from "../oci/errors.js";
 import type { Registry } from "../registry/index.js";
-import type { AccessController } from "./auth/access.js";
+import type { Grant } from "../auth/policy.js";
 
 /** Everything a route handler gets for one request. */
 export interface Context {
@@ -13,7 +13,8 @@ export interface Context {
   params: Record<string, string>;
   query: URLSearchParams;
   registry: Registry;
-  access: AccessController;
+  /** What the caller may do, from access control. */
+  grant: Grant;
   config: Config;
   log: Logger;
   /** Bytes of request body consumed (counted by handlers that stream bodies). */

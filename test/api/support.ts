@@ -34,6 +34,8 @@ export interface TestServer {
   /** The storage root directory (removed by close unless kept). */
   root: string;
   running: RunningServer;
+  /** Sent with every request through this handle (e.g. credentials: `as(server, user)`). */
+  headers?: Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -91,7 +93,7 @@ export function pathOf(location: string): string {
 /** One HTTP request, raw. `path` may be an absolute URL (a Location), whose path is used. */
 export function request(server: TestServer, method: string, path: string, options: RequestOptions = {}): Promise<Reply> {
   const target = /^https?:\/\//.test(path) ? pathOf(path) : path;
-  const headers: Record<string, string | number | string[]> = { ...options.headers };
+  const headers: Record<string, string | number | string[]> = { ...server.headers, ...options.headers };
   const has = (name: string) => Object.keys(headers).some((k) => k.toLowerCase() === name);
   const body = typeof options.body === "string" ? Buffer.from(options.body) : options.body;
   if (body instanceof Uint8Array && !options.chunked && !has("content-length")) headers["Content-Length"] = body.length;

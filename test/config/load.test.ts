@@ -119,6 +119,37 @@ health:
     await assert.rejects(loadConfig({ env: { LADING_STORAGE_DELETE_ENABLED: "sometimes" } }), /storage\.delete\.enabled: .*LADING_STORAGE_DELETE_ENABLED/);
   });
 
+  describe("refuses what lading does not do, naming the key", () => {
+    const cases: Array<[string, string, RegExp]> = [
+      ["a pull-through cache", "proxy:\n  remoteurl: https://registry-1.docker.io\n", /^config .*: proxy: lading does not support a pull-through cache/],
+      ["notification endpoints", "notifications:\n  endpoints:\n    - name: ci\n      url: http://x\n", /notifications\.endpoints: lading does not support notifications/],
+      ["redis", "redis:\n  addr: localhost:6379\n", /redis: lading does not support redis/],
+      ["a redis blob-descriptor cache", "storage:\n  cache:\n    blobdescriptor: redis\n", /storage\.cache\.blobdescriptor: .*redis is not supported/],
+      ["an unknown auth type", "auth:\n  silly:\n    realm: x\n    service: y\n", /unknown key auth\.silly/],
+      ["an empty auth section", "auth: {}\n", /auth: name htpasswd or token/],
+      ["an htpasswd section without a path", "auth:\n  htpasswd:\n    realm: x\n", /auth\.htpasswd\.path/],
+      ["storage middleware", "middleware:\n  storage:\n    - name: cloudfront\n", /middleware: lading does not support middleware/],
+      ["a path prefix", "http:\n  prefix: /registry/\n", /http\.prefix: lading serves at the root/],
+      ["foreign-layer URL rules", "validation:\n  manifests:\n    urls:\n      allow: ['^https://']\n", /validation\.manifests\.urls/],
+      ["a text log format", "log:\n  formatter: text\n", /log\.formatter: lading logs JSON lines/],
+      ["a policy rule without subjects", "auth:\n  htpasswd:\n    path: /x\nlading:\n  auth:\n    rules:\n      - repositories: ['**']\n        actions: [pull]\n", /lading\.auth\.rules\.0: a rule names users, groups or anonymous/],
+    ];
+    for (const [what, text, pattern] of cases) it(what, () => rejects(text, pattern));
+  });
+
+  it("accepts the empty forms of sections it does not act on, and reads auth and catalog settings", async () => {
+    const path = await file(
+      "auth.yml",
+      "auth:\n  htpasswd:\n    realm: team\n    path: /etc/htpasswd\n  token:\n    service: reg\n    issuer: me\nnotifications:\n  events:\n    includereferences: true\nproxy: {}\ncatalog:\n  maxentries: 50\n",
+    );
+    const config = await loadConfig({ file: path });
+    assert.equal(config.auth?.htpasswd?.path, "/etc/htpasswd");
+    assert.equal(config.auth?.token?.service, "reg");
+    assert.equal(config.catalog.maxentries, 50);
+    assert.equal(config.lading.auth.token.algorithm, "ES256");
+    assert.equal(config.lading.auth.token.expiration, 300_000);
+  });
+
   it("refuses a missing file clearly", async () => {
     await assert.rejects(loadConfig({ file: join(dir, "nope.yml") }), /cannot read config file .*nope\.yml/);
   });

@@ -1,7 +1,7 @@
 import { RegistryError } from "../../oci/errors.js";
 import { smallBlobSize } from "../../registry/blobs.js";
 import { header, sendEmpty, type Context } from "../context.js";
-import { checkDeletable, digestParam } from "./params.js";
+import { digestParam } from "./params.js";
 
 /** GET and HEAD /v2/<name>/blobs/<digest>, with single-range requests. */
 export async function getBlob(ctx: Context): Promise<void> {
@@ -59,7 +59,6 @@ export async function getBlob(ctx: Context): Promise<void> {
 
 /** DELETE /v2/<name>/blobs/<digest>: unlinks the blob from the repository. */
 export async function deleteBlob(ctx: Context): Promise<void> {
-  checkDeletable(ctx);
   const digest = digestParam(ctx.params.digest);
   await ctx.registry.blobs.unlink(ctx.params.name!, digest);
   sendEmpty(ctx, 202, { "Docker-Content-Digest": digest.value });

@@ -34,12 +34,3 @@ export function manifestReference(ctx: Context): ManifestReference {
   }
   return { tag: reference };
 }
-
-export function checkWritable(ctx: Context): void {
-  if (ctx.registry.options.readOnly) throw new RegistryError("UNSUPPORTED", "the registry is in read-only mode", { status: 405 });
-}
-
-export function checkDeletable(ctx: Context): void {
-  checkWritable(ctx);
-  if (!ctx.registry.options.deleteEnabled) throw new RegistryError("UNSUPPORTED", "deletes are disabled on this registry (storage.delete.enabled)", { status: 405 });
-}

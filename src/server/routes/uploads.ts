@@ -1,16 +1,16 @@
+import { allows } from "../../auth/policy.js";
 import type { Digest } from "../../oci/digest.js";
 import { RegistryError } from "../../oci/errors.js";
 import { isValidName } from "../../oci/reference.js";
 import type { ChunkClaim } from "../../registry/uploads.js";
 import { header, sendEmpty, urlFor, type Context } from "../context.js";
-import { algorithmParam, checkWritable, digestParam } from "./params.js";
+import { algorithmParam, digestParam } from "./params.js";
 
 /**
  * POST /v2/<name>/blobs/uploads/: a cross-repository mount (`mount`, optional `from`), a
  * single-request upload (`digest`), or a new upload session.
  */
 export async function startUpload(ctx: Context): Promise<void> {
-  checkWritable(ctx);
   const name = ctx.params.name!;
   const mount = ctx.query.get("mount");
   if (mount !== null) {
@@ -29,13 +29,17 @@ export async function startUpload(ctx: Context): Promise<void> {
   sendEmpty(ctx, 202, uploadHeaders(ctx, name, id, 0));
 }
 
+/**
+ * A mount answers 201 only for a blob the caller may read: `from` must be a repository they may
+ * pull, and a mount without `from` looks only in such repositories. Otherwise the request falls
+ * back to a plain upload (202), which reveals nothing of what the registry holds.
+ */
 async function mountBlob(ctx: Context, name: string, digest: Digest, from: string | null): Promise<boolean> {
   const blobs = ctx.registry.blobs;
   if (from !== null && from !== "") {
     if (!isValidName(from)) throw new RegistryError("NAME_INVALID", `invalid repository name ${JSON.stringify(from)} in from`, { detail: { name: from } });
-    await ctx.access.authorize(ctx.req, [{ type: "repository", name: from, actions: ["pull"] }]);
-    if (!(await blobs.isLinked(from, digest))) return false;
-  } else if ((await blobs.size(digest)) === undefined) {
+    if (!allows(ctx.grant, from, "pull") || !(await blobs.isLinked(from, digest))) return false;
+  } else if (!(await readableAnywhere(ctx, digest))) {
     return false;
   }
   ctx.req.resume();
@@ -44,9 +48,24 @@ async function mountBlob(ctx: Context, name: string, digest: Digest, from: strin
   return true;
 }
 
+/** Repositories looked into, at most, for a mount without `from` by a caller who may not read everything. */
+const anonymousMountSearch = 1000;
+
+async function readableAnywhere(ctx: Context, digest: Digest): Promise<boolean> {
+  const { blobs } = ctx.registry;
+  if ((await blobs.size(digest)) === undefined) return false;
+  if (ctx.grant.all) return true;
+  let looked = 0;
+  for (const repository of await ctx.registry.repositories()) {
+    if (!allows(ctx.grant, repository, "pull")) continue;
+    if (await blobs.isLinked(repository, digest)) return true;
+    if (++looked >= anonymousMountSearch) return false;
+  }
+  return false;
+}
+
 /** PATCH <location>: appends a chunk (Content-Range optional: docker streams one PATCH without it). */
 export async function patchUpload(ctx: Context): Promise<void> {
-  checkWritable(ctx);
   const { name, id } = ctx.params as { name: string; id: string };
   const { size, received } = await ctx.registry.uploads.append(name, id, ctx.req, claimOf(ctx, true));
   ctx.bytesIn += received;
@@ -55,7 +74,6 @@ export async function patchUpload(ctx: Context): Promise<void> {
 
 /** PUT <location>?digest=: completes an upload, with or without a last chunk. */
 export async function putUpload(ctx: Context): Promise<void> {
-  checkWritable(ctx);
   const { name, id } = ctx.params as { name: string; id: string };
   const raw = ctx.query.get("digest");
   if (raw === null) {
@@ -77,7 +95,6 @@ export async function getUpload(ctx: Context): Promise<void> {
 
 /** DELETE <location>: cancels an upload. */
 export async function deleteUpload(ctx: Context): Promise<void> {
-  checkWritable(ctx);
   const { name, id } = ctx.params as { name: string; id: string };
   ctx.req.resume();
   await ctx.registry.uploads.cancel(name, id);
