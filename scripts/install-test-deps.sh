@@ -13,6 +13,11 @@ declare -A wanted=(
   [busybox]=busybox-static
   [openssl]=openssl
   [zstd]=zstd
+  [dockerd]=docker.io
+  [containerd]=containerd
+  [ctr]=containerd
+  [buildah]=buildah
+  [htpasswd]=apache2-utils
 )
 
 missing=()

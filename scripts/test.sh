@@ -6,4 +6,7 @@ npm run --silent build
 bash scripts/install-test-deps.sh
 mapfile -t files < <(find dist/test -name '*.test.js' | sort)
 [ ${#files[@]} -gt 0 ] || { echo "no test files found under dist/test" >&2; exit 1; }
-exec node --test --test-concurrency=1 "$@" "${files[@]}"
+# One dockerd and one containerd serve every test file of the run: with-daemons starts them, runs
+# the test runner, stops them by their PIDs however the run ends and exits with the runner's status.
+# Test files share the daemons one at a time: keep --test-concurrency=1.
+exec node dist/test/with-daemons.js node --test --test-concurrency=1 "$@" "${files[@]}"
