@@ -2,7 +2,8 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { fileVersion } from "./files.js";
 import { Groups } from "./groups.js";
 import { Htpasswd } from "./htpasswd.js";
-import type { OidcVerifier } from "./oidc.js";
+import { RegistryError } from "../oci/errors.js";
+import { OidcUnavailable, type OidcVerifier } from "./oidc.js";
 import { ScopedGrant, type Grant, type Principal } from "./policy.js";
 import { Robots, robotNameOf } from "./robots.js";
 
@@ -64,7 +65,10 @@ export class Authenticator {
       return robot === undefined ? undefined : { kind: "robot", name: `robot:${robot.name}`, groups: [] };
     }
     if (this.options.oidc?.recognizes(password)) {
-      const workload = await this.options.oidc.verify(password);
+      const workload = await this.options.oidc.verify(password).catch((err: unknown) => {
+        // The issuer could not be asked: the caller is not wrong, the service is unavailable.
+        throw err instanceof OidcUnavailable ? new RegistryError("UNAVAILABLE", err.message, { cause: err }) : err;
+      });
       return workload === undefined ? undefined : { ...workload, name: `oidc:${workload.name}` };
     }
     if (this.users === undefined || !(await this.checkPassword(this.users, user, password))) return undefined;

@@ -23,13 +23,14 @@ import { flattenCommand } from "./flatten.js";
 import { exportCommand } from "./export.js";
 import { pullCommand } from "./pull.js";
 import { pushCommand } from "./push.js";
+import { userCommand } from "./user.js";
+import { tokenCommand } from "./token.js";
 import { exitCodes, reportError } from "./exit.js";
 
 const program = new Command("lading")
   .description("A container image registry and a daemonless image-assembly toolkit")
   .version("0.1.0")
-  .showHelpAfterError()
-  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : exitCodes.usage));
+  .showHelpAfterError();
 
 program.addCommand(serveCommand());
 program.addCommand(mergeCommand());
@@ -53,5 +54,14 @@ program.addCommand(flattenCommand());
 program.addCommand(exportCommand());
 program.addCommand(pullCommand());
 program.addCommand(pushCommand());
+program.addCommand(userCommand());
+program.addCommand(tokenCommand());
+
+// Every command, however deep, exits 2 on a usage error (commander gives subcommands no override of their parent's).
+const usageExits = (command: Command): void => {
+  command.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : exitCodes.usage));
+  command.commands.forEach(usageExits);
+};
+usageExits(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => process.exit(reportError(err)));
