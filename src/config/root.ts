@@ -37,10 +37,7 @@ export async function compose(config: Config, options: { logger?: Logger } = {})
   const root = config.storage.filesystem?.rootdirectory;
   // Access control first: a broken auth setting must stop the start before the store is claimed.
   const control = await accessControl(config, root, log);
-  const driver = createDriver(
-    config.storage.filesystem ? { type: "filesystem", rootdirectory: config.storage.filesystem.rootdirectory, directio: config.storage.filesystem.directio } : { type: "inmemory" },
-    (message) => log.warn(message),
-  );
+  const driver = await createDriver(config.storage, (message) => log.warn(message));
   const registry = new Registry(driver, {
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,

@@ -5,6 +5,7 @@ import { blobDataPath, layerLinkDirPath, layerLinkPath } from "../storage/paths.
 import { deleteIfExists, linkMutation, readLink, writeLink } from "./links.js";
 import { byKey, keyBytes, Lru } from "./lru.js";
 import { writable, type WritePolicy } from "./write-policy.js";
+import { openSource, writeAll } from "../storage/ops.js";
 
 /** Blobs up to this size are read whole and kept in memory. */
 export const smallBlobSize = 64 << 10;
@@ -76,7 +77,7 @@ export class BlobStore {
 
   /** Opens a blob's bytes for sending into one response. */
   async source(digest: Digest, range?: { start: number; end: number }): Promise<Source> {
-    return this.driver.source(blobDataPath(digest), range);
+    return openSource(this.driver, blobDataPath(digest), range);
   }
 
   /** Reads a small blob whole (manifests, configs, small layers); undefined when missing. */
@@ -113,7 +114,7 @@ export class BlobStore {
   private async storeAndLink(name: string, digest: Digest, size: number, storing: Mutation[]): Promise<void> {
     const key = `${name}\n${digest.value}`;
     const mutations = this.links.get(key) ? storing : [...storing, linkMutation(layerLinkPath(name, digest), digest)];
-    await this.driver.batch(mutations);
+    await writeAll(this.driver, mutations);
     this.sizes.set(digest.value, size);
     this.links.set(key, true);
   }

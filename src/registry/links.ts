@@ -1,5 +1,6 @@
 import { parseDigest, type Digest } from "../oci/digest.js";
-import { isPathNotFound, type Mutation, type StorageDriver, type WriteOptions } from "../storage/driver.js";
+import { isPathNotFound, type Mutation, type StorageDriver } from "../storage/driver.js";
+import { deleteLossy } from "../storage/ops.js";
 
 /** Reads a link file; undefined when it does not exist or is empty. A corrupt link is an error, not absence. */
 export async function readLink(driver: StorageDriver, path: string): Promise<Digest | undefined> {
@@ -28,9 +29,9 @@ export function linkMutation(path: string, digest: Digest): Mutation {
 }
 
 /** Deletes a path; true when something was there. */
-export async function deleteIfExists(driver: StorageDriver, path: string, options?: WriteOptions): Promise<boolean> {
+export async function deleteIfExists(driver: StorageDriver, path: string, options: { lossy?: boolean } = {}): Promise<boolean> {
   try {
-    await driver.delete(path, options);
+    await (options.lossy ? deleteLossy(driver, path) : driver.delete(path));
     return true;
   } catch (err) {
     if (isPathNotFound(err)) return false;

@@ -7,6 +7,7 @@ import { KeyedQueue } from "./lock.js";
 import { keyBytes, Lru } from "./lru.js";
 import { insertSorted, paginate } from "./sorted.js";
 import { writable, type WritePolicy } from "./write-policy.js";
+import { writeAll } from "../storage/ops.js";
 
 export interface TagPage {
   /** The list the page was cut from. */
@@ -64,7 +65,7 @@ export class TagStore {
         this.current.delete(`${name}\n${tag}`);
         mutations.push(linkMutation(tagIndexLinkPath(name, tag, digest), digest), linkMutation(tagCurrentLinkPath(name, tag), digest));
       }
-      if (mutations.length > 0) await this.driver.batch(mutations);
+      await writeAll(this.driver, mutations);
       for (const tag of changed) {
         this.current.set(`${name}\n${tag}`, digest);
         const list = this.lists.get(name);

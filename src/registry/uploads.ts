@@ -9,6 +9,7 @@ import { smallBlobSize, type BlobStore } from "./blobs.js";
 import { deleteIfExists } from "./links.js";
 import { purgeUploads, type PurgeResult } from "./purge.js";
 import { writable, type WritePolicy } from "./write-policy.js";
+import { putLossy } from "../storage/ops.js";
 
 /** The hash of an upload's bytes so far, kept between requests so that nothing is read back. */
 interface LiveHash {
@@ -61,7 +62,7 @@ export class UploadStore {
     this.policy.write();
     const id = randomUUID();
     const startedAt = new Date();
-    if (this.driver.exclusive) {
+    if (this.driver.capabilities.exclusive) {
       if (this.fresh.size >= maxFreshSessions) this.evictFresh();
       this.fresh.set(id, { name, startedAt });
     } else {
@@ -117,7 +118,7 @@ export class UploadStore {
 
   /** Losing a new session in a crash costs the client a restart of its upload, never data. */
   private async persist(name: string, id: string, startedAt: Date): Promise<void> {
-    await this.driver.putContent(uploadStartedAtPath(name, id), Buffer.from(startedAt.toISOString()), { durable: false });
+    await putLossy(this.driver, uploadStartedAtPath(name, id), Buffer.from(startedAt.toISOString()));
   }
 
   /** Writes a session held in memory to storage, before its first byte is. */
@@ -293,7 +294,7 @@ export class UploadStore {
   private async discard(name: string, id: string): Promise<void> {
     this.live.delete(id);
     if (this.fresh.delete(id)) return;
-    await deleteIfExists(this.driver, uploadPath(name, id), { durable: false });
+    await deleteIfExists(this.driver, uploadPath(name, id), { lossy: true });
   }
 
   private isFresh(name: string, id: string): boolean {

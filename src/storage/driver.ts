@@ -2,89 +2,110 @@ import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
 /**
- * The storage driver: a small key/blob store over paths, knowing nothing about OCI.
+ * The storage driver: a small key/blob store over paths, knowing nothing about OCI. The core below
+ * is what every backend keeps (a filesystem, memory, an object store); what only some can do is a
+ * capability the registry asks for and falls back from.
  *
  * Paths are absolute, slash-separated, of the form `/a/b/c` (see `isValidPath`). Directories are
  * implicit: they exist while something is stored beneath them. Every method that names a missing
- * path rejects with `PathNotFoundError`.
+ * path rejects with `PathNotFoundError`. Every write is durable when it resolves, and a reader sees
+ * an object whole, old or new, never torn.
  */
 export interface StorageDriver {
   readonly name: string;
-
-  /**
-   * Whether this process is the store's only user (filesystem and memory drivers): state that
-   * only matters while this process runs, such as upload sessions without bytes, may then live in
-   * memory. A shared store (object storage behind several replicas) is not exclusive.
-   */
-  readonly exclusive: boolean;
+  readonly capabilities: Capabilities;
 
   /** Reads a small object whole (link files, manifests). */
   getContent(path: string): Promise<Buffer>;
 
-  /** Stores a small object. Atomic (readers see the old or the new content) and durable on resolve. */
-  putContent(path: string, content: Uint8Array, options?: WriteOptions): Promise<void>;
+  /** Stores a small object. */
+  putContent(path: string, content: Uint8Array): Promise<void>;
 
   /** Streams an object's bytes from `start` up to and including `end` (default: to its end). */
-  reader(path: string, range?: { start?: number; end?: number }): Promise<Readable>;
-
-  /**
-   * Opens an object's bytes from `start` up to and including `end` for sending into one writable
-   * (blob GETs); rejects like `reader` when the object is missing. A driver may move the bytes more
-   * cheaply than a Readable can (the filesystem driver reuses its buffers).
-   */
-  source(path: string, range?: { start?: number; end?: number }): Promise<Source>;
+  reader(path: string, range?: Range): Promise<Readable>;
 
   /**
    * Opens an object for streaming writes. With `append`, writing continues after the bytes already
    * there (an object that does not exist yet starts empty). Finish with `close()` (resumable later)
-   * or `commit()` (durable), or discard with `cancel()`.
+   * or `commit()` (complete), or discard with `cancel()`. The bytes are readable at `path` only
+   * once committed, or, on drivers that can, once closed.
    */
   writer(path: string, options?: { append?: boolean }): Promise<FileWriter>;
 
   /** Size and modification time of an object, or `isDir` for a directory. */
   stat(path: string): Promise<FileInfo>;
 
-  /** Names (not paths) of a directory's direct children, sorted. */
-  list(path: string): Promise<string[]>;
-
   /**
-   * Moves an object, replacing whatever is at `dest`. Atomic, and `dest` is durable on resolve; the
-   * source may reappear after a crash (callers move things out of scratch space, never back).
+   * Names (not paths) of a directory's direct children, in ASCII order: all of them, or with `page`
+   * at most `limit` of those after `after` (an object store lists a thousand at a time).
    */
+  list(path: string, page?: ListPage): Promise<string[]>;
+
+  /** Moves an object, replacing whatever is at `dest`; the source may reappear after a crash. */
   move(source: string, dest: string): Promise<void>;
 
-  /** Deletes an object, or a directory and everything beneath it. Atomic and durable on resolve. */
-  delete(path: string, options?: WriteOptions): Promise<void>;
+  /** Deletes an object, or a directory and everything beneath it. */
+  delete(path: string): Promise<void>;
 
-  /**
-   * Several durable writes as one: applied in order, durable together on resolve (the filesystem
-   * driver commits them with one journal record). After a crash and a restart of the driver, all of
-   * them or none have happened; a reader of the bare tree in between may see a prefix of them, as if
-   * they had been made one by one. A move whose source is missing rejects before anything is written.
-   */
-  batch(mutations: readonly Mutation[]): Promise<void>;
-
-  /**
-   * Waits until every write that has resolved is in the store as other readers of it see it (the
-   * filesystem driver applies journaled writes to registry:2's tree just after answering them); for
-   * those readers, such as tests of the bare tree. The driver's own reads never need it.
-   */
-  applied(): Promise<void>;
-
-  /** Makes everything durable that is not yet (a journal checkpoint) and releases the driver. */
+  /** Releases the driver, making durable whatever it holds back. */
   close(): Promise<void>;
 }
 
-/** A durable write inside a `batch`. */
-export type Mutation = { op: "put"; path: string; content: Uint8Array } | { op: "move"; source: string; dest: string };
-
-export interface WriteOptions {
+/**
+ * What some drivers can do beyond the core. The registry asks for each and falls back without it
+ * (see `ops.ts`): every capability is a way of doing something the core can also do, more cheaply
+ * or with a stronger guarantee.
+ */
+export interface Capabilities {
   /**
-   * false: the change may be lost in a crash (never torn), which saves the syncs; for state that is
-   * safe to lose, like the bookkeeping of an upload in progress. Default true.
+   * This process is the store's only user (the filesystem and memory drivers): state that only
+   * matters while it runs, such as upload sessions without bytes, may live in memory, and what it
+   * has read stays true until it changes it. A shared store (object storage behind several
+   * replicas) is not exclusive.
    */
-  durable?: boolean;
+  readonly exclusive?: true;
+
+  /**
+   * Several writes as one: applied in order, durable together on resolve; after a crash all of
+   * them or none have happened. A reader of the bare tree in between may see a prefix of them, as
+   * if made one by one. A move whose source is missing rejects before anything is written. Without
+   * it the writes are made one by one, in the same order, which callers keep safe at every prefix.
+   */
+  batch?(mutations: readonly Mutation[]): Promise<void>;
+
+  /** Opens an object's bytes for sending into one writable more cheaply than `reader` (reused buffers). */
+  send?(path: string, range?: Range): Promise<Source>;
+
+  /** A URL from which a client may GET the object for `seconds` (a presigned URL). */
+  redirect?(path: string, seconds: number): Promise<string>;
+
+  /** Writes that may be lost in a crash, never torn: cheaper where durability costs syncs. */
+  readonly lossy?: {
+    putContent(path: string, content: Uint8Array): Promise<void>;
+    delete(path: string): Promise<void>;
+  };
+
+  /**
+   * Waits until every write that has resolved is visible to other readers of the store (the
+   * filesystem driver answers writes once journaled and applies them to the tree just after).
+   */
+  applied?(): Promise<void>;
 }
+
+export interface Range {
+  start?: number;
+  end?: number;
+}
+
+export interface ListPage {
+  /** Only names after this one. */
+  after?: string;
+  /** At most this many. */
+  limit?: number;
+}
+
+/** A write inside a `batch`. */
+export type Mutation = { op: "put"; path: string; content: Uint8Array } | { op: "move"; source: string; dest: string };
 
 export interface FileInfo {
   path: string;

@@ -1,19 +1,21 @@
+import type { Config } from "../config/schema.js";
 import { checked } from "./base.js";
 import type { StorageDriver } from "./driver.js";
-import { FilesystemDriver } from "./fs.js";
+import { FilesystemDriver } from "./fs/filesystem.js";
 import { MemoryDriver } from "./memory.js";
 
-export type DriverConfig = { type: "filesystem"; rootdirectory: string; directio?: boolean } | { type: "inmemory" };
-
 /**
- * The driver named by the configuration, always behind the path-checking wrapper; `warn` hears
- * what the driver meets that no request sees.
+ * The driver the configuration names, always behind the path-checking wrapper: the one place where
+ * a storage section becomes a driver. `warn` hears what the driver meets that no request sees.
  */
-export function createDriver(config: DriverConfig, warn?: (message: string) => void): StorageDriver {
-  switch (config.type) {
-    case "filesystem":
-      return checked(new FilesystemDriver(config.rootdirectory, { directio: config.directio, warn }));
-    case "inmemory":
-      return checked(new MemoryDriver());
+export async function createDriver(storage: Config["storage"], warn?: (message: string) => void): Promise<StorageDriver> {
+  if (storage.filesystem !== undefined) {
+    return checked(new FilesystemDriver(storage.filesystem.rootdirectory, { directio: storage.filesystem.directio, warn }));
   }
+  return checked(new MemoryDriver());
+}
+
+/** A driver of its own in memory (tests, tools). */
+export function memoryDriver(): StorageDriver {
+  return checked(new MemoryDriver());
 }

@@ -2,13 +2,13 @@ import { Readable, Writable } from "node:stream";
 import {
   PathNotFoundError,
   StorageError,
-  readableSource,
+  type Capabilities,
   type FileInfo,
   type FileWriter,
-  type Mutation,
-  type Source,
+  type ListPage,
   type StorageDriver,
 } from "./driver.js";
+import { pageOf } from "./page.js";
 
 /** A stored object. Chunks are only ever appended, so a reader can keep a snapshot of the array. */
 interface Entry {
@@ -28,10 +28,14 @@ function* slices(chunks: readonly Buffer[], start: number, end: number): Generat
   }
 }
 
-/** Objects in a Map; directories are implicit, existing while some object's path lies beneath them. */
+/**
+ * Objects in a Map; directories are implicit, existing while some object's path lies beneath them.
+ * The core alone (and exclusive ownership): the registry's fallbacks for the other capabilities run
+ * on it, as they do on object storage.
+ */
 export class MemoryDriver implements StorageDriver {
   readonly name = "inmemory";
-  readonly exclusive = true;
+  readonly capabilities: Capabilities = { exclusive: true };
   private readonly files = new Map<string, Entry>();
 
   async getContent(path: string): Promise<Buffer> {
@@ -50,10 +54,6 @@ export class MemoryDriver implements StorageDriver {
     const start = range.start ?? 0;
     const end = Math.min(range.end === undefined ? entry.size : range.end + 1, entry.size);
     return Readable.from(slices([...entry.chunks], start, end), { objectMode: false });
-  }
-
-  async source(path: string, range: { start?: number; end?: number } = {}): Promise<Source> {
-    return readableSource(await this.reader(path, range));
   }
 
   async writer(path: string, options: { append?: boolean } = {}): Promise<FileWriter> {
@@ -105,14 +105,14 @@ export class MemoryDriver implements StorageDriver {
     return { path, size: 0, modTime, isDir: true };
   }
 
-  async list(path: string): Promise<string[]> {
+  async list(path: string, page?: ListPage): Promise<string[]> {
     const prefix = prefixOf(path);
     const names = new Set<string>();
     for (const key of this.files.keys()) {
       if (key.startsWith(prefix)) names.add(key.slice(prefix.length).split("/")[0] ?? "");
     }
     if (names.size === 0) throw new PathNotFoundError(path, this.name);
-    return [...names].sort();
+    return pageOf([...names].sort(), page);
   }
 
   async move(source: string, dest: string): Promise<void> {
@@ -139,20 +139,6 @@ export class MemoryDriver implements StorageDriver {
     }
     if (!found) throw new PathNotFoundError(path, this.name);
   }
-
-  async batch(mutations: readonly Mutation[]): Promise<void> {
-    for (const m of mutations) {
-      if (m.op === "move" && !this.files.has(m.source) && ![...this.files.keys()].some((k) => k.startsWith(prefixOf(m.source)))) {
-        throw new PathNotFoundError(m.source, this.name);
-      }
-    }
-    for (const m of mutations) {
-      if (m.op === "put") await this.putContent(m.path, m.content);
-      else await this.move(m.source, m.dest);
-    }
-  }
-
-  async applied(): Promise<void> {}
 
   async close(): Promise<void> {}
 

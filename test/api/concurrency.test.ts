@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { storageProblems } from "./storage-check.js";
 import { descriptor, digestOf, mt, pushBlob, randomBlob, request, startTestServer, startUpload, withDigest, type TestServer } from "./support.js";
+import { applied } from "../../src/storage/ops.js";
 
 describe("concurrency", () => {
   let server: TestServer;
@@ -81,7 +82,7 @@ describe("concurrency", () => {
   });
 
   it("leaves nothing half-written under the storage root", async () => {
-    await server.running.registry.driver.applied();
+    await applied(server.running.registry.driver);
     assert.deepEqual(await storageProblems(server.root), []);
     const uploads = join(server.root, "docker/registry/v2/repositories/concurrent/test/_uploads");
     const left = await readdir(uploads).catch(() => []);

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { storageProblems } from "./storage-check.js";
 import { descriptor, digestOf, expectError, mt, pathOf, pushImage, pushManifest, randomBlob, request, sleep, startTestServer, startUpload, withDigest, type TestServer } from "./support.js";
+import { applied } from "../../src/storage/ops.js";
 
 /** Bytes stored for an upload, from its status (Range: 0-<last>); 0 and 1 both read "0-0", so 1 never counts. */
 async function storedBytes(server: TestServer, location: string): Promise<number> {
@@ -98,7 +99,7 @@ describe("durability", () => {
   });
 
   it("leaves the storage root consistent after the cut-off requests", async () => {
-    await server.running.registry.driver.applied();
+    await applied(server.running.registry.driver);
     assert.deepEqual(await storageProblems(server.root), []);
   });
 
@@ -119,7 +120,7 @@ describe("durability", () => {
         const done = await request(second, "PUT", withDigest(location, digest));
         assert.equal(done.status, 201, done.text());
         assert.ok((await request(second, "GET", `/v2/${repo}/blobs/${digest}`)).body.equals(data));
-        await second.running.registry.driver.applied();
+        await applied(second.running.registry.driver);
         assert.deepEqual(await storageProblems(root), []);
       } finally {
         await second.close();

@@ -3,12 +3,12 @@ import { describe, it } from "node:test";
 import { purgeUploads } from "../../src/registry/purge.js";
 import { UploadStore } from "../../src/registry/uploads.js";
 import { BlobStore } from "../../src/registry/blobs.js";
-import { createDriver } from "../../src/storage/index.js";
+import { memoryDriver } from "../../src/storage/index.js";
 import { uploadStartedAtPath } from "../../src/storage/paths.js";
 
 describe("upload purging", () => {
   it("deletes uploads older than the age in every repository, nested names included, and keeps the rest", async () => {
-    const driver = createDriver({ type: "inmemory" });
+    const driver = memoryDriver();
     const uploads = new UploadStore(driver, new BlobStore(driver));
     const old1 = await uploads.start("a");
     const old2 = await uploads.start("team/deep/b");
@@ -32,7 +32,7 @@ describe("upload purging", () => {
   });
 
   it("forgets sessions held in memory that are older than the age, and only those", async () => {
-    const driver = createDriver({ type: "inmemory" });
+    const driver = memoryDriver();
     const uploads = new UploadStore(driver, new BlobStore(driver));
     const id = await uploads.start("a");
     assert.deepEqual(uploads.purgeFresh(new Date(Date.now() - 1000)), []);
@@ -42,7 +42,7 @@ describe("upload purging", () => {
   });
 
   it("binds a session held in memory to its repository", async () => {
-    const driver = createDriver({ type: "inmemory" });
+    const driver = memoryDriver();
     const uploads = new UploadStore(driver, new BlobStore(driver));
     const id = await uploads.start("a");
     await assert.rejects(uploads.offset("b", id), /blob upload unknown/);

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { digestOf, parseDigest } from "../../src/oci/digest.js";
 import { mediaTypes } from "../../src/oci/mediatypes.js";
 import { Registry } from "../../src/registry/index.js";
-import { createDriver } from "../../src/storage/index.js";
+import { memoryDriver } from "../../src/storage/index.js";
 import { Readable } from "node:stream";
 
 const options = { deleteEnabled: true, readOnly: false, maxSize: 4 << 20, requireIndexChildren: true, requireBlobs: true };
@@ -17,7 +17,7 @@ async function pushBlob(registry: Registry, name: string, content: string) {
 
 describe("referrers", () => {
   it("includes referrers listed under the referrers tag schema, and only those whose subject matches", async () => {
-    const registry = new Registry(createDriver({ type: "inmemory" }), options);
+    const registry = new Registry(memoryDriver(), options);
     const name = "app";
     const config = await pushBlob(registry, name, "{}");
     const image = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: mediaTypes.ociManifest, config: { mediaType: mediaTypes.ociConfig, ...config }, layers: [] }));

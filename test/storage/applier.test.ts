@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { Applier } from "../../src/storage/applier.js";
+import { Applier } from "../../src/storage/fs/applier.js";
 
 const threads = async () => (await readdir("/proc/self/task")).length;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { after, before, describe, it } from "node:test";
-import { FilesystemDriver, isTempName, journalDir } from "../../src/storage/fs.js";
-import { slabs } from "../../src/storage/direct.js";
+import { FilesystemDriver, isTempName, journalDir } from "../../src/storage/fs/filesystem.js";
+import { slabs } from "../../src/storage/fs/direct.js";
 import { collector, driverSuite } from "./suite.js";
 
 /** Every file under root, as a driver path, including any temporary file the driver hides. */

@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { toRegistryError } from "../../src/server/errors.js";
 import { StorageUnavailableError } from "../../src/storage/driver.js";
-import { FilesystemDriver, journalDir } from "../../src/storage/fs.js";
-import { decodeRecords, encodeRecord, Journal, type JournalOp } from "../../src/storage/journal.js";
+import { FilesystemDriver, journalDir } from "../../src/storage/fs/filesystem.js";
+import { decodeRecords, encodeRecord, Journal, type JournalOp } from "../../src/storage/fs/journal.js";
 
 const record = (ops: JournalOp[]) => Buffer.concat(encodeRecord(ops));
 const put = (path: string, text: string): JournalOp => ({ op: "put", path, content: Buffer.from(text) });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { PendingPaths } from "../../src/storage/pending.js";
+import { PendingPaths } from "../../src/storage/fs/pending.js";
 
 /** An application the test settles when it likes. */
 function application(): { done: Promise<void>; apply: () => void; fail: () => void } {

@@ -4,6 +4,7 @@ import { after, before, describe, it } from "node:test";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { checked } from "../../src/storage/base.js";
+import { openSource, writeAll as writeMutations } from "../../src/storage/ops.js";
 import {
   InvalidPathError,
   PathNotFoundError,
@@ -105,7 +106,7 @@ export function driverSuite(name: string, make: () => Promise<DriverHarness>): v
       for (const path of [`${dir}/missing`, `/nowhere/at/all`, `${dir}/file/below`]) {
         await assert.rejects(d.getContent(path), notFound);
         await assert.rejects(d.reader(path), notFound);
-        await assert.rejects(d.source(path), notFound);
+        await assert.rejects(openSource(d, path), notFound);
         await assert.rejects(d.stat(path), notFound);
         await assert.rejects(d.list(path), notFound);
         await assert.rejects(d.move(path, `${dir}/dest`), notFound);
@@ -114,7 +115,7 @@ export function driverSuite(name: string, make: () => Promise<DriverHarness>): v
       await assert.rejects(d.list(`${dir}/file`), notFound);
       await assert.rejects(d.getContent(dir), notFound);
       await assert.rejects(d.reader(dir), notFound);
-      await assert.rejects(d.source(dir), notFound);
+      await assert.rejects(openSource(d, dir), notFound);
     });
 
     it("rejects invalid paths with InvalidPathError naming the driver", async () => {
@@ -125,7 +126,7 @@ export function driverSuite(name: string, make: () => Promise<DriverHarness>): v
         await assert.rejects(d.getContent(path), invalid, path);
         await assert.rejects(d.putContent(path, Buffer.from("x")), invalid, path);
         await assert.rejects(d.reader(path), invalid, path);
-        await assert.rejects(d.source(path), invalid, path);
+        await assert.rejects(openSource(d, path), invalid, path);
         await assert.rejects(d.writer(path), invalid, path);
         await assert.rejects(d.stat(path), invalid, path);
         await assert.rejects(d.list(path), invalid, path);
@@ -140,7 +141,7 @@ export function driverSuite(name: string, make: () => Promise<DriverHarness>): v
       assert.equal((await d.stat("/")).isDir, true);
       await put(valid, Buffer.from("x"));
       await assert.rejects(d.reader(valid, { start: -1 }), StorageError);
-      await assert.rejects(d.source(valid, { end: 1.5 }), StorageError);
+      await assert.rejects(openSource(d, valid, { end: 1.5 }), StorageError);
     });
 
     it("lists direct children only, sorted; a file or missing directory is not listable", async () => {
@@ -193,7 +194,7 @@ export function driverSuite(name: string, make: () => Promise<DriverHarness>): v
       await put(path, data);
       const send = async (range?: { start?: number; end?: number }) => {
         const { dest, bytes } = collector();
-        await (await d.source(path, range)).pipe(dest);
+        await (await openSource(d, path, range)).pipe(dest);
         assert.equal(dest.writableEnded, false);
         return bytes();
       };
@@ -203,9 +204,9 @@ export function driverSuite(name: string, make: () => Promise<DriverHarness>): v
       assert.ok((await send({ start: 7, end: 7 })).equals(data.subarray(7, 8)));
       assert.ok((await send({ start: 100, end: 10 << 20 })).equals(data.subarray(100)));
       assert.equal((await send({ start: data.length })).length, 0);
-      const unused = await d.source(path);
+      const unused = await openSource(d, path);
       await unused.close();
-      await assert.rejects(d.source(`${fresh()}/missing`), notFound);
+      await assert.rejects(openSource(d, `${fresh()}/missing`), notFound);
     });
 
     it("writes through a writer and commits", async () => {
@@ -353,10 +354,10 @@ export function driverSuite(name: string, make: () => Promise<DriverHarness>): v
       await assert.rejects(d.delete(`${dir}/b`), notFound);
     });
 
-    it("batches puts and moves, in order; a missing move source fails the batch before anything is written", async () => {
+    it("writes puts and moves in order, as a batch where the driver can and one by one where not", async () => {
       const dir = fresh();
       await d.putContent(`${dir}/up`, Buffer.from("bytes"));
-      await d.batch([
+      await writeMutations(d, [
         { op: "move", source: `${dir}/up`, dest: `${dir}/blob/data` },
         { op: "put", path: `${dir}/link`, content: Buffer.from("one") },
         { op: "put", path: `${dir}/link`, content: Buffer.from("two") },
@@ -366,9 +367,23 @@ export function driverSuite(name: string, make: () => Promise<DriverHarness>): v
       assert.deepEqual(await d.getContent(`${dir}/blob/data`), Buffer.from("bytes"));
       assert.deepEqual(await d.getContent(`${dir}/link`), Buffer.from("two"));
       await assert.rejects(d.stat(`${dir}/up`), notFound);
-      await assert.rejects(d.batch([{ op: "put", path: `${dir}/never`, content: Buffer.from("x") }, { op: "move", source: `${dir}/gone`, dest: `${dir}/m` }]), notFound);
+      await assert.rejects(writeMutations(d, [{ op: "put", path: "/bad/../path", content: Buffer.alloc(0) }]), InvalidPathError);
+      const batch = d.capabilities.batch;
+      if (batch === undefined) return;
+      // A batch is all or nothing: a missing move source fails it before anything is written.
+      await assert.rejects(batch([{ op: "put", path: `${dir}/never`, content: Buffer.from("x") }, { op: "move", source: `${dir}/gone`, dest: `${dir}/m` }]), notFound);
       await assert.rejects(d.stat(`${dir}/never`), notFound);
-      await assert.rejects(d.batch([{ op: "put", path: "/bad/../path", content: Buffer.alloc(0) }]), InvalidPathError);
+    });
+
+    it("lists a directory page by page, in order", async () => {
+      const dir = fresh();
+      const names = ["a", "b", "b-1", "c.d", "e", "f/g"].map((n) => `${dir}/${n}`);
+      for (const path of names) await put(path, Buffer.from("x"));
+      assert.deepEqual(await d.list(dir), ["a", "b", "b-1", "c.d", "e", "f"]);
+      assert.deepEqual(await d.list(dir, { limit: 2 }), ["a", "b"]);
+      assert.deepEqual(await d.list(dir, { after: "b", limit: 2 }), ["b-1", "c.d"]);
+      assert.deepEqual(await d.list(dir, { after: "bb" }), ["c.d", "e", "f"]);
+      assert.deepEqual(await d.list(dir, { after: "f" }), []);
     });
 
     it("concurrent putContent: readers and the result always see one whole value", async () => {

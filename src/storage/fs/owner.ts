@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { StorageError } from "./driver.js";
+import { StorageError } from "../driver.js";
 import { errnoCode } from "./errno.js";
 
 /**

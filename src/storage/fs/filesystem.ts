@@ -9,13 +9,15 @@ import {
   StorageError,
   StorageUnavailableError,
   readableSource,
+  type Capabilities,
   type FileInfo,
   type FileWriter,
+  type ListPage,
   type Mutation,
   type Source,
   type StorageDriver,
-  type WriteOptions,
-} from "./driver.js";
+} from "../driver.js";
+import { pageOf } from "../page.js";
 import { openDirect, sendFile, SlabWriteStream, slabs, slabSize } from "./direct.js";
 import { errnoCode } from "./errno.js";
 import { Journal, JournalFailedError, type JournalOp, type RecordLocation } from "./journal.js";
@@ -72,9 +74,24 @@ const applyNice = 10;
  * (data=ordered), xfs and btrfs do. fdatasync of a new file then makes its name durable too, and an
  * upload discarded after its data was moved out cannot be persisted without that move.
  */
+export interface WriteOptions {
+  /**
+   * false: the change may be lost in a crash (never torn), which saves the journal's sync; for state
+   * that is safe to lose, like the bookkeeping of an upload in progress. Default true.
+   */
+  durable?: boolean;
+}
+
 export class FilesystemDriver implements StorageDriver {
   readonly name = "filesystem";
-  readonly exclusive = true;
+  /** Every capability: one process owns the root, and the journal makes batches crash-atomic. */
+  readonly capabilities: Capabilities = {
+    exclusive: true,
+    batch: (mutations) => this.batch(mutations),
+    send: (path, range) => this.source(path, range),
+    lossy: { putContent: (path, content) => this.putContent(path, content, { durable: false }), delete: (path) => this.delete(path, { durable: false }) },
+    applied: () => this.applied(),
+  };
   readonly root: string;
   /** How many journal records the constructor replayed (what the last run left unsynced). */
   readonly replayed: number;
@@ -259,11 +276,11 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  async list(path: string): Promise<string[]> {
+  async list(path: string, page?: ListPage): Promise<string[]> {
     await this.pending.wait(path, true);
     try {
       const names = await fsp.readdir(this.full(path));
-      return names.filter((name) => !isInternalName(name)).sort();
+      return pageOf(names.filter((name) => !isInternalName(name)).sort(), page);
     } catch (err) {
       throw this.wrap(err, "list", path);
     }
