@@ -5,6 +5,7 @@ import { blobDataPath, layerLinkDirPath, layerLinkPath } from "../storage/paths.
 import { deleteIfExists, linkMutation, readLink, writeLink } from "./links.js";
 import { byKey, keyBytes, Lru } from "./lru.js";
 import { writable, type WritePolicy } from "./write-policy.js";
+import { coherenceFor, ExpiringLru, type Coherence } from "./coherence.js";
 import { openSource, writeAll } from "../storage/ops.js";
 
 /** Blobs up to this size are read whole and kept in memory. */
@@ -15,19 +16,23 @@ export const smallBlobSize = 64 << 10;
  * make a blob part of a repository. A blob is only ever written by moving a verified upload (or a
  * verified manifest body) into place, so anything under blobs/ is complete and correct.
  *
- * Storage is the truth; the caches hold only what this process has seen exist. Sizes and contents
- * are immutable by digest; a link is forgotten when this process unlinks it. (Another process
- * deleting from the same store is seen on a cache miss only: see the README on shared stores.)
+ * Storage is the truth; the caches hold only what this process has seen exist, as long as
+ * `coherence` lets them (coherence.ts). Contents are immutable by digest; a link is forgotten when
+ * this process unlinks it.
  */
 export class BlobStore {
-  private readonly sizes = new Lru<string, number>(2 << 20, byKey);
-  private readonly links = new Lru<string, true>(2 << 20, byKey);
+  private readonly sizes: ExpiringLru<string, number>;
+  private readonly links: ExpiringLru<string, true>;
   private readonly contents = new Lru<string, Buffer>(12 << 20, (b, key) => b.length + keyBytes(key) + 64);
 
   constructor(
     private readonly driver: StorageDriver,
     private readonly policy: WritePolicy = writable,
-  ) {}
+    coherence: Coherence = coherenceFor(driver),
+  ) {
+    this.sizes = new ExpiringLru<string, number>(2 << 20, byKey, coherence.existenceMs);
+    this.links = new ExpiringLru<string, true>(2 << 20, byKey, coherence.existenceMs);
+  }
 
   /** Size of a stored blob, or undefined. */
   async size(digest: Digest): Promise<number | undefined> {

@@ -2,21 +2,31 @@ import type { StorageDriver } from "../storage/driver.js";
 import { repositoriesRoot } from "../storage/paths.js";
 import { listIfExists } from "./links.js";
 import { insertSorted } from "./sorted.js";
+import { coherenceFor, type Coherence } from "./coherence.js";
 
 /**
- * The sorted repository names, walked from storage once and then kept up to date by this
- * process's own pushes (repositories are never removed: registry:2 has no such operation).
+ * The sorted repository names, walked from storage when first asked for (never at start) and then
+ * kept up to date by this process's own pushes (repositories are never removed: registry:2 has no
+ * such operation). On a shared store, a walk is believed for `coherence.catalogMs` (coherence.ts).
  */
 export class Catalog {
   private names: Promise<string[]> | undefined;
+  private walkedAt = 0;
 
-  constructor(private readonly driver: StorageDriver) {}
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly coherence: Coherence = coherenceFor(driver),
+  ) {}
 
   list(): Promise<string[]> {
-    this.names ??= listRepositories(this.driver).catch((err: unknown) => {
-      this.names = undefined;
-      throw err;
-    });
+    if (this.names !== undefined && this.coherence.catalogMs !== Infinity && Date.now() - this.walkedAt > this.coherence.catalogMs) this.names = undefined;
+    if (this.names === undefined) {
+      this.walkedAt = Date.now();
+      this.names = listRepositories(this.driver).catch((err: unknown) => {
+        this.names = undefined;
+        throw err;
+      });
+    }
     return this.names;
   }
 

@@ -6,6 +6,7 @@ import { ReferrerIndex } from "./referrers.js";
 import { TagStore } from "./tags.js";
 import { UploadStore } from "./uploads.js";
 import { WritePolicy } from "./write-policy.js";
+import { coherenceFor } from "./coherence.js";
 
 export interface RegistryOptions extends ManifestOptions {
   /** Whether blobs, manifests and tags may be deleted. */
@@ -27,11 +28,12 @@ export class Registry {
     readonly options: RegistryOptions,
   ) {
     const policy = new WritePolicy(options);
-    this.blobs = new BlobStore(driver, policy);
+    const coherence = coherenceFor(driver);
+    this.blobs = new BlobStore(driver, policy, coherence);
     this.uploads = new UploadStore(driver, this.blobs, policy);
-    this.tags = new TagStore(driver, policy);
-    this.catalog = new Catalog(driver);
-    this.manifests = new ManifestStore(driver, this.blobs, this.tags, new ReferrerIndex(driver), this.catalog, options, policy);
+    this.tags = new TagStore(driver, policy, coherence);
+    this.catalog = new Catalog(driver, coherence);
+    this.manifests = new ManifestStore(driver, this.blobs, this.tags, new ReferrerIndex(driver), this.catalog, options, policy, coherence);
   }
 
   repositories(): Promise<string[]> {

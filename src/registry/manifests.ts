@@ -11,6 +11,7 @@ import { referrerDescriptor, type ReferrerIndex } from "./referrers.js";
 import type { TagStore } from "./tags.js";
 import type { Catalog } from "./catalog.js";
 import { writable, type WritePolicy } from "./write-policy.js";
+import { coherenceFor, ExpiringLru, type Coherence } from "./coherence.js";
 
 export interface StoredManifest {
   digest: Digest;
@@ -47,7 +48,7 @@ export class ManifestStore {
    */
   private readonly cache = new Lru<string, StoredManifest>(6 << 20, (m, key) => m.body.length + keyBytes(key) + 1024);
   /** `name\ndigest` of revisions this process has seen in a repository; forgotten when it deletes one. */
-  private readonly revisions = new Lru<string, true>(2 << 20, byKey);
+  private readonly revisions: ExpiringLru<string, true>;
 
   constructor(
     private readonly driver: StorageDriver,
@@ -57,7 +58,10 @@ export class ManifestStore {
     private readonly catalog: Catalog,
     private readonly options: ManifestOptions,
     private readonly policy: WritePolicy = writable,
-  ) {}
+    coherence: Coherence = coherenceFor(driver),
+  ) {
+    this.revisions = new ExpiringLru<string, true>(2 << 20, byKey, coherence.existenceMs);
+  }
 
   async put(name: string, reference: ManifestReference, body: Buffer, contentType: string | undefined, extraTags: string[]): Promise<StoredManifest> {
     this.policy.write();

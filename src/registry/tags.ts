@@ -8,6 +8,7 @@ import { keyBytes, Lru } from "./lru.js";
 import { insertSorted, paginate } from "./sorted.js";
 import { writable, type WritePolicy } from "./write-policy.js";
 import { writeAll } from "../storage/ops.js";
+import { coherenceFor, type Coherence } from "./coherence.js";
 
 export interface TagPage {
   /** The list the page was cut from. */
@@ -20,7 +21,8 @@ export interface TagPage {
 
 /**
  * Tags: `_manifests/tags/<tag>/current/link` names the manifest; `index/` keeps its history.
- * What this process has read or written is cached; its own writes keep the cache exact.
+ * On a store of its own, what this process has read or written is cached and its own writes keep
+ * the cache exact; on a shared store every read goes to storage (coherence.ts).
  */
 export class TagStore {
   /** Tag → digest; a digest's strings cost about 200 bytes. */
@@ -34,9 +36,11 @@ export class TagStore {
   constructor(
     private readonly driver: StorageDriver,
     private readonly policy: WritePolicy = writable,
+    private readonly coherence: Coherence = coherenceFor(driver),
   ) {}
 
   async resolve(name: string, tag: string): Promise<Digest | undefined> {
+    if (!this.coherence.cacheTags) return readLink(this.driver, tagCurrentLinkPath(name, tag));
     const key = `${name}\n${tag}`;
     const cached = this.current.get(key);
     if (cached) return cached;
@@ -66,6 +70,7 @@ export class TagStore {
         mutations.push(linkMutation(tagIndexLinkPath(name, tag, digest), digest), linkMutation(tagCurrentLinkPath(name, tag), digest));
       }
       await writeAll(this.driver, mutations);
+      if (!this.coherence.cacheTags) return;
       for (const tag of changed) {
         this.current.set(`${name}\n${tag}`, digest);
         const list = this.lists.get(name);
@@ -94,6 +99,8 @@ export class TagStore {
     if (cached) return cached;
     try {
       const names = (await this.driver.list(tagsPath(name))).sort();
+      // Shared: read through, as registry:2 lists them (a name per tag directory, not resolved).
+      if (!this.coherence.cacheTags) return names;
       const resolved = await mapLimit(names, 32, (tag) => this.resolve(name, tag));
       const tags = names.filter((_, i) => resolved[i] !== undefined);
       this.lists.set(name, tags);

@@ -139,7 +139,13 @@ export class UploadStore {
       if (!isPathNotFound(err)) throw err;
     }
     await this.ensureExists(name, id);
-    return 0;
+    if (this.driver.capabilities.exclusive) return 0;
+    // An object store shows an upload's bytes only once committed: its writer knows how many there are.
+    const writer = await this.driver.writer(uploadDataPath(name, id), { append: true });
+    const size = writer.size;
+    writer.stream.end();
+    await writer.close();
+    return size;
   }
 
   /** Appends a chunk. */

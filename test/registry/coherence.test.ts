@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { Readable } from "node:stream";
+import { describe, it } from "node:test";
+import { digestOf, parseDigest, type Digest } from "../../src/oci/digest.js";
+import { mediaTypes } from "../../src/oci/mediatypes.js";
+import { Registry } from "../../src/registry/index.js";
+import type { StorageDriver } from "../../src/storage/driver.js";
+import { memoryDriver } from "../../src/storage/index.js";
+
+/*
+ * Replicas on one shared store, as on a bucket: two Registry instances over one driver that does not
+ * claim exclusive ownership. What one writes, the other serves on its next request.
+ */
+
+const options = { deleteEnabled: true, readOnly: false, maxSize: 4 << 20, requireIndexChildren: true, requireBlobs: true };
+
+/** The same store, without the exclusive capability (what an object store offers). */
+function shared(driver: StorageDriver): StorageDriver {
+  const { exclusive, ...capabilities } = driver.capabilities;
+  void exclusive;
+  return Object.assign(Object.create(driver) as StorageDriver, { capabilities });
+}
+
+function replicas(): [Registry, Registry] {
+  const store = shared(memoryDriver());
+  return [new Registry(store, options), new Registry(store, options)];
+}
+
+const body = (bytes: Buffer) => Readable.from([bytes]);
+
+async function pushImage(registry: Registry, name: string, tag: string): Promise<Digest> {
+  const config = Buffer.from(JSON.stringify({ nonce: randomBytes(8).toString("hex") }));
+  const digest = parseDigest(digestOf(config))!;
+  await registry.uploads.complete(name, await registry.uploads.start(name), digest, body(config), {});
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: mediaTypes.ociManifest, config: { mediaType: mediaTypes.ociConfig, digest: digest.value, size: config.length }, layers: [] }));
+  return (await registry.manifests.put(name, { tag }, manifest, mediaTypes.ociManifest, [])).digest;
+}
+
+describe("replicas on a shared store", () => {
+  it("serves a tag moved through one replica from the other on its next request", async () => {
+    const [a, b] = replicas();
+    const first = await pushImage(a, "app", "latest");
+    assert.equal((await b.manifests.get("app", { tag: "latest" })).digest.value, first.value);
+    assert.deepEqual(await b.tags.list("app"), ["latest"]);
+    const second = await pushImage(a, "app", "latest");
+    assert.notEqual(second.value, first.value);
+    assert.equal((await b.manifests.get("app", { tag: "latest" })).digest.value, second.value);
+    await pushImage(a, "app", "v2");
+    assert.deepEqual(await b.tags.list("app"), ["latest", "v2"]);
+    assert.ok(await b.tags.untag("app", "v2"));
+    assert.equal(await a.tags.resolve("app", "v2"), undefined);
+    assert.deepEqual(await a.tags.list("app"), ["latest"]);
+  });
+
+  it("continues an upload on another replica: POST on one, PATCH on the other, PUT on the first", async () => {
+    const [a, b] = replicas();
+    const data = randomBytes(300_000);
+    const digest = parseDigest(digestOf(data))!;
+    const id = await a.uploads.start("app");
+    assert.equal(await b.uploads.offset("app", id), 0);
+    await b.uploads.append("app", id, body(data.subarray(0, 100_000)), { start: 0, end: 99_999 });
+    assert.equal(await a.uploads.offset("app", id), 100_000);
+    await a.uploads.append("app", id, body(data.subarray(100_000, 200_000)), { start: 100_000, end: 199_999 });
+    await a.uploads.complete("app", id, digest, body(data.subarray(200_000)), {});
+    assert.equal(await b.blobs.sizeIn("app", digest), data.length);
+  });
+});
