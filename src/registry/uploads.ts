@@ -1,10 +1,11 @@
-import { randomUUID, type Hash } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { newHash, type Algorithm, type Digest } from "../oci/digest.js";
 import { RegistryError } from "../oci/errors.js";
 import { isPathNotFound, type FileWriter, type StorageDriver } from "../storage/driver.js";
-import { uploadDataPath, uploadPath, uploadStartedAtPath } from "../storage/paths.js";
+import { uploadDataPath, uploadHashStatePath, uploadPath, uploadStartedAtPath } from "../storage/paths.js";
+import { nativeHash, resumableHash, type UploadHash } from "./upload-hash.js";
 import { smallBlobSize, type BlobStore } from "./blobs.js";
 import { deleteIfExists } from "./links.js";
 import { purgeUploads, type PurgeResult } from "./purge.js";
@@ -14,7 +15,7 @@ import { putLossy } from "../storage/ops.js";
 /** The hash of an upload's bytes so far, kept between requests so that nothing is read back. */
 interface LiveHash {
   algorithm: Algorithm;
-  hash: Hash;
+  hash: UploadHash;
   /** Bytes fed to `hash`; when it differs from the stored size the hash is rebuilt from storage. */
   hashed: number;
 }
@@ -68,7 +69,7 @@ export class UploadStore {
     } else {
       await this.persist(name, id, startedAt);
     }
-    this.remember(id, { algorithm, hash: newHash(algorithm), hashed: 0 });
+    this.remember(id, { algorithm, hash: await this.newHash(algorithm), hashed: 0 });
     return id;
   }
 
@@ -157,12 +158,13 @@ export class UploadStore {
       const writer = await this.driver.writer(uploadDataPath(name, id), { append: true });
       let received: number;
       try {
-        received = await this.receive(id, writer, body, claim);
+        received = await this.receive(name, id, writer, body, claim);
       } catch (err) {
         await writer.close();
         throw err;
       }
       await writer.close();
+      await this.saveHash(name, id, writer.size);
       return { size: writer.size, received };
     });
   }
@@ -193,7 +195,7 @@ export class UploadStore {
       const writer = await this.driver.writer(dataPath, { append: true });
       let received: number;
       try {
-        received = await this.receive(id, writer, body ?? Readable.from([]), claim);
+        received = await this.receive(name, id, writer, body ?? Readable.from([]), claim);
         await writer.commit();
       } catch (err) {
         await writer.close();
@@ -239,7 +241,7 @@ export class UploadStore {
   }
 
   /** Streams a chunk into the writer, hashing it on the way when the live hash is in step; returns its length. */
-  private async receive(id: string, writer: FileWriter, body: Readable, claim: ChunkClaim): Promise<number> {
+  private async receive(name: string, id: string, writer: FileWriter, body: Readable, claim: ChunkClaim): Promise<number> {
     const offset = writer.size;
     if (claim.start !== undefined && claim.start !== offset) {
       body.resume();
@@ -250,9 +252,10 @@ export class UploadStore {
       throw rangeError(offset, `Content-Range ${claim.start}-${claim.end} does not match Content-Length ${claim.length}`);
     }
     let live = this.live.get(id);
-    if (!live && offset === 0) {
-      live = { algorithm: "sha256", hash: newHash("sha256"), hashed: 0 };
-      this.remember(id, live);
+    if (live?.hashed !== offset) {
+      // Another replica may have taken the chunks since: go on from the state it saved.
+      const found = offset === 0 ? { algorithm: "sha256" as const, hash: await this.newHash("sha256"), hashed: 0 } : await this.loadHash(name, id, offset);
+      if (found !== undefined) this.remember(id, (live = found));
     }
     const hashing = live !== undefined && live.hashed === offset;
     let received = 0;
@@ -288,7 +291,7 @@ export class UploadStore {
   /** The hex digest of the upload's bytes, from the live hash or, when that is gone, from storage. */
   private async digestOf(id: string, dataPath: string, size: number, algorithm: Algorithm): Promise<string> {
     const live = this.live.get(id);
-    if (live && live.algorithm === algorithm && live.hashed === size) return live.hash.digest("hex");
+    if (live && live.algorithm === algorithm && live.hashed === size) return live.hash.hex();
     const hash = newHash(algorithm);
     if (size > 0) {
       for await (const chunk of await this.driver.reader(dataPath, { start: 0, end: size - 1 })) hash.update(chunk as Buffer);
@@ -320,6 +323,32 @@ export class UploadStore {
 
   private checkId(id: string): void {
     if (!idRe.test(id)) throw new RegistryError("BLOB_UPLOAD_UNKNOWN", undefined, { detail: { uuid: id } });
+  }
+
+  /** The native hash where this process owns the store; a resumable one where replicas share it. */
+  private newHash(algorithm: Algorithm): Promise<UploadHash> | UploadHash {
+    return this.driver.capabilities.exclusive ? nativeHash(algorithm) : resumableHash(algorithm);
+  }
+
+  /** Keeps a resumable hash's state with the upload, so that any replica can take the next request. */
+  private async saveHash(name: string, id: string, size: number): Promise<void> {
+    const live = this.live.get(id);
+    const state = live?.hashed === size ? live.hash.save() : undefined;
+    if (state !== undefined) await this.driver.putContent(uploadHashStatePath(name, id, live!.algorithm, size), state);
+  }
+
+  /** The hash state another replica saved at `offset`, if it did. */
+  private async loadHash(name: string, id: string, offset: number): Promise<LiveHash | undefined> {
+    if (this.driver.capabilities.exclusive) return undefined;
+    for (const algorithm of ["sha256", "sha512"] as const) {
+      try {
+        const state = await this.driver.getContent(uploadHashStatePath(name, id, algorithm, offset));
+        return { algorithm, hash: await resumableHash(algorithm, state), hashed: offset };
+      } catch (err) {
+        if (!isPathNotFound(err)) throw err;
+      }
+    }
+    return undefined;
   }
 
   private remember(id: string, live: LiveHash): void {

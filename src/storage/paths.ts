@@ -10,6 +10,7 @@ import type { Digest } from "../oci/digest.js";
  *     <name>/                                                   name may contain slashes
  *       _uploads/<id>/data                                      bytes of an upload in progress
  *       _uploads/<id>/startedat                                 RFC 3339 start time
+ *       _uploads/<id>/lading-hashstates/<alg>/<offset>          lading's saved hash state (shared stores)
  *       _layers/<alg>/<hex>/link                                "<alg>:<hex>": blob is in the repository
  *       _manifests/revisions/<alg>/<hex>/link                   manifest is in the repository
  *       _manifests/tags/<tag>/current/link                      the digest the tag points to
@@ -82,6 +83,11 @@ export function uploadPath(name: string, id: string): string {
 
 export function uploadDataPath(name: string, id: string): string {
   return `${uploadPath(name, id)}/data`;
+}
+
+/** lading's own saved hash state of an upload at `offset` bytes (registry:2's `hashstates/` holds Go's format). */
+export function uploadHashStatePath(name: string, id: string, algorithm: string, offset: number): string {
+  return `${uploadPath(name, id)}/lading-hashstates/${algorithm}/${offset}`;
 }
 
 export function uploadStartedAtPath(name: string, id: string): string {
