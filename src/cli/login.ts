@@ -1,8 +1,8 @@
 import { Command } from "commander";
-import { readFile } from "node:fs/promises";
 import { storeCredentials } from "../client/auth-config.js";
 import { Transport } from "../client/transport.js";
 import { usageError } from "./exit.js";
+import { fromStdin } from "./password-input.js";
 import { printJson } from "./options.js";
 
 interface LoginFlags {
@@ -27,7 +27,7 @@ export function loginCommand(): Command {
     .action(async (registry: string, flags: LoginFlags) => {
       if (!flags.username) throw usageError("login needs --username");
       let password = flags.password;
-      if (flags.passwordStdin) password = (await readFile("/dev/stdin", "utf8")).replace(/\r?\n$/, "");
+      if (flags.passwordStdin) password = await fromStdin();
       if (password === undefined) throw usageError("login needs --password or --password-stdin");
       const t = new Transport(registry, { insecure: flags.insecure === true, credentials: { username: flags.username, password } });
       await t.ping();

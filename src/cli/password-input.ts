@@ -37,7 +37,8 @@ export function refuseArgvPassword(flags: PasswordFlags): void {
   }
 }
 
-async function fromStdin(): Promise<string> {
+/** One line from stdin (a pipe, a file or a socket), the line end dropped. */
+export async function fromStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   const password = Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");

@@ -49,7 +49,7 @@ export class RegistryAccess implements AccessController {
     const principal = await this.basicPrincipal(req);
     const grant = this.grantFor(principal);
     const missing = missingAccess(grant, access);
-    if (principal.kind === "anonymous" && (missing.length > 0 || access.length === 0)) throw this.challenge(req, missing.length > 0 ? missing : access);
+    if (principal.kind === "anonymous" && (missing.length > 0 || access.length === 0 || wantsCatalog(access))) throw this.challenge(req, missing.length > 0 ? missing : access);
     if (missing.length > 0) throw this.denied(req, principal, missing);
     if (access.length === 0) this.options.audit.record({ event: "login", user: principal.name, address: addressOf(req) });
     return grant;
@@ -109,8 +109,10 @@ export class RegistryAccess implements AccessController {
     const principal: Principal = { kind: claims.kind ?? "user", name: claims.sub === "" ? "anonymous" : claims.sub, groups: claims.groups ?? [] };
     const grant: Grant = { principal, all: false, actions: (repository) => claimedActions(claims, repository) };
     const missing = missingAccess(grant, access);
+    const catalog = wantsCatalog(access);
+    if (catalog && !claims.access.some((a) => a.type === "registry" && a.name === "catalog")) missing.push({ type: "registry", name: "catalog", actions: ["*"] });
     if (missing.length > 0) throw this.challenge(req, missing, "the token does not grant this", "insufficient_scope");
-    if (!access.some((a) => a.type === "registry" && a.name === "catalog")) return grant;
+    if (!catalog) return grant;
     // The catalog lists what the subject may pull now: the policy's answer, not the token's few names.
     if (this.options.issuer === undefined) return { principal, all: true, actions: () => new Set(allActions) };
     const current = await this.currentPrincipal(principal.kind, principal.name, principal.groups);
@@ -153,6 +155,16 @@ export class RegistryAccess implements AccessController {
     const proto = typeof forwarded === "string" ? forwarded.split(",")[0]!.trim() : (req.socket as TLSSocket).encrypted ? "https" : "http";
     return `${proto}://${req.headers.host ?? "localhost"}/token`;
   }
+}
+
+/**
+ * The catalog is asked with credentials (as registry:2 asks for it): an anonymous request is
+ * challenged, so that a client that offers credentials only when challenged lists what its user
+ * may pull, not what the anonymous may. With tokens, the anonymous get an anonymous token and see
+ * what they may pull.
+ */
+function wantsCatalog(access: readonly AccessRequest[]): boolean {
+  return access.some((a) => a.type === "registry" && a.name === "catalog");
 }
 
 /** The parts of `access` the grant does not cover. The catalog is open to every caller: it lists only what they may pull. */
