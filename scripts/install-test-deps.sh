@@ -18,6 +18,10 @@ declare -A wanted=(
   [ctr]=containerd
   [buildah]=buildah
   [htpasswd]=apache2-utils
+  [ceph-mon]=ceph-mon
+  [ceph-osd]=ceph-osd
+  [radosgw]=radosgw
+  [radosgw-admin]=radosgw
 )
 
 missing=()

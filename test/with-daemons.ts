@@ -1,14 +1,14 @@
 /**
  * `node dist/test/with-daemons.js COMMAND [ARGS...]`: runs COMMAND (the node test runner) with one
- * dockerd and one containerd for the whole run, named to it by the variables of
- * ./helpers/run-daemons.ts, and stops both by their PIDs when COMMAND ends, however it ends (a
+ * dockerd, one containerd and one S3 gateway (Ceph) for the whole run, named to it by the variables
+ * of ./helpers/run-daemons.ts, and stops them by their PIDs when COMMAND ends, however it ends (a
  * failure, a signal to this process). Exits with COMMAND's status; 128+n when signal n ended it.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { constants } from "node:os";
 import { join } from "node:path";
+import { s3Variables, startCeph } from "./helpers/ceph.js";
 import { startContainerd } from "./helpers/containerd.js";
-import type { DaemonProcess } from "./helpers/daemon-process.js";
 import { startDockerd } from "./helpers/docker.js";
 import { CONTAINERD_ADDRESS_VAR, DAEMONS_DIR_VAR, DOCKER_HOST_VAR, makeDaemonsDir, removeDaemonsDir } from "./helpers/run-daemons.js";
 
@@ -31,15 +31,29 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const dir = await makeDaemonsDir();
-  const [docker, containerd] = await Promise.allSettled([startDockerd(join(dir, "docker")), startContainerd(join(dir, "containerd"))]);
+  const [docker, containerd, ceph] = await Promise.allSettled([
+    startDockerd(join(dir, "docker")),
+    startContainerd(join(dir, "containerd")),
+    startCeph(join(dir, "ceph")),
+  ]);
   try {
     if (docker.status === "rejected") throw docker.reason;
     if (containerd.status === "rejected") throw containerd.reason;
+    if (ceph.status === "rejected") throw ceph.reason;
     if (received !== undefined) return exitStatus(null, received);
-    const env = { ...process.env, [DAEMONS_DIR_VAR]: dir, [DOCKER_HOST_VAR]: docker.value.address, [CONTAINERD_ADDRESS_VAR]: containerd.value.address };
+    const env = {
+      ...process.env,
+      [DAEMONS_DIR_VAR]: dir,
+      [DOCKER_HOST_VAR]: docker.value.address,
+      [CONTAINERD_ADDRESS_VAR]: containerd.value.address,
+      ...s3Variables(ceph.value),
+    };
     return await runToEnd(cmd, args, env);
   } finally {
-    await stopAll([docker, containerd].flatMap((s) => (s.status === "fulfilled" ? [s.value.daemon] : [])));
+    await stopAll([
+      ...[docker, containerd].flatMap((s) => (s.status === "fulfilled" ? [s.value.daemon] : [])),
+      ...(ceph.status === "fulfilled" ? [ceph.value] : []),
+    ]);
     await removeDaemonsDir(dir).catch((err: unknown) => warn(`removing ${dir}: ${String(err)}`));
   }
 }
@@ -58,7 +72,7 @@ function exitStatus(code: number | null, signal: NodeJS.Signals | null): number 
 }
 
 /** Stops every daemon, even when one fails to stop: the run's result stands either way. */
-async function stopAll(daemons: readonly DaemonProcess[]): Promise<void> {
+async function stopAll(daemons: readonly { stop(): Promise<void> }[]): Promise<void> {
   const results = await Promise.allSettled(daemons.map((d) => d.stop()));
   for (const r of results) if (r.status === "rejected") warn(`stopping a test daemon: ${String(r.reason)}`);
 }

@@ -113,7 +113,8 @@ function registry(kind: string, host: string, url: string, storage: string, proc
   return { kind, host, url, storage, process: proc, stop: () => proc.stop() };
 }
 
-async function freePort(): Promise<number> {
+/** A port nothing listens on now (another process may still take it before it is used). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.on("error", reject);
@@ -126,7 +127,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Polls until `url` answers 200, failing early if the process exits. */
-async function waitForHttp(url: string, proc: ServerProcess): Promise<void> {
+export async function waitForHttp(url: string, proc: ServerProcess): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (proc.exitedWith !== undefined) throw proc.failure(`exited before it was ready (${proc.exitedWith})`);

@@ -1,8 +1,9 @@
 /**
- * Where the daemons of the end-to-end tests come from. `npm test` starts one dockerd and one
- * containerd for the whole run (../with-daemons.ts) and names them in the environment variables
- * below; a test file run alone (`node --test dist/test/e2e/x.test.js`) finds none and starts a
- * private daemon, stopped when the file is done. Either way the test code is the same.
+ * Where the daemons of the end-to-end tests come from. `npm test` starts one dockerd, one
+ * containerd and one S3 gateway (./ceph.ts) for the whole run (../with-daemons.ts) and names them
+ * in the environment variables below; a test file run alone (`node --test dist/test/e2e/x.test.js`)
+ * finds none and starts a private daemon, stopped when the file is done. Either way the test code
+ * is the same.
  *
  * The variables are not LADING_*: `lading serve` reads every LADING_* variable as a setting and
  * refuses the ones it does not know.
@@ -19,6 +20,11 @@ export const DAEMONS_DIR_VAR = "E2E_DAEMONS_DIR";
 export const DOCKER_HOST_VAR = "E2E_DOCKER_HOST";
 /** containerd's socket path, as `ctr -a` takes it. */
 export const CONTAINERD_ADDRESS_VAR = "E2E_CONTAINERD_ADDRESS";
+/** The S3 gateway's URL (http://127.0.0.1:PORT), and who to be there. */
+export const S3_ENDPOINT_VAR = "E2E_S3_ENDPOINT";
+export const S3_ACCESS_KEY_VAR = "E2E_S3_ACCESS_KEY";
+export const S3_SECRET_KEY_VAR = "E2E_S3_SECRET_KEY";
+export const S3_REGION_VAR = "E2E_S3_REGION";
 
 export interface StartedDaemon {
   daemon: DaemonProcess;
