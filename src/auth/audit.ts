@@ -9,6 +9,8 @@ export interface AuditEvent {
   repository?: string;
   reference?: string;
   digest?: string;
+  /** A mount's source repository. */
+  from?: string;
   scope?: string;
   reason?: string;
   status?: number;

@@ -4,7 +4,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
-import type { AuditEvent } from "../auth/audit.js";
+import type { Audit, AuditEvent } from "../auth/audit.js";
 import { unrestricted } from "../auth/policy.js";
 import { ConfigError } from "../config/load.js";
 import { compose, type Composition } from "../config/root.js";
@@ -37,6 +37,26 @@ const uploadRoutes = new Set(["upload", "uploads"]);
 
 /** Routes whose success the audit log records, with the event each is. */
 const audited: Record<string, AuditEvent["event"] | undefined> = { "PUT manifest": "push", "DELETE manifest": "delete", "DELETE blob": "delete" };
+
+/** Records a successful push, delete or cross-repository mount in the audit log. */
+function record(audit: Audit, ctx: Context, status: number): void {
+  const mount = ctx.route === "uploads" && status === 201 ? ctx.query.get("mount") : null;
+  const event = mount !== null ? "mount" : audited[`${ctx.req.method} ${ctx.route}`];
+  if (event === undefined) return;
+  const { name, reference } = ctx.params;
+  const digest = mount ?? ctx.params.digest;
+  const from = mount === null ? null : ctx.query.get("from");
+  audit.record({
+    event,
+    user: ctx.grant.principal.name,
+    address: addressOf(ctx.req),
+    ...(name === undefined ? {} : { repository: name }),
+    ...(reference === undefined ? {} : { reference }),
+    ...(digest === undefined ? {} : { digest }),
+    ...(from === null ? {} : { from }),
+    status,
+  });
+}
 
 /** Builds the registry from its configuration and starts serving it. */
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
@@ -91,11 +111,7 @@ export async function serve(root: Composition): Promise<RunningServer> {
       if (accessLog) {
         log.info({ req_id: requestId, method: req.method, path: rawUrl, route: ctx.route, status, bytes_in: ctx.bytesIn, bytes_out: bytesOut, duration_ms: Math.round(seconds * 1e4) / 10 }, "request");
       }
-      const event = audit === undefined || status >= 300 ? undefined : audited[`${req.method} ${ctx.route}`];
-      if (event !== undefined) {
-        const { name, reference, digest } = ctx.params;
-        audit!.record({ event, user: ctx.grant.principal.name, address: addressOf(req), ...(name === undefined ? {} : { repository: name }), ...(reference === undefined ? {} : { reference }), ...(digest === undefined ? {} : { digest }), status });
-      }
+      if (audit !== undefined && status < 300) record(audit, ctx, status);
     });
     let upload = false;
     try {

@@ -64,6 +64,9 @@ describe("basic auth", () => {
     assert.equal((await request(as(server, alice), "HEAD", `/v2/team/mine/blobs/${secret}`)).status, 404);
     const allowed = await request(as(server, alice), "POST", `/v2/team/mine/blobs/uploads/?mount=${open}&from=team/blobs`);
     assert.equal(allowed.status, 201);
+    await sleep(100);
+    const audit = (await readFile(server.files.audit, "utf8")).trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.ok(audit.some((e) => e.event === "mount" && e.user === "alice" && e.repository === "team/mine" && e.digest === open && e.from === "team/blobs"), "the mount is audited");
     const found = await request(as(server, alice), "POST", `/v2/team/other/blobs/uploads/?mount=${open}`);
     assert.equal(found.status, 201);
   });
