@@ -45,7 +45,9 @@ export function chart(results: Results): string {
     parts.push(`<text x="${labelWidth}" y="${mid}" text-anchor="end">${escape(s.id)}</text>`);
     const target = s.checks.find((c) => c.what === "throughput ratio");
     if (s.ratio === null) {
-      parts.push(`<text x="${plotLeft + 4}" y="${mid}" fill="#c62828">${escape(s.status === "ok" ? "no data" : s.status)}</text>`);
+      const ladingOnly = s.status === "ok" && Boolean(s.ladingOnly);
+      const text = ladingOnly ? "lading only" : s.status === "ok" ? "no data" : s.status;
+      parts.push(`<text x="${plotLeft + 4}" y="${mid}" fill="${ladingOnly ? "#9e9e9e" : "#c62828"}">${escape(text)}</text>`);
       return;
     }
     const color = target === undefined || target.met === null ? "#9e9e9e" : target.met ? "#2e7d32" : "#c62828";

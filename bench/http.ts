@@ -120,3 +120,14 @@ export async function runPool(count: number, concurrency: number, op: (i: number
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, count)) }, worker));
   return next;
 }
+
+/**
+ * The agent, sending `authorization` (when given) with every request, whatever the workload's
+ * protocol functions send: the same requests with and without access control. The workloads'
+ * requests carry their headers as a plain object (see `call`).
+ */
+export function withAuthorization(agent: Dispatcher, authorization: string | undefined): Dispatcher {
+  return agent.compose((dispatch) => (options, handler) =>
+    dispatch(authorization === undefined ? options : { ...options, headers: { ...(options.headers as Record<string, string> | undefined), authorization } }, handler),
+  );
+}

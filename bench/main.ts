@@ -35,14 +35,24 @@ function selected(opts: Options, list: Scenario[]): Set<string> {
     if (opts.only.some((o) => w.name === o || w.name.startsWith(`${o}-`) || list.some((s) => s.workload === w.name && s.id.startsWith(o)))) names.add(w.name);
   }
   if (names.size === 0) throw new Error(`--only ${opts.only.join(",")} matches no workload (${workloads.map((w) => w.name).join(", ")})`);
+  // A cost is measured against a baseline of the same run: its workload comes along.
+  for (const s of list) {
+    const base = s.baseline === undefined ? undefined : list.find((x) => x.id === s.baseline!.id);
+    if (names.has(s.workload) && base !== undefined) names.add(base.workload);
+  }
   return names;
+}
+
+/** The registries a workload runs against: lading alone when every one of its scenarios says so. */
+function kindsFor(w: Workload, list: Scenario[]): RegistryKind[] {
+  return registryKinds.filter((kind) => kind === "lading" || list.some((s) => s.workload === w.name && s.ladingOnly === undefined));
 }
 
 async function runWorkload(w: Workload, kind: RegistryKind, round: number, opts: Options, list: Scenario[], c: Collected): Promise<void> {
   const ids = list.filter((s) => s.workload === w.name).map((s) => s.id);
   const done = new Set<string>();
   let current: string | undefined;
-  const server = await startServer(kind, opts.work, repoRoot).catch((err: unknown) => {
+  const server = await Promise.resolve(w.access?.()).then((access) => startServer(kind, opts.work, repoRoot, access)).catch((err: unknown) => {
     for (const id of ids) recordError(c, id, kind, `round ${round}: ${String(err)}`);
     log(`  ${kind} ${w.name}: could not start: ${String(err)}`);
     return undefined;
@@ -108,6 +118,8 @@ async function render(opts: Options, file: string): Promise<number> {
     s.per ??= meta?.per ?? "request";
     s.target ??= meta?.target ?? null;
     s.cpuTarget ??= meta?.cpuTarget ?? null;
+    s.baseline ??= meta?.baseline ?? null;
+    s.ladingOnly ??= meta?.ladingOnly ?? null;
   }
   const markdownFile = results.full && !opts.outExplicit ? join(repoRoot, "BENCHMARKS.md") : join(opts.out, "BENCHMARKS.md");
   await publish(derive(results), opts, markdownFile);
@@ -147,7 +159,7 @@ async function main(): Promise<number> {
       log(`  sha256 ${num(m.sha256)} MB/s, disk ${num(m.diskWrite)} MB/s, 4 KiB fsync ${num(m.smallFsync)}/s, upload ${num(m.upload)} MB/s, download ${num(m.download)} MB/s, tiny GETs ${num(m.tinyGets)}/s, tag walks ${num(m.tagWalks)}/s`);
       for (const w of runnable) {
         log(`round ${round}/${opts.rounds}: ${w.name}`);
-        for (const kind of registryKinds) await runWorkload(w, kind, round, opts, list, c);
+        for (const kind of kindsFor(w, list)) await runWorkload(w, kind, round, opts, list, c);
       }
     }
   } finally {

@@ -2,7 +2,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, relative } from "node:path";
 import { machineFields } from "./machine.js";
-import { targetThroughput, verdicts, type Check, type Results, type ScenarioResult } from "./report.js";
+import { costCheckPrefix, targetThroughput, verdicts, type Check, type Results, type ScenarioResult } from "./report.js";
 
 export function num(value: number | null, digits?: number): string {
   if (value === null || !Number.isFinite(value)) return "—";
@@ -21,7 +21,7 @@ function throughputRow(s: ScenarioResult): string[] {
   return [
     s.status === "failed" ? `${s.title} (**failed**)` : s.title,
     `${num(s.lading.throughput.median)} ${s.unit}`,
-    `${num(s.reference.throughput.median)} ${s.unit}`,
+    s.ladingOnly ? "not measured" : `${num(s.reference.throughput.median)} ${s.unit}`,
     times(s.ratio),
     ratioCheck ? `${ratioCheck.want.replace("≥ ", "≥")} ${verdict(ratioCheck)}` : "",
     `${num(s.lading.cpuPerUnit.median)} / ${num(s.reference.cpuPerUnit.median)} ${s.cpuUnit}`,
@@ -42,6 +42,38 @@ function settleNote(scenarios: ScenarioResult[]): string[] {
   );
   if (busy.length === 0) return [];
   return ["", `Work after the last answer (median time until the server was idle): ${busy.join(", ")}.`];
+}
+
+/** The scenarios measured on lading alone, with why, as a paragraph. */
+function ladingOnlyNote(scenarios: ScenarioResult[]): string[] {
+  const reasons = new Map<string, string[]>();
+  for (const s of scenarios) if (s.ladingOnly) reasons.set(s.ladingOnly, [...(reasons.get(s.ladingOnly) ?? []), `\`${s.id}\``]);
+  if (reasons.size === 0) return [];
+  return ["", `Measured on lading alone: ${[...reasons].map(([why, ids]) => `${ids.join(", ")} (${why})`).join("; ")}.`];
+}
+
+/** The scenarios set against a baseline of the same run (access control against none), as a table. */
+function costTable(scenarios: ScenarioResult[]): string[] {
+  const byId = new Map(scenarios.map((s) => [s.id, s]));
+  const rows = scenarios.flatMap((s) => {
+    if (s.baseline === null || s.status !== "ok") return [];
+    const check = s.checks.find((c) => c.what.startsWith(costCheckPrefix));
+    return [[
+      s.title,
+      `${num(s.lading.throughput.median)} ${s.unit}`,
+      `\`${s.baseline.id}\``,
+      `${num(byId.get(s.baseline.id)?.lading.throughput.median ?? null)} ${s.unit}`,
+      s.cost === null ? "—" : `${num(s.cost * 100, 1)}%`,
+      check ? `${check.want} ${verdict(check)}` : "",
+    ]];
+  });
+  if (rows.length === 0) return [];
+  return [
+    "",
+    "What a feature costs lading: its throughput against a baseline scenario measured in the same run (for access control, the same reads without it); cost = 1 − lading / lading in the baseline.",
+    "",
+    table(["scenario", "lading", "baseline", "lading there", "cost", "target"], rows),
+  ];
 }
 
 /** The write phases' warm-up as a results file gives it ("200% of its count and at least 3 s"), or "" for none. */
@@ -80,6 +112,8 @@ export function markdown(results: Results, chartPath: string, markdownPath: stri
     "",
     table(["scenario", "lading", "reference", "ratio", "target", "CPU lading / reference", "CPU ratio", "peak RSS lading", "peak RSS ref.", "lading vs machine"], r.scenarios.map(throughputRow)),
     ...settleNote(r.scenarios),
+    ...ladingOnlyNote(r.scenarios),
+    ...costTable(r.scenarios),
     "",
   );
   const decided = verdicts(r);
@@ -112,6 +146,7 @@ export function markdown(results: Results, chartPath: string, markdownPath: stri
     "- The catalog walk follows `Link` headers until the last page and checks every repository was seen; the reference walks its whole storage tree for each page.",
     "- Mounts: blobs pushed once to a source repository, each mounted (POST `?mount=&from=`, 201 required) into target repositories.",
     "- Merge: `node dist/src/cli/main.js merge BASE MAVEN GOLANG --tag TARGET` against each registry (one CLI process per merge, so Node's start-up is in every figure); the merged manifest is checked to have every layer.",
+    "- Access control: the same reads (manifest HEAD and GET by tag, small-blob HEAD) on a server without it, with Basic credentials on every request (one user in an htpasswd file, bcrypt cost 10; lading also with a one-rule policy), and on lading alone with a bearer token asked once of its /token with those credentials. Each mode is its own server on fresh storage, pushed to with the same credentials; the reads follow an unmeasured warm-up on the same items (lading runs bcrypt once per password and then compares an HMAC; the reference runs bcrypt on every request).",
     "",
   );
   if (bounds) out.push(bounds.trimEnd(), "");

@@ -29,6 +29,8 @@ export interface Options {
   mounts: number;
   merges: number;
   mergeLayerBytes: number;
+  /** Manifests and blobs read in each access-control workload. */
+  authItems: number;
   /** Read-only phases repeat their requests until at least this long has passed. */
   minSeconds: number;
   /** Write phases are preceded by this many unmeasured operations per hundred measured (other items, same requests)... */
@@ -55,12 +57,12 @@ const MiB = 1 << 20;
 
 const full = {
   rounds: 3, concurrency: 32, bigMib: 64, bigCount: 4, hugeMib: 1024, chunkKib: 8192, smallBlobs: 2000, smallBytes: 4096,
-  manifests: 500, tags: 1000, tagPage: 100, repos: 1000, catalogPage: 100, mounts: 1000, merges: 3, mergeLayerKib: 4096,
+  manifests: 500, tags: 1000, tagPage: 100, repos: 1000, catalogPage: 100, mounts: 1000, merges: 3, mergeLayerKib: 4096, authItems: 50,
   minSeconds: 1.5, warmup: 200, warmupSeconds: 3, machineMib: 256,
 };
 const quick: typeof full = {
   rounds: 1, concurrency: 32, bigMib: 1, bigCount: 1, hugeMib: 2, chunkKib: 256, smallBlobs: 20, smallBytes: 4096,
-  manifests: 10, tags: 10, tagPage: 3, repos: 10, catalogPage: 3, mounts: 10, merges: 1, mergeLayerKib: 64,
+  manifests: 10, tags: 10, tagPage: 3, repos: 10, catalogPage: 3, mounts: 10, merges: 1, mergeLayerKib: 64, authItems: 10,
   minSeconds: 0, warmup: 200, warmupSeconds: 0, machineMib: 8,
 };
 
@@ -88,14 +90,16 @@ export function parseOptions(argv: string[], repoRoot: string): Options {
     .showHelpAfterError();
   const flags: Array<[keyof typeof full, string]> = [
     ["rounds", "rounds, each running every workload against lading then the reference"],
-    ["concurrency", "requests in flight in the small-blob, manifest, tag, catalog and mount workloads"],
+    ["concurrency", "requests in flight in the small-blob, manifest, tag, catalog, mount and access-control workloads"],
     ["bigMib", "size of the '64 MiB' blobs"], ["bigCount", "'64 MiB' blobs pushed per mode per round"],
     ["hugeMib", "size of the '1 GiB' blob"], ["chunkKib", "PATCH size of chunked pushes"],
     ["smallBlobs", "small blobs"], ["smallBytes", "size of a small blob"], ["manifests", "manifests"],
     ["tags", "tags in the tag list"], ["tagPage", "page size (n) of the paginated tag list"], ["repos", "repositories in the catalog"],
     ["catalogPage", "page size (n) of the catalog walk"], ["mounts", "cross-repository mounts"], ["merges", "merges per round"],
-    ["mergeLayerKib", "size of each layer of the merged images"], ["minSeconds", "read phases repeat until this long has passed"],
-    ["warmup", "unmeasured operations before each write phase, per hundred measured"],
+    ["mergeLayerKib", "size of each layer of the merged images"],
+    ["authItems", "manifests and blobs read with and without access control (each setup request costs the reference a bcrypt)"],
+    ["minSeconds", "read phases repeat until this long has passed"],
+    ["warmup", "unmeasured operations before each write phase (and the access-control reads), per hundred measured"],
     ["warmupSeconds", "and at least this many seconds of them"],
     ["machineMib", "bytes per machine-limit probe"],
   ];
@@ -132,6 +136,7 @@ export function parseOptions(argv: string[], repoRoot: string): Options {
     mounts: Math.max(1, pick("mounts")),
     merges: Math.max(1, pick("merges")),
     mergeLayerBytes: Math.max(1, pick("mergeLayerKib")) * 1024,
+    authItems: Math.max(1, pick("authItems")),
     minSeconds: pick("minSeconds"),
     warmup: pick("warmup"),
     warmupSeconds: pick("warmupSeconds"),

@@ -72,6 +72,10 @@ export interface ScenarioResult {
   /** The issue's lading/reference throughput ratio (at least) and CPU ratio (at most), if any. */
   target: number | null;
   cpuTarget: number | null;
+  /** The scenario of the same run this one's lading figure is set against, and the cost allowed (see Scenario). */
+  baseline: { id: string; maxCostPercent: number } | null;
+  /** Why the reference is not measured, when lading alone runs this scenario. */
+  ladingOnly: string | null;
   status: Status;
   note: string | null;
   lading: RegistryResult;
@@ -80,6 +84,8 @@ export interface ScenarioResult {
   ratio: number | null;
   /** lading/reference of the CPU-per-unit medians (lower is better). */
   cpuRatio: number | null;
+  /** 1 − lading's throughput median / lading's in the baseline scenario: the share lost (lower is better). */
+  cost: number | null;
   /** lading's median as a fraction of the machine limit that bounds it. */
   ofMachineLimit: number | null;
   machineLimit: string | null;
@@ -112,6 +118,13 @@ export function median(values: number[]): number | null {
 
 const stat = (values: number[]): Stat => ({ values, median: median(values) });
 const ratioOf = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : a / b);
+const costOf = (a: number | null, b: number | null): number | null => {
+  const ratio = ratioOf(a, b);
+  return ratio === null ? null : 1 - ratio;
+};
+
+/** The name of the check of a cost against a baseline, naming the baseline scenario. */
+export const costCheckPrefix = "lading cost vs ";
 
 function registryResult(s: Scenario, samples: Sample[], errors: string[]): RegistryResult {
   const throughput = samples.map((x) => (s.kind === "bytes" ? x.units / x.seconds / 1e6 : x.units / x.seconds));
@@ -157,11 +170,11 @@ export function summarize(scenarioList: Scenario[], c: Collected, meta: Omit<Res
     else if (errors.lading.length + errors.reference.length > 0) {
       status = "failed";
       note = registryKinds.flatMap((k) => errors[k].map((e) => `${k}: ${e}`)).join("\n");
-    } else if (samples.lading.length === 0 || samples.reference.length === 0) [status, note] = ["failed", "no samples"];
+    } else if (samples.lading.length === 0 || (samples.reference.length === 0 && s.ladingOnly === undefined)) [status, note] = ["failed", "no samples"];
     return {
       id: s.id, workload: s.workload, title: s.title, unit: s.unit, per: s.per, cpuUnit: s.kind === "bytes" ? "CPU-s/GB" : `CPU-ms/${s.per}`,
-      target: s.target ?? null, cpuTarget: s.cpuTarget ?? null, status, note, lading, reference,
-      ratio: null, cpuRatio: null, ofMachineLimit: null, machineLimit: null, targetOfMachineLimit: null, checks: [],
+      target: s.target ?? null, cpuTarget: s.cpuTarget ?? null, baseline: s.baseline ?? null, ladingOnly: s.ladingOnly ?? null, status, note, lading, reference,
+      ratio: null, cpuRatio: null, cost: null, ofMachineLimit: null, machineLimit: null, targetOfMachineLimit: null, checks: [],
     };
   });
   return derive({ ...meta, machine, scenarios });
@@ -179,6 +192,7 @@ export function derive(results: Results): Results {
     const { lading, reference } = s;
     s.ratio = ratioOf(lading.throughput.median, reference.throughput.median);
     s.cpuRatio = ratioOf(lading.cpuPerUnit.median, reference.cpuPerUnit.median);
+    s.cost = s.baseline === null ? null : costOf(lading.throughput.median, byId.get(s.baseline.id)?.lading.throughput.median ?? null);
     const [bound, limit] = machineBound(s, results.machine);
     s.ofMachineLimit = ratioOf(lading.throughput.median, limit);
     s.machineLimit = bound || null;
@@ -190,6 +204,11 @@ export function derive(results: Results): Results {
     const { target, cpuTarget } = s;
     if (target !== null) check("throughput ratio", `≥ ${target}×`, s.ratio, (v) => v >= target);
     if (cpuTarget !== null) check("server CPU per GB, ratio", `≤ ${cpuTarget}×`, s.cpuRatio, (v) => v <= cpuTarget);
+    if (s.baseline !== null) {
+      // In percent, as the target is stated; a negative cost is a faster run than the baseline's (noise).
+      const max = s.baseline.maxCostPercent;
+      check(`${costCheckPrefix}${s.baseline.id} (1 − throughput ratio), %`, `< ${max}%`, s.cost === null ? null : s.cost * 100, (v) => v < max);
+    }
     if (s.id === "pull.big") check("lading pull / raw loopback download", "≥ 0.9×", ratioOf(lading.throughput.median, results.machine.download.median), (v) => v >= 0.9);
     if (s.id.startsWith("push.") && s.id.endsWith(".huge")) {
       const big = byId.get(s.id.replace(/huge$/, "big"));

@@ -6,7 +6,7 @@ import type { Dispatcher } from "undici";
 import { runPool } from "./http.js";
 import { formatBytes, type Options } from "./options.js";
 import { cpuSeconds, peakRss, resetPeak } from "./proc.js";
-import type { Server } from "./servers.js";
+import type { Server, ServerAccess } from "./servers.js";
 
 export type Kind = "bytes" | "ops";
 
@@ -23,6 +23,14 @@ export interface Scenario {
   target?: number;
   /** lading/reference CPU-per-unit ratio wanted (at most). */
   cpuTarget?: number;
+  /**
+   * A scenario of the same run whose lading figure is this one's baseline (the same requests
+   * without access control), and the share of that throughput lading may lose here, in percent:
+   * the cost target is met when 1 − this / baseline is below it.
+   */
+  baseline?: { id: string; maxCostPercent: number };
+  /** Why the reference is not measured: a workload all of whose scenarios say so runs on lading alone. */
+  ladingOnly?: string;
 }
 
 export interface Sample {
@@ -49,6 +57,8 @@ export interface Workload {
   name: string;
   /** undefined when it can run, else why not (reported as "not available", never silently dropped). */
   unavailable?(repoRoot: string): Promise<string | undefined>;
+  /** Access control both servers start with; none without it. */
+  access?(): Promise<ServerAccess>;
   run(ctx: WorkloadContext): Promise<void>;
 }
 
@@ -93,7 +103,40 @@ export function scenarios(opts: Options): Scenario[] {
   ops("catalog.walk", "catalog", `_catalog of ${opts.repos} repositories, walked n=${opts.catalogPage}, ${c}`, "walk", 50);
   ops("mounts", "mounts", `${opts.mounts} cross-repository mounts, ${c}`, "mount", 8);
   ops("merge", "merge", "`lading merge` of a base and two sections", "merge");
+  authScenarios(opts, list);
   return list;
+}
+
+/** The issue's access-control targets: Basic reads 20× the reference's, and auth costing lading under 20%. */
+const basicTarget = 20;
+const maxAuthCostPercent = 20;
+
+/**
+ * Reads behind access control, one workload per mode (see workloads/auth.ts): without it (the
+ * baseline, both registries), with Basic credentials (both, htpasswd), with lading's bearer tokens
+ * (lading alone).
+ */
+function authScenarios(opts: Options, list: Scenario[]): void {
+  const c = `${opts.authItems} items, concurrency ${opts.concurrency}`;
+  const reads = [
+    ["manifest-head", "manifest HEAD by tag"],
+    ["manifest-get", "manifest GET by tag, digest verified"],
+    ["blob-head", "blob HEAD"],
+  ] as const;
+  const modes = [
+    ["anonymous", "no access control"],
+    ["basic", "Basic auth (htpasswd, bcrypt cost 10)"],
+    ["bearer", "bearer token from lading's /token"],
+  ] as const;
+  for (const [mode, how] of modes) {
+    for (const [read, what] of reads) {
+      const s: Scenario = { id: `auth.${mode}.${read}`, workload: `auth-${mode}`, title: `${what}, ${how}, ${c}`, kind: "ops", unit: "req/s", per: "request" };
+      if (mode !== "anonymous") s.baseline = { id: `auth.anonymous.${read}`, maxCostPercent: maxAuthCostPercent };
+      if (mode === "basic") s.target = basicTarget;
+      if (mode === "bearer") s.ladingOnly = "the reference's token mode needs an external token server";
+      list.push(s);
+    }
+  }
 }
 
 /**

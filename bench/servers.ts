@@ -2,7 +2,9 @@
  * The two registries under test, each a child process on 127.0.0.1 with fresh storage, started and
  * stopped by PID. lading runs from this checkout's dist/ with its access log off; the reference is
  * Debian's docker-registry with a config of our own (uploadpurging off, delete on, every REGISTRY_*
- * variable unset, since it reads them as config overrides).
+ * variable unset, since it reads them as config overrides), its blob-descriptor cache in memory as
+ * in its official image and in Debian's own config.yml. Either may run with access control (an
+ * htpasswd file; lading also as its own token service).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -37,6 +39,18 @@ export interface Server {
   logTail(): string;
 }
 
+/** Access control for a server: its users, and how clients sign in. */
+export interface ServerAccess {
+  /** The htpasswd file's text (bcrypt entries), the same for both registries. */
+  htpasswd: string;
+  /** basic: credentials with every request; token: lading issues bearer tokens at /token (lading only). */
+  mode: "basic" | "token";
+  /** lading's policy (lading.auth.rules); the reference has none (every signed-in user may do everything). */
+  rules?: unknown[];
+}
+
+const realm = "lading-bench";
+
 /** PIDs of servers this process started and has not seen exit. */
 const live = new Set<number>();
 
@@ -62,8 +76,11 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-/** Starts `kind` in a fresh directory under `workDir` and waits until GET /v2/ answers 200. */
-export async function startServer(kind: RegistryKind, workDir: string, repoRoot: string): Promise<Server> {
+/**
+ * Starts `kind` in a fresh directory under `workDir` and waits until GET /v2/ answers 200 (401
+ * with access control: it then challenges the anonymous).
+ */
+export async function startServer(kind: RegistryKind, workDir: string, repoRoot: string, access?: ServerAccess): Promise<Server> {
   const dir = join(workDir, `${kind}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
   const storage = join(dir, "storage");
   await mkdir(storage, { recursive: true });
@@ -76,10 +93,15 @@ export async function startServer(kind: RegistryKind, workDir: string, repoRoot:
     if (key.startsWith("REGISTRY_") || key.startsWith("LADING_")) continue;
     env[key] = value;
   }
+  if (access?.mode === "token" && kind === "reference") throw new Error("the reference issues no tokens of its own (it needs an external token server)");
+  const htpasswd = join(dir, "htpasswd");
+  if (access !== undefined) await writeFile(htpasswd, access.htpasswd);
+  const auth = access === undefined ? {} : { auth: { htpasswd: { realm, path: htpasswd }, ...(access.mode === "token" ? { token: {} } : {}) } };
   let command: string;
   let args: string[];
   if (kind === "lading") {
-    await writeFile(config, stringify({ log: { level: "warn", accesslog: { disabled: true } } }));
+    const policy = access?.rules === undefined ? {} : { lading: { auth: { rules: access.rules } } };
+    await writeFile(config, stringify({ log: { level: "warn", accesslog: { disabled: true } }, ...auth, ...policy }));
     command = process.execPath;
     const launcher = join(repoRoot, "dist/src/cli/main.js");
     args = [...launcherNodeFlags(launcher), launcher, "serve", "--listen", host, "--storage", storage, "--log-level", "warn", "--config", config];
@@ -89,8 +111,14 @@ export async function startServer(kind: RegistryKind, workDir: string, repoRoot:
       stringify({
         version: 0.1,
         log: { level: "warn", accesslog: { disabled: true } },
-        storage: { filesystem: { rootdirectory: storage }, delete: { enabled: true }, maintenance: { uploadpurging: { enabled: false } } },
+        storage: {
+          filesystem: { rootdirectory: storage },
+          cache: { blobdescriptor: "inmemory" },
+          delete: { enabled: true },
+          maintenance: { uploadpurging: { enabled: false } },
+        },
         http: { addr: host, secret: "lading-bench" },
+        ...auth,
       }),
     );
     command = referenceBinary;
@@ -131,7 +159,7 @@ export async function startServer(kind: RegistryKind, workDir: string, repoRoot:
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (gone) throw new Error(`${kind} exited during start-up; its log (${logPath}):\n${logTail()}`);
-    if (await answers(`http://${host}/v2/`)) break;
+    if (await answers(`http://${host}/v2/`, access === undefined ? 200 : 401)) break;
     if (Date.now() > deadline) {
       await stop(true);
       throw new Error(`${kind} did not answer on ${host} within 20 s; its log (${logPath}):\n${logTail()}`);
@@ -141,11 +169,11 @@ export async function startServer(kind: RegistryKind, workDir: string, repoRoot:
   return { kind, host, url: `http://${host}`, pid, storage, stop, logTail };
 }
 
-function answers(url: string): Promise<boolean> {
+function answers(url: string, status: number): Promise<boolean> {
   return new Promise((resolve) => {
     const req = http.get(url, { agent: false }, (res) => {
       res.resume();
-      resolve(res.statusCode === 200);
+      resolve(res.statusCode === status);
     });
     req.once("error", () => resolve(false));
     req.setTimeout(1000, () => req.destroy());

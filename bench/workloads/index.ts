@@ -1,5 +1,6 @@
 /** Every workload, in the order a round runs them. */
 import type { Workload } from "../scenarios.js";
+import { authWorkload } from "./auth.js";
 import { blobsWorkload } from "./blobs.js";
 import { catalogWorkload } from "./catalog.js";
 import { manifestsWorkload } from "./manifests.js";
@@ -17,4 +18,7 @@ export const workloads: readonly Workload[] = [
   catalogWorkload,
   mountsWorkload,
   mergeWorkload,
+  authWorkload("anonymous"),
+  authWorkload("basic"),
+  authWorkload("bearer"),
 ];

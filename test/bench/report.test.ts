@@ -1,12 +1,14 @@
 /**
- * Deriving a results file: a throughput target set against the machine limit that bounds it, and
- * files written before a machine probe existed.
+ * Deriving a results file: a throughput target set against the machine limit that bounds it, files
+ * written before a machine probe existed, and costs against a baseline with a scenario measured on
+ * lading alone.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { machineFields, type MachineSample } from "../../bench/machine.js";
 import { markdown } from "../../bench/markdown.js";
-import { derive, type RegistryResult, type Results, type ScenarioResult, type Stat } from "../../bench/report.js";
+import { collected, derive, record, summarize, type RegistryResult, type Results, type ScenarioResult, type Stat } from "../../bench/report.js";
+import type { Sample, Scenario } from "../../bench/scenarios.js";
 
 const stat = (...values: number[]): Stat => ({ values, median: values.length ? values[(values.length - 1) >> 1]! : null });
 
@@ -17,8 +19,8 @@ function registry(throughput: number): RegistryResult {
 function walkScenario(lading: number, reference: number): ScenarioResult {
   return {
     id: "tags.paginated", workload: "tags", title: "tag list of 1000 tags, walked n=100, concurrency 32", unit: "walks/s", per: "walk", cpuUnit: "CPU-ms/walk",
-    target: 4, cpuTarget: null, status: "ok", note: null, lading: registry(lading), reference: registry(reference),
-    ratio: null, cpuRatio: null, ofMachineLimit: null, machineLimit: null, targetOfMachineLimit: null, checks: [],
+    target: 4, cpuTarget: null, baseline: null, ladingOnly: null, status: "ok", note: null, lading: registry(lading), reference: registry(reference),
+    ratio: null, cpuRatio: null, cost: null, ofMachineLimit: null, machineLimit: null, targetOfMachineLimit: null, checks: [],
   };
 }
 
@@ -55,4 +57,43 @@ test("a results file from before a probe existed derives and renders without it"
   assert.equal(r.scenarios[0]!.ofMachineLimit, null);
   assert.equal(r.scenarios[0]!.targetOfMachineLimit, null);
   assert.match(markdown(r, "/x/chart.svg", "/x/BENCHMARKS.md"), /\| the tag list walked page by page, from a bare Node http server \| — walks\/s \|/);
+});
+
+test("a cost is checked against its baseline's lading figure, and a lading-only scenario needs no reference", () => {
+  const scenario = (id: string, extra: Partial<Scenario> = {}): Scenario => ({ id, workload: id.split(".").slice(0, 2).join("-"), title: id, kind: "ops", unit: "req/s", per: "request", ...extra });
+  const list = [
+    scenario("auth.anonymous.blob-head"),
+    scenario("auth.basic.blob-head", { target: 20, baseline: { id: "auth.anonymous.blob-head", maxCostPercent: 20 } }),
+    scenario("auth.bearer.blob-head", { baseline: { id: "auth.anonymous.blob-head", maxCostPercent: 20 }, ladingOnly: "no token server" }),
+  ];
+  const c = collected();
+  const sample = (perSecond: number): Sample => ({ seconds: 1, units: perSecond, cpuSeconds: 0.5, peakRssBytes: 80 << 20, settleSeconds: 0 });
+  record(c, "auth.anonymous.blob-head", "lading", sample(10_000));
+  record(c, "auth.anonymous.blob-head", "reference", sample(800));
+  record(c, "auth.basic.blob-head", "lading", sample(7_000));
+  record(c, "auth.basic.blob-head", "reference", sample(25));
+  record(c, "auth.bearer.blob-head", "lading", sample(9_000));
+  const r = summarize(list, c, {
+    tool: "lading bench", startedAt: "2026-11-24T00:00:00.000Z", finishedAt: "2026-11-24T00:01:00.000Z", durationSeconds: 60,
+    full: false, quick: true, rounds: 1, command: "npm run bench -- --only auth", options: {}, environment: {},
+  });
+  const [anonymous, basic, bearer] = r.scenarios as [ScenarioResult, ScenarioResult, ScenarioResult];
+  assert.deepEqual(r.scenarios.map((s) => s.status), ["ok", "ok", "ok"]);
+  assert.equal(anonymous.cost, null);
+  assert.equal(basic.ratio, 7_000 / 25);
+  assert.ok(Math.abs(basic.cost! - 0.3) < 1e-12);
+  assert.deepEqual(basic.checks.find((x) => x.what.startsWith("lading cost vs "))?.met, false);
+  assert.equal(basic.checks.find((x) => x.what === "throughput ratio")?.met, true);
+  assert.equal(bearer.ratio, null);
+  assert.ok(Math.abs(bearer.cost! - 0.1) < 1e-12);
+  assert.deepEqual(bearer.checks.find((x) => x.what.startsWith("lading cost vs ")), {
+    what: "lading cost vs auth.anonymous.blob-head (1 − throughput ratio), %", want: "< 20%", actual: bearer.cost! * 100, met: true,
+  });
+  assert.equal(bearer.checks.find((x) => x.what === "throughput ratio"), undefined);
+
+  const text = markdown(r, "/x/chart.svg", "/x/BENCHMARKS.md");
+  assert.match(text, /^\| auth\.basic\.blob-head \| 7,000 req\/s \| `auth\.anonymous\.blob-head` \| 10,000 req\/s \| 30\.0% \| < 20% \*\*not met\*\* \|$/m);
+  assert.match(text, /^\| auth\.bearer\.blob-head \| 9,000 req\/s \| not measured \| — \|/m);
+  assert.match(text, /^\| auth\.bearer\.blob-head \| lading cost vs auth\.anonymous\.blob-head \(1 − throughput ratio\), % \| < 20% \| 10\.0+ \| met \|$/m);
+  assert.match(text, /Measured on lading alone: `auth\.bearer\.blob-head` \(no token server\)\./);
 });

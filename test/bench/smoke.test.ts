@@ -4,15 +4,12 @@
  * It writes into a temp dir (--out) and must leave the repository's BENCHMARKS.md alone.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
-
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+import { checkScenario, finite, obj, repoRoot, runBench, type Json } from "./support.js";
 
 const scenarioIds = [
   "push.monolithic.big", "push.chunked.big", "push.streamed.big", "pull.big",
@@ -20,29 +17,10 @@ const scenarioIds = [
   "small.push", "small.head", "small.get",
   "manifest.put", "manifest.get-tag", "manifest.head", "manifest.get-digest",
   "tags.whole", "tags.paginated", "catalog.walk", "mounts", "merge",
+  ...["anonymous", "basic", "bearer"].flatMap((mode) => ["manifest-head", "manifest-get", "blob-head"].map((read) => `auth.${mode}.${read}`)),
 ];
 
 const machineKeys = ["sha256", "diskWrite", "smallFsync", "upload", "uploadCpuPerGB", "download", "downloadCpuPerGB", "tinyGets", "tagLists", "tagWalks"];
-
-function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [join(repoRoot, "dist/bench/main.js"), ...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once("error", reject);
-    child.once("close", (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
-
-const finite = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
-
-type Json = Record<string, unknown>;
-const obj = (v: unknown, what: string): Json => {
-  assert.ok(typeof v === "object" && v !== null && !Array.isArray(v), `${what} is an object`);
-  return v as Json;
-};
 
 test("a tiny benchmark run reports every field for every scenario", { timeout: 600_000 }, async () => {
   const out = await mkdtemp(join(tmpdir(), "lading-bench-smoke-"));
@@ -50,7 +28,7 @@ test("a tiny benchmark run reports every field for every scenario", { timeout: 6
   const before = existsSync(repoMarkdown) ? statSync(repoMarkdown).mtimeMs : undefined;
   try {
     const sizes = ["--rounds", "1", "--big-mib", "1", "--big-count", "1", "--huge-mib", "2", "--small-blobs", "20", "--manifests", "10"];
-    const counts = ["--tags", "10", "--tag-page", "3", "--repos", "10", "--catalog-page", "3", "--mounts", "10", "--merges", "1", "--machine-mib", "4"];
+    const counts = ["--tags", "10", "--tag-page", "3", "--repos", "10", "--catalog-page", "3", "--mounts", "10", "--merges", "1", "--auth-items", "5", "--machine-mib", "4"];
     const run = await runBench(["--quick", "--out", out, ...sizes, ...counts]);
     assert.equal(run.code, 0, `bench exited ${String(run.code)}\nstderr:\n${run.stderr.slice(-4000)}\nstdout:\n${run.stdout.slice(-2000)}`);
 
@@ -71,38 +49,11 @@ test("a tiny benchmark run reports every field for every scenario", { timeout: 6
     const scenarios = results.scenarios as Json[];
     assert.deepEqual(scenarios.map((s) => s.id), scenarioIds);
     for (const s of scenarios) {
-      const id = String(s.id);
-      for (const key of ["workload", "title", "unit", "per", "cpuUnit"]) assert.equal(typeof s[key], "string", `${id}.${key}`);
-      for (const key of ["target", "cpuTarget"]) assert.ok(s[key] === null || finite(s[key]), `${id}.${key}`);
-      assert.ok(Array.isArray(s.checks), `${id}.checks`);
-      if (id === "merge" && s.status === "not available") {
+      if (s.id === "merge" && s.status === "not available") {
         assert.ok(typeof s.note === "string" && s.note.length > 0, "merge says why it is not available");
         continue;
       }
-      assert.equal(s.status, "ok", `${id}: ${String(s.note)}`);
-      for (const kind of ["lading", "reference"]) {
-        const r = obj(s[kind], `${id}.${kind}`);
-        const throughput = obj(r.throughput, `${id}.${kind}.throughput`);
-        assert.ok(finite(throughput.median) && throughput.median > 0, `${id}.${kind}.throughput.median`);
-        assert.equal((throughput.values as unknown[]).length, 1, `${id}.${kind}.throughput.values`);
-        const cpu = obj(r.cpuPerUnit, `${id}.${kind}.cpuPerUnit`);
-        assert.ok(finite(cpu.median) && cpu.median >= 0, `${id}.${kind}.cpuPerUnit.median`);
-        const rss = obj(r.peakRssMiB, `${id}.${kind}.peakRssMiB`);
-        assert.ok(finite(rss.max) && rss.max > 0, `${id}.${kind}.peakRssMiB.max`);
-        const settle = obj(r.settleSeconds, `${id}.${kind}.settleSeconds`);
-        assert.ok(finite(settle.median) && settle.median >= 0, `${id}.${kind}.settleSeconds.median`);
-        assert.deepEqual(r.errors, [], `${id}.${kind}.errors`);
-      }
-      assert.ok(finite(s.ratio) && s.ratio > 0, `${id}.ratio`);
-      // A tiny run can use less CPU than one clock tick: then the ratio is undefined, and null says so.
-      assert.ok(s.cpuRatio === null || finite(s.cpuRatio), `${id}.cpuRatio`);
-      assert.ok("ofMachineLimit" in s && "machineLimit" in s && "targetOfMachineLimit" in s, `${id}.ofMachineLimit`);
-      for (const check of s.checks as Json[]) {
-        for (const key of ["what", "want"]) assert.equal(typeof check[key], "string", `${id} check ${key}`);
-        assert.ok(check.actual === null || finite(check.actual), `${id} check actual`);
-        assert.ok(check.met === null || typeof check.met === "boolean", `${id} check met`);
-      }
-      assert.ok((s.checks as Json[]).some((c) => c.what === "lading peak RSS, MiB"), `${id} checks peak RSS`);
+      checkScenario(s, 1);
     }
 
     // The tag lists are bounded by the same lists served by bare Node, measured in the same run.
