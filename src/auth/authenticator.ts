@@ -43,6 +43,7 @@ export class Authenticator {
   private versions = "";
   private checked = 0;
   private refreshing: Promise<void> | undefined;
+  private reloads = 0;
   private readonly macKey = randomBytes(32);
   private readonly verified = new Map<string, Verified>();
   private readonly inFlight = new Map<string, Promise<boolean>>();
@@ -91,6 +92,12 @@ export class Authenticator {
     return { kind, name, groups };
   }
 
+  /** When a principal's credentials stop working by themselves (a robot's expiry), ms since the epoch. */
+  expiresAt(principal: Principal): number {
+    const expires = principal.kind === "robot" ? this.robot(principal.name)?.expires : undefined;
+    return expires === undefined ? Infinity : Date.parse(expires);
+  }
+
   /** A robot's fixed grant; robots stand outside the policy. */
   robotGrant(principal: Principal): Grant {
     const robot = this.robot(principal.name);
@@ -125,7 +132,13 @@ export class Authenticator {
     return ok;
   }
 
-  private refresh(): Promise<void> {
+  /** Changes whenever the users, groups or robots read from the files change. */
+  get generation(): number {
+    return this.reloads;
+  }
+
+  /** Looks at the files again if a second has passed since the last look. */
+  refresh(): Promise<void> {
     const now = Date.now();
     if (now - this.checked < refreshMs) return Promise.resolve();
     this.checked = now;
@@ -150,6 +163,7 @@ export class Authenticator {
       this.groupsFile = groupsFile;
       this.robotsFile = robotsFile;
       this.versions = versions;
+      this.reloads++;
       this.verified.clear();
     } catch (err) {
       if (starting) throw err;

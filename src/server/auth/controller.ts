@@ -1,3 +1,4 @@
+import { hash, randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { TLSSocket } from "node:tls";
 import type { Audit } from "../../auth/audit.js";
@@ -9,6 +10,10 @@ import { scopeOf, type AccessController, type AccessRequest } from "./access.js"
 import { claimedActions, type TokenClaims } from "./claims.js";
 import type { ExternalTokens } from "./external.js";
 import type { TokenIssuer } from "./issuer.js";
+
+/** How long verified Basic credentials are known without checking them again. */
+const signedInMs = 60_000;
+const signedInMax = 10_000;
 
 export interface RegistryAccessOptions {
   /** basic: clients send credentials with every request; token: they get bearer tokens first. */
@@ -36,6 +41,11 @@ export interface RegistryAccessOptions {
  */
 export class RegistryAccess implements AccessController {
   readonly enabled = true;
+  /** Verified Basic credentials by keyed hash of the header (see basicGrant). */
+  private readonly signedIn = new Map<string, { grant: Grant; until: number; generation: number }>();
+  /** A key that lives only in this process, so that the hashes above say nothing of a password. */
+  private readonly signedInKey = randomBytes(32).toString("base64");
+  private anonymous: Grant | undefined;
 
   constructor(private readonly options: RegistryAccessOptions) {}
 
@@ -46,13 +56,41 @@ export class RegistryAccess implements AccessController {
   async authorize(req: IncomingMessage, access: AccessRequest[]): Promise<Grant> {
     const authorization = req.headers.authorization;
     if (authorization !== undefined && /^bearer /i.test(authorization)) return this.bearer(req, authorization.slice(7).trim(), access);
-    const principal = await this.basicPrincipal(req);
-    const grant = this.grantFor(principal);
+    const grant = authorization === undefined ? this.anonymousGrant() : await this.basicGrant(req, authorization);
+    const principal = grant.principal;
     const missing = missingAccess(grant, access);
     if (principal.kind === "anonymous" && (missing.length > 0 || access.length === 0 || wantsCatalog(access))) throw this.challenge(req, missing.length > 0 ? missing : access);
     if (missing.length > 0) throw this.denied(req, principal, missing);
     if (access.length === 0) this.options.audit.record({ event: "login", user: principal.name, address: addressOf(req) });
     return grant;
+  }
+
+  /**
+   * The grant of a request's Basic credentials. A logged-in client sends them with every request:
+   * once verified, they are known by a keyed hash of the header (never the password itself) until
+   * `signedInMs` passes or the users' files change, so a request pays one SHA-256, not a bcrypt,
+   * a throttle check and a policy evaluation.
+   */
+  private async basicGrant(req: IncomingMessage, authorization: string): Promise<Grant> {
+    const authenticator = this.options.authenticator;
+    await authenticator?.refresh();
+    const key = hash("sha256", this.signedInKey + authorization, "base64");
+    const known = this.signedIn.get(key);
+    const now = Date.now();
+    if (known !== undefined && known.until > now && known.generation === authenticator?.generation) return known.grant;
+    const principal = await this.basicPrincipal(req);
+    const grant = this.grantFor(principal);
+    // An OIDC token's own expiry decides how long it is good: not remembered here.
+    if (principal.kind !== "anonymous" && principal.kind !== "oidc" && authenticator !== undefined) {
+      if (this.signedIn.size >= signedInMax) this.signedIn.delete(this.signedIn.keys().next().value!);
+      this.signedIn.set(key, { grant, until: Math.min(now + signedInMs, authenticator.expiresAt(principal)), generation: authenticator.generation });
+    }
+    return grant;
+  }
+
+  private anonymousGrant(): Grant {
+    this.anonymous ??= this.options.policy.grantFor(anonymous);
+    return this.anonymous;
   }
 
   /** The principal behind a request's Basic credentials; anonymous without any; 401 when they are wrong. */
