@@ -41,10 +41,13 @@ export async function loadConfig(sources: ConfigSources = {}): Promise<Config> {
   }
   const storage = (raw.storage ?? {}) as Record<string, unknown>;
   // A storage directory given on the command line replaces whatever driver the file chose.
-  if (sources.overrides?.["storage.filesystem.rootdirectory"] !== undefined) delete storage.inmemory;
-  // The filesystem driver at ./data unless told otherwise (other filesystem settings alone keep that root).
+  if (sources.overrides?.["storage.filesystem.rootdirectory"] !== undefined) {
+    delete storage.inmemory;
+    delete storage.s3;
+  }
+  // The filesystem driver at ./data unless another is named (other filesystem settings alone keep that root).
   const filesystem = storage.filesystem as Record<string, unknown> | undefined;
-  if (storage.inmemory === undefined && filesystem?.rootdirectory === undefined) setPath(raw, ["storage", "filesystem", "rootdirectory"], "./data");
+  if (storage.inmemory === undefined && storage.s3 === undefined && filesystem?.rootdirectory === undefined) setPath(raw, ["storage", "filesystem", "rootdirectory"], "./data");
   const result = configSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(describe(result.error.issues[0]!, sources.file, fromEnv));
   return result.data;

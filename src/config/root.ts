@@ -41,6 +41,7 @@ export async function compose(config: Config, options: { logger?: Logger } = {})
   const registry = new Registry(driver, {
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
+    redirect: !config.storage.redirect.disable,
     maxSize: config.lading.manifests.maxsize,
     requireIndexChildren: config.validation.manifests.indexes.platforms !== "none" && !config.lading.manifests.sparse,
     requireBlobs: !config.lading.manifests.sparse,

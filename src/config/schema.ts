@@ -35,10 +35,97 @@ const filesystem = z
   })
   .strict();
 
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+/** S3's smallest part but the last, and its largest part (also the largest single copy). */
+const minPartSize = 5 * MiB;
+const maxPartSize = 5 * GiB;
+
+/** registry:2 reads its s3 numbers and switches from strings too ("5242880", "true"). */
+const numeric = (v: unknown) => (typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v);
+const flag = z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean());
+function bytes(fallback: number, min: number, max: number) {
+  return z.preprocess(numeric, z.number().int().min(min, { message: `must be at least ${min} bytes` }).max(max, { message: `must be at most ${max} bytes` })).default(fallback);
+}
+function count(fallback: number, max: number) {
+  return z.preprocess(numeric, z.number().int().min(1).max(max)).default(fallback);
+}
+
+/**
+ * registry:2's `storage.s3` keys (distribution's registry/storage/driver/s3-aws/s3.go), each acted
+ * on or refused with a message naming it, plus lading's `forcepathstyle`. See src/storage/s3/config.ts
+ * for what each becomes in the client.
+ */
+export const s3Storage = z
+  .object({
+    region: z.string().min(1).optional(),
+    /** The endpoint URL of an S3-compatible service; a bare host[:port] takes its scheme from `secure`. */
+    regionendpoint: z.string().min(1).optional(),
+    bucket: z.string().min(1),
+    /** Keys are `<rootdirectory without leading and trailing slashes>/docker/registry/v2/...`, as registry:2 makes them. */
+    rootdirectory: z.string().default(""),
+    /** Both or neither; neither means the SDK's default credential chain (environment, profile, instance role). */
+    accesskey: z.string().optional(),
+    secretkey: z.string().optional(),
+    secure: flag.optional(),
+    v4auth: flag.refine((v) => v, { message: "SigV2 (v4auth: false) is not supported: lading signs with SigV4; remove v4auth or set it to true" }).optional(),
+    /** The size of each uploaded part. */
+    chunksize: bytes(10 * MiB, minPartSize, maxPartSize),
+    multipartcopychunksize: bytes(32 * MiB, minPartSize, maxPartSize),
+    multipartcopymaxconcurrency: count(100, 10_000),
+    /** Objects above this size are moved by a multipart copy (required above 5 GiB). */
+    multipartcopythresholdsize: bytes(32 * MiB, 0, maxPartSize),
+    /** NONE sends no storage class (for services that refuse the header). */
+    storageclass: z
+      .preprocess(
+        (v) => (typeof v === "string" ? v.toUpperCase() : v),
+        z.enum(["NONE", "STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "OUTPOSTS", "GLACIER_IR", "EXPRESS_ONEZONE"]),
+      )
+      .default("STANDARD"),
+    /** Server-side encryption: SSE-S3 (AES256), or SSE-KMS with `keyid`. */
+    encrypt: flag.default(false),
+    keyid: z.string().optional(),
+    skipverify: flag.default(false),
+    /** A canned ACL sent with every object; none is sent when absent (ACL-less buckets refuse most). */
+    objectacl: z
+      .enum(["private", "public-read", "public-read-write", "authenticated-read", "aws-exec-read", "bucket-owner-read", "bucket-owner-full-control"])
+      .optional(),
+    loglevel: z
+      .union([z.literal(false), z.string()])
+      .optional()
+      .superRefine((value, ctx) => {
+        if (value === undefined || value === false || value.toLowerCase() === "off") return;
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: "lading does not log the AWS SDK's requests: remove loglevel or set it to off (use log.level for lading's own log)" });
+      }),
+    usedualstack: flag.default(false),
+    accelerate: flag.default(false),
+    usefipsendpoint: flag.default(false),
+    useragent: z.string().optional(),
+    /** lading's own (registry:2 v3 has it too): path-style URLs; default true with a regionendpoint, else false. */
+    forcepathstyle: flag.optional(),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    const refuse = (key: string, message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message });
+    const endpoint = s.regionendpoint;
+    const scheme = endpoint === undefined ? undefined : /^([a-z][a-z0-9+.-]*):\/\//i.exec(endpoint)?.[1]?.toLowerCase();
+    if (endpoint === undefined && s.region === undefined) refuse("region", "required (or set regionendpoint for an S3-compatible service)");
+    if (scheme !== undefined && scheme !== "http" && scheme !== "https") refuse("regionendpoint", `must be an http:// or https:// URL, not ${scheme}://`);
+    if (endpoint === undefined && s.secure === false) refuse("secure", "plain HTTP to AWS S3 is not supported: set regionendpoint to an http:// URL of an S3-compatible service");
+    if (scheme !== undefined && s.secure !== undefined && s.secure !== (scheme === "https")) refuse("secure", `secure: ${s.secure} contradicts regionendpoint ${endpoint}`);
+    if (!s.accesskey !== !s.secretkey) refuse(s.accesskey ? "secretkey" : "accesskey", "set both accesskey and secretkey, or neither (to use the SDK's default credential chain)");
+    if (s.keyid && !s.encrypt) refuse("keyid", "a KMS key is only used with encrypt: true");
+    for (const key of ["usedualstack", "accelerate", "usefipsendpoint"] as const) {
+      if (s[key] && endpoint !== undefined) refuse(key, `${key} chooses an AWS endpoint: it cannot be combined with regionendpoint`);
+    }
+    if (s.accelerate && s.forcepathstyle === true) refuse("accelerate", "transfer acceleration needs virtual-hosted-style URLs: it cannot be combined with forcepathstyle: true");
+  });
+
 const storage = z
   .object({
     filesystem: filesystem.optional(),
     inmemory: z.union([z.null(), z.object({}).strict()]).optional(),
+    s3: s3Storage.optional(),
     delete: z.object({ enabled: z.boolean().default(true) }).strict().default({}),
     maintenance: z
       .object({
@@ -57,11 +144,11 @@ const storage = z
       })
       .strict()
       .optional(),
-    /** lading serves blob bytes itself; `disable: true` asks for exactly that. */
-    redirect: z.object({ disable: z.literal(true, { message: "lading does not redirect blob downloads; set disable: true or remove it" }) }).strict().optional(),
+    /** Blob downloads redirected to the store (a presigned URL) where the driver can; `disable: true` serves them through lading. */
+    redirect: z.object({ disable: z.boolean().default(false) }).strict().default({}),
   })
   .strict()
-  .refine((s) => (s.filesystem === undefined) !== (s.inmemory === undefined), { message: "configure exactly one storage driver: filesystem or inmemory" });
+  .refine((s) => [s.filesystem, s.inmemory, s.s3].filter((d) => d !== undefined).length === 1, { message: "configure exactly one storage driver: filesystem, inmemory or s3" });
 
 const http = z
   .object({

@@ -8,6 +8,9 @@ import { writable, type WritePolicy } from "./write-policy.js";
 import { coherenceFor, ExpiringLru, type Coherence } from "./coherence.js";
 import { openSource, writeAll } from "../storage/ops.js";
 
+/** How long a redirect URL stays valid (registry:2's s3 driver: 20 minutes). */
+const redirectSeconds = 20 * 60;
+
 /** Blobs up to this size are read whole and kept in memory. */
 export const smallBlobSize = 64 << 10;
 
@@ -78,6 +81,14 @@ export class BlobStore {
     if ((await this.sizeIn(name, digest)) === undefined) throw new RegistryError("BLOB_UNKNOWN", undefined, { detail: { digest: digest.value } });
     this.links.delete(`${name}\n${digest.value}`);
     await deleteIfExists(this.driver, layerLinkDirPath(name, digest));
+  }
+
+  /**
+   * A URL from which a client may download the blob straight from the store for a while, when the
+   * driver can make one (a presigned URL); undefined otherwise.
+   */
+  async redirect(digest: Digest): Promise<string | undefined> {
+    return this.driver.capabilities.redirect?.(blobDataPath(digest), redirectSeconds);
   }
 
   /** Opens a blob's bytes for sending into one response. */

@@ -13,6 +13,8 @@ export interface RegistryOptions extends ManifestOptions {
   deleteEnabled: boolean;
   /** Refuse every write (maintenance mode). */
   readOnly: boolean;
+  /** Send blob downloads to the store itself where the driver can make a URL for them. */
+  redirect?: boolean;
 }
 
 /** The registry's semantics over one storage driver: what the HTTP routes call. */

@@ -3,6 +3,7 @@ import { checked } from "./base.js";
 import type { StorageDriver } from "./driver.js";
 import { FilesystemDriver } from "./fs/filesystem.js";
 import { MemoryDriver } from "./memory.js";
+import { S3Driver } from "./s3/driver.js";
 
 /**
  * The driver the configuration names, always behind the path-checking wrapper: the one place where
@@ -12,6 +13,7 @@ export async function createDriver(storage: Config["storage"], warn?: (message: 
   if (storage.filesystem !== undefined) {
     return checked(new FilesystemDriver(storage.filesystem.rootdirectory, { directio: storage.filesystem.directio, warn }));
   }
+  if (storage.s3 !== undefined) return checked(await S3Driver.open(storage.s3, warn));
   return checked(new MemoryDriver());
 }
 

@@ -150,6 +150,16 @@ health:
     assert.equal(config.lading.auth.token.expiration, 300_000);
   });
 
+  it("reads registry:2's s3 storage section, and a storage directory flag replaces it", async () => {
+    const path = await file("s3.yml", "storage:\n  s3:\n    regionendpoint: http://127.0.0.1:7480\n    bucket: registry\n    secure: false\n    rootdirectory: /prefix\n");
+    const config = await loadConfig({ file: path });
+    assert.equal(config.storage.s3?.bucket, "registry");
+    assert.equal(config.storage.filesystem, undefined);
+    const flagged = await loadConfig({ file: path, overrides: { "storage.filesystem.rootdirectory": "/x" } });
+    assert.equal(flagged.storage.s3, undefined);
+    assert.equal(flagged.storage.filesystem?.rootdirectory, "/x");
+  });
+
   it("refuses a missing file clearly", async () => {
     await assert.rejects(loadConfig({ file: join(dir, "nope.yml") }), /cannot read config file .*nope\.yml/);
   });

@@ -46,6 +46,12 @@ export async function getBlob(ctx: Context): Promise<void> {
     ctx.res.end(range ? content.subarray(range.start, range.end + 1) : content);
     return;
   }
+  const url = ctx.registry.options.redirect ? await ctx.registry.blobs.redirect(digest) : undefined;
+  if (url !== undefined) {
+    // The client fetches the bytes (and any range of them) from the store itself.
+    sendEmpty(ctx, 307, { Location: url, "Docker-Content-Digest": digest.value });
+    return;
+  }
   const source = await ctx.registry.blobs.source(digest, range ?? undefined);
   try {
     ctx.res.writeHead(range ? 206 : 200, headers);
