@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { pino, type Logger } from "pino";
 import { Audit } from "../auth/audit.js";
 import { Authenticator } from "../auth/authenticator.js";
@@ -9,7 +10,7 @@ import { allowAll, type AccessController } from "../server/auth/access.js";
 import { RegistryAccess } from "../server/auth/controller.js";
 import { ExternalTokens } from "../server/auth/external.js";
 import { TokenIssuer } from "../server/auth/issuer.js";
-import { signingKey } from "../server/auth/keys.js";
+import { driverKeyStore, fileKeyStore, signingKey, type KeyStore } from "../server/auth/keys.js";
 import { createDriver } from "../storage/index.js";
 import type { StorageDriver } from "../storage/driver.js";
 import { ConfigError, type Config } from "./load.js";
@@ -34,10 +35,12 @@ export interface Composition {
 export async function compose(config: Config, options: { logger?: Logger } = {}): Promise<Composition> {
   const log = options.logger ?? pino({ level: config.log.level, base: Object.keys(config.log.fields).length > 0 ? config.log.fields : null, timestamp: pino.stdTimeFunctions.isoTime });
   checkTransport(config);
-  const root = config.storage.filesystem?.rootdirectory;
-  // Access control first: a broken auth setting must stop the start before the store is claimed.
-  const control = await accessControl(config, root, log);
   const driver = await createDriver(config.storage, (message) => log.warn(message));
+  // A broken auth setting stops the start: the store is released before the error goes on.
+  const control = await accessControl(config, keyStoreOf(config, driver), log).catch(async (err: unknown) => {
+    await driver.close();
+    throw err;
+  });
   const registry = new Registry(driver, {
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
@@ -73,7 +76,15 @@ function checkTransport(config: Config): void {
   );
 }
 
-async function accessControl(config: Config, root: string | undefined, log: Logger): Promise<Pick<Composition, "access" | "tokens" | "audit">> {
+/** Where a generated token key is kept: beside a filesystem store's tree, or in the bucket, where every replica finds it. */
+function keyStoreOf(config: Config, driver: StorageDriver): KeyStore | undefined {
+  const file = `token-${config.lading.auth.token.algorithm.toLowerCase()}.pem`;
+  if (config.storage.filesystem !== undefined) return fileKeyStore(join(config.storage.filesystem.rootdirectory, ".lading-auth", file));
+  if (config.storage.s3 !== undefined) return driverKeyStore(driver, `/.lading-auth/${file}`);
+  return undefined;
+}
+
+async function accessControl(config: Config, keys: KeyStore | undefined, log: Logger): Promise<Pick<Composition, "access" | "tokens" | "audit">> {
   const own = config.lading.auth;
   const auth = config.auth;
   if (auth === undefined) {
@@ -109,7 +120,7 @@ async function accessControl(config: Config, root: string | undefined, log: Logg
     token === undefined || external
       ? undefined
       : new TokenIssuer({
-          key: await signingKey(own.token.algorithm, own.token.key, root).catch((err: unknown) => {
+          key: await signingKey(own.token.algorithm, own.token.key, keys).catch((err: unknown) => {
             throw new ConfigError((err as Error).message);
           }),
           algorithm: own.token.algorithm,
