@@ -22,6 +22,7 @@ export interface UploadClaim {
  */
 export async function purgeUploads(driver: StorageDriver, olderThan: Date, dryRun = false, claim?: UploadClaim): Promise<PurgeResult> {
   const result: PurgeResult = { purged: [], kept: 0 };
+  let busy = false;
   const visit = async (name: string): Promise<void> => {
     const children = await listIfExists(driver, name === "" ? repositoriesRoot : `${repositoriesRoot}/${name}`);
     if (name !== "" && children.includes("_uploads")) {
@@ -37,6 +38,7 @@ export async function purgeUploads(driver: StorageDriver, olderThan: Date, dryRu
         }
         if (claim && !claim.tryClaim(id)) {
           result.kept++;
+          busy = true;
           continue;
         }
         try {
@@ -52,6 +54,12 @@ export async function purgeUploads(driver: StorageDriver, olderThan: Date, dryRu
     }
   };
   await visit("");
+  // Writes a crash left unfinished where no session names them any more (multipart uploads on S3).
+  // Kept sessions are younger than the cutoff, and so are their writes, unless a request kept an
+  // old one alive: then this waits for the next purge.
+  if (!dryRun && !busy && driver.capabilities.abortAbandoned) {
+    for (const path of await driver.capabilities.abortAbandoned(repositoriesRoot, olderThan)) result.purged.push(path);
+  }
   return result;
 }
 

@@ -81,6 +81,14 @@ export function checked(driver: StorageDriver): StorageDriver {
           },
         }
       : {}),
+    ...(inner.abortAbandoned
+      ? {
+          abortAbandoned: async (dir: string, olderThan: Date) => {
+            check(dir, true);
+            return call("abortAbandoned", dir, () => inner.abortAbandoned!(dir, olderThan));
+          },
+        }
+      : {}),
     ...(inner.lossy
       ? {
           lossy: {

@@ -76,6 +76,12 @@ export interface Capabilities {
   /** Opens an object's bytes for sending into one writable more cheaply than `reader` (reused buffers). */
   send?(path: string, range?: Range): Promise<Source>;
 
+  /**
+   * Aborts writes left unfinished under `dir` that began before `olderThan` (an object store's
+   * multipart uploads, which cost storage until aborted), returning the paths they were writing.
+   */
+  abortAbandoned?(dir: string, olderThan: Date): Promise<string[]>;
+
   /** A URL from which a client may GET the object for `seconds` (a presigned URL). */
   redirect?(path: string, seconds: number): Promise<string>;
 

@@ -11,7 +11,7 @@ import { pipeline } from "node:stream/promises";
 import { after, before, describe, it } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type ListObjectsV2CommandInput, type S3Client } from "@aws-sdk/client-s3";
+import { CreateMultipartUploadCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type ListObjectsV2CommandInput, type S3Client } from "@aws-sdk/client-s3";
 import { configSchema, s3Storage } from "../../src/config/schema.js";
 import { checked } from "../../src/storage/base.js";
 import { PathNotFoundError, StorageError, type StorageDriver } from "../../src/storage/driver.js";
@@ -23,6 +23,8 @@ import { listNames } from "../../src/storage/s3/list.js";
 import { useCeph, type S3Server } from "../helpers/ceph.js";
 import { s3Client, uniqueBucketName } from "../helpers/s3.js";
 import { driverSuite } from "./suite.js";
+import { purgeUploads } from "../../src/registry/purge.js";
+import { repositoriesRoot } from "../../src/storage/paths.js";
 
 const MiB = 1024 * 1024;
 
@@ -345,6 +347,19 @@ describe("s3 driver: moves, redirects, stale uploads", () => {
     assert.deepEqual(await uploadsUnder("stale/"), []);
     await d.delete("/a");
     await d.delete("/b");
+  });
+
+  it("upload purging aborts a multipart upload no session names any more", async () => {
+    const driver = await open("/purge/");
+    const d = checked(driver);
+    // A multipart upload whose session is gone (a registry that crashed, or one that never aborts).
+    const orphan = `${repositoriesRoot}/app/_uploads/gone/data`;
+    await raw.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: `purge${orphan}` }));
+    await write(d, `${repositoriesRoot}/app/_uploads/old/data`, randomBytes(6 * MiB), "close");
+    const result = await purgeUploads(d, new Date(Date.now() + 5_000));
+    assert.ok(result.purged.includes("app/old"), JSON.stringify(result));
+    assert.ok(result.purged.includes(orphan), JSON.stringify(result));
+    assert.deepEqual(await uploadsUnder("purge/"), [], "no multipart upload is left behind");
   });
 });
 

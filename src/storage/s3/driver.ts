@@ -58,7 +58,7 @@ export class S3Driver implements StorageDriver {
     const client = new S3Client(clientConfig(settings));
     explainErrors(client, settings.bucket, endpointOf(settings));
     this.ctx = { ...s3Options(settings), client, warn };
-    this.capabilities = { redirect: (path, seconds) => this.redirect(path, seconds) };
+    this.capabilities = { redirect: (path, seconds) => this.redirect(path, seconds), abortAbandoned: (dir, olderThan) => this.abortStaleUploads(dir, olderThan) };
   }
 
   async getContent(path: string): Promise<Buffer> {
