@@ -1,5 +1,6 @@
 /**
- * `node dist/test/with-daemons.js COMMAND [ARGS...]`: runs COMMAND (the node test runner) with one
+ * `node dist/test/with-daemons.js COMMAND [ARGS...]`: runs COMMAND (the node test runner, or
+ * scripts/test.sh's passes of it one after another through ./in-sequence.ts) with one
  * dockerd, one containerd and one S3 gateway (Ceph) for the whole run, named to it by the variables
  * of ./helpers/run-daemons.ts, and stops them by their PIDs when COMMAND ends, however it ends (a
  * failure, a signal to this process). Exits with COMMAND's status; 128+n when signal n ended it.

@@ -31,7 +31,7 @@ export class BlobStore {
   constructor(
     private readonly driver: StorageDriver,
     private readonly policy: WritePolicy = writable,
-    coherence: Coherence = coherenceFor(driver),
+    private readonly coherence: Coherence = coherenceFor(driver),
   ) {
     this.sizes = new ExpiringLru<string, number>(2 << 20, byKey, coherence.existenceMs);
     this.links = new ExpiringLru<string, true>(2 << 20, byKey, coherence.existenceMs);
@@ -71,7 +71,7 @@ export class BlobStore {
 
   async link(name: string, digest: Digest): Promise<void> {
     this.policy.write();
-    if (this.links.get(`${name}\n${digest.value}`)) return;
+    if (this.knownLink(`${name}\n${digest.value}`)) return;
     await writeLink(this.driver, layerLinkPath(name, digest), digest);
   }
 
@@ -129,7 +129,7 @@ export class BlobStore {
   /** Writes what stores a blob, then its link into `name` (unless known), as one durable batch. */
   private async storeAndLink(name: string, digest: Digest, size: number, storing: Mutation[]): Promise<void> {
     const key = `${name}\n${digest.value}`;
-    const mutations = this.links.get(key) ? storing : [...storing, linkMutation(layerLinkPath(name, digest), digest)];
+    const mutations = this.knownLink(key) ? storing : [...storing, linkMutation(layerLinkPath(name, digest), digest)];
     await writeAll(this.driver, mutations);
     this.sizes.set(digest.value, size);
     this.links.set(key, true);
@@ -137,12 +137,17 @@ export class BlobStore {
 
   /**
    * What storing small verified content under its digest takes: nothing when this process knows
-   * it stored. Otherwise the bytes are written, even over the same bytes: a put is a journal
+   * it stored, on a store of its own (coherence.ts). Otherwise the bytes are written, even over the same bytes: a put is a journal
    * append, cheaper than asking storage first (most such content is new).
    */
   writeMutations(digest: Digest, content: Uint8Array): Mutation[] {
-    if (this.sizes.get(digest.value) === content.byteLength) return [];
+    if (this.coherence.skipKnownWrites && this.sizes.get(digest.value) === content.byteLength) return [];
     return [{ op: "put", path: blobDataPath(digest), content }];
+  }
+
+  /** Whether writing the link `key` (`name\ndigest`) may be left out: this process knows it is stored (coherence.ts). */
+  private knownLink(key: string): boolean {
+    return this.coherence.skipKnownWrites && this.links.get(key) === true;
   }
 
   /** Records a blob stored through `writeMutations`. */

@@ -15,7 +15,10 @@ import { Lru } from "./lru.js";
  *     That something exists (a blob, a link, a revision) is believed for `existenceMs` at most, so
  *     a delete or a garbage collection by another replica is seen within that bound. The catalog
  *     is walked again when older than `catalogMs`, and only when asked for. Upload state is never
- *     cached: any replica takes any request of an upload.
+ *     cached: any replica takes any request of an upload. Such beliefs answer reads only: a write
+ *     (a link, a revision, a blob's bytes) is never skipped because this process believes its
+ *     result is stored, since another replica may have deleted it meanwhile, and the push would
+ *     answer 201 having stored nothing.
  */
 export interface Coherence {
   /** Tags and tag lists may be kept in memory. */
@@ -24,6 +27,8 @@ export interface Coherence {
   readonly existenceMs: number;
   /** How long a walked catalog is believed, in ms. */
   readonly catalogMs: number;
+  /** A write whose result this process has seen stored may be left out. */
+  readonly skipKnownWrites: boolean;
 }
 
 /** On a shared store: how long another replica's delete can go unseen. */
@@ -32,8 +37,8 @@ export const sharedCatalogMs = 10_000;
 
 export function coherenceFor(driver: StorageDriver): Coherence {
   return driver.capabilities.exclusive
-    ? { cacheTags: true, existenceMs: Infinity, catalogMs: Infinity }
-    : { cacheTags: false, existenceMs: sharedExistenceMs, catalogMs: sharedCatalogMs };
+    ? { cacheTags: true, existenceMs: Infinity, catalogMs: Infinity, skipKnownWrites: true }
+    : { cacheTags: false, existenceMs: sharedExistenceMs, catalogMs: sharedCatalogMs, skipKnownWrites: false };
 }
 
 /** An LRU whose entries are believed for `ttlMs` at most (Infinity: no clock is read). */

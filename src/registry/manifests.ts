@@ -49,6 +49,7 @@ export class ManifestStore {
   private readonly cache = new Lru<string, StoredManifest>(6 << 20, (m, key) => m.body.length + keyBytes(key) + 1024);
   /** `name\ndigest` of revisions this process has seen in a repository; forgotten when it deletes one. */
   private readonly revisions: ExpiringLru<string, true>;
+  private readonly skipKnownWrites: boolean;
 
   constructor(
     private readonly driver: StorageDriver,
@@ -61,6 +62,7 @@ export class ManifestStore {
     coherence: Coherence = coherenceFor(driver),
   ) {
     this.revisions = new ExpiringLru<string, true>(2 << 20, byKey, coherence.existenceMs);
+    this.skipKnownWrites = coherence.skipKnownWrites;
   }
 
   async put(name: string, reference: ManifestReference, body: Buffer, contentType: string | undefined, extraTags: string[]): Promise<StoredManifest> {
@@ -79,7 +81,7 @@ export class ManifestStore {
     // One durable batch: the bytes, the revision link, the referrer link, then every tag.
     const prior = this.blobs.writeMutations(digest, body);
     const revision = `${name}\n${digest.value}`;
-    if (!this.revisions.get(revision)) prior.push(linkMutation(revisionLinkPath(name, digest), digest));
+    if (!(this.skipKnownWrites && this.revisions.get(revision))) prior.push(linkMutation(revisionLinkPath(name, digest), digest));
     if (parsed.subject) prior.push(this.referrerIndex.addMutation(name, parsed.subject, digest));
     const tags = "tag" in reference ? [reference.tag, ...extraTags] : extraTags;
     await this.tags.tagWith(name, [...new Set(tags)], digest, prior);

@@ -3,7 +3,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { storageProblems } from "./storage-check.js";
-import { descriptor, digestOf, mt, pushBlob, randomBlob, request, startTestServer, startUpload, withDigest, type TestServer } from "./support.js";
+import { bucketLeftovers, descriptor, digestOf, mt, pushBlob, randomBlob, request, startTestServer, startUpload, storageRoot, withDigest, type TestServer } from "./support.js";
 import { applied } from "../../src/storage/ops.js";
 
 describe("concurrency", () => {
@@ -82,10 +82,15 @@ describe("concurrency", () => {
   });
 
   it("leaves nothing half-written under the storage root", async () => {
+    const uploads = "docker/registry/v2/repositories/concurrent/test/_uploads";
+    if (server.bucket !== undefined) {
+      // On S3 (the API tests' S3 pass): no upload session nor unfinished multipart upload is left.
+      assert.deepEqual(await bucketLeftovers(server, `${uploads}/`), { keys: [], uploads: [] }, "completed upload sessions left behind");
+      return;
+    }
     await applied(server.running.registry.driver);
-    assert.deepEqual(await storageProblems(server.root), []);
-    const uploads = join(server.root, "docker/registry/v2/repositories/concurrent/test/_uploads");
-    const left = await readdir(uploads).catch(() => []);
+    assert.deepEqual(await storageProblems(storageRoot(server)), []);
+    const left = await readdir(join(storageRoot(server), uploads)).catch(() => []);
     assert.deepEqual(left, [], "completed upload sessions left behind");
   });
 });

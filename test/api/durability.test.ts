@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { storageProblems } from "./storage-check.js";
-import { descriptor, digestOf, expectError, mt, pathOf, pushImage, pushManifest, randomBlob, request, sleep, startTestServer, startUpload, withDigest, type TestServer } from "./support.js";
+import { descriptor, digestOf, expectError, mt, pathOf, pushImage, pushManifest, randomBlob, request, sleep, startTestServer, startUpload, storageRoot, withDigest, type TestServer } from "./support.js";
 import { applied } from "../../src/storage/ops.js";
 
 /** Bytes stored for an upload, from its status (Range: 0-<last>); 0 and 1 both read "0-0", so 1 never counts. */
@@ -100,7 +100,7 @@ describe("durability", () => {
 
   it("leaves the storage root consistent after the cut-off requests", async () => {
     await applied(server.running.registry.driver);
-    assert.deepEqual(await storageProblems(server.root), []);
+    assert.deepEqual(await storageProblems(storageRoot(server)), []);
   });
 
   it("an upload session survives a restart of the server", async () => {

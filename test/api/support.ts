@@ -5,14 +5,22 @@ import { Agent, request as httpRequest, type IncomingHttpHeaders } from "node:ht
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
+import { after } from "node:test";
 import { loadConfig } from "../../src/config/load.js";
 import { startServer, type RunningServer } from "../../src/server/app.js";
+import { useCeph, type S3Server } from "../helpers/ceph.js";
+import { ListMultipartUploadsCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { s3Client, uniqueBucketName, type S3Access } from "../helpers/s3.js";
 
 /*
  * Shared by the API tests: a real server on 127.0.0.1:0 over a fresh storage directory, and raw
  * HTTP through node:http so that paths, headers and bodies go out exactly as written (fetch would
  * normalise `..` and refuse some headers). Every reply is checked for the two invariants that hold
  * for every response: the API version header, and never a 5xx.
+ *
+ * With E2E_API_STORAGE=s3 (scripts/test.sh's second pass over the storage-agnostic API test
+ * files) every server stores in a fresh bucket of the run's S3 gateway instead (../helpers/ceph.ts;
+ * a private one when the file runs alone): the same tests, through a replica on a shared store.
  */
 
 export const mt = {
@@ -27,42 +35,142 @@ export const mt = {
   dockerLayer: "application/vnd.docker.image.rootfs.diff.tar.gzip",
 } as const;
 
+/** Names the store startTestServer gives each server: "s3" for a bucket, else a directory. */
+export const API_STORAGE_VAR = "E2E_API_STORAGE";
+export const apiStorage: "filesystem" | "s3" = process.env[API_STORAGE_VAR] === "s3" ? "s3" : "filesystem";
+
+/** Parts a writer holds in memory, and the size above which a blob spans several: S3's minimum. */
+const S3_CHUNK_SIZE = 5 * 1024 * 1024;
+
+/**
+ * The dotted config keys that put a server on `bucket` of `s3` (registry:2's storage.s3 keys), for
+ * startTestServer's overrides. `rootdirectory` must match between servers meant to share a store.
+ */
+export function s3StorageOverrides(s3: S3Access, bucket: string, rootdirectory = ""): Record<string, unknown> {
+  return {
+    "storage.s3.regionendpoint": s3.endpoint,
+    "storage.s3.region": s3.region,
+    "storage.s3.bucket": bucket,
+    "storage.s3.rootdirectory": rootdirectory,
+    "storage.s3.accesskey": s3.accessKey,
+    "storage.s3.secretkey": s3.secretKey,
+    "storage.s3.chunksize": S3_CHUNK_SIZE,
+  };
+}
+
+/*
+ * In the S3 pass: the gateway, and every bucket made for this file that is not yet deleted. A
+ * server given no `root` gets a bucket of its own, deleted when it closes; a bucket standing for a
+ * directory the test gave is shared by the servers started on it and deleted when the file is
+ * done. The hook is registered before useCeph's: buckets go before a private gateway stops.
+ */
+const s3Buckets = new Set<string>();
+const bucketsByRoot = new Map<string, string>();
+if (apiStorage === "s3") {
+  after(async () => {
+    for (const bucket of s3Buckets) await gateway?.deleteBucket(bucket);
+  });
+}
+const gateway: S3Server | undefined = apiStorage === "s3" ? await useCeph() : undefined;
+
+async function newBucket(s3: S3Server): Promise<string> {
+  const bucket = uniqueBucketName("lading-api");
+  await s3.createBucket(bucket);
+  s3Buckets.add(bucket);
+  return bucket;
+}
+
+async function removeBucket(s3: S3Server, bucket: string): Promise<void> {
+  s3Buckets.delete(bucket);
+  await s3.deleteBucket(bucket);
+}
+
+/** The bucket standing for the storage directory `root`, made on first use. */
+async function bucketFor(s3: S3Server, root: string): Promise<string> {
+  const known = bucketsByRoot.get(root);
+  if (known !== undefined) return known;
+  const bucket = await newBucket(s3);
+  bucketsByRoot.set(root, bucket);
+  return bucket;
+}
+
 export interface TestServer {
   url: string;
   host: string;
   port: number;
-  /** The storage root directory (removed by close unless kept). */
-  root: string;
+  /**
+   * The storage root directory (removed by close unless kept); absent when the server stores in
+   * a bucket (see storageRoot).
+   */
+  root?: string;
+  /** The bucket holding the store, when it is on S3. */
+  bucket?: string;
   running: RunningServer;
   /** Sent with every request through this handle (e.g. credentials: `as(server, user)`). */
   headers?: Record<string, string>;
   close(): Promise<void>;
 }
 
-/** Starts lading on a random port; `overrides` are dotted config keys; `root` reuses a storage directory. */
+/**
+ * Starts lading on a random port; `overrides` are dotted config keys; `root` reuses a storage
+ * directory (in the S3 pass, the bucket standing for it). Overrides naming storage.s3 or
+ * storage.inmemory choose that store instead (s3StorageOverrides).
+ */
 export async function startTestServer(overrides: Record<string, unknown> = {}, root?: string): Promise<TestServer> {
-  const dir = root ?? (await mkdtemp(join(tmpdir(), "lading-api-")));
-  const config = await loadConfig({
-    overrides: {
-      "http.addr": "127.0.0.1:0",
-      "storage.filesystem.rootdirectory": dir,
-      "log.level": "silent",
-      "http.draintimeout": "2s",
-      ...overrides,
-    },
-  });
-  const running = await startServer(config);
-  return {
-    url: running.url,
-    host: "127.0.0.1",
-    port: running.port,
-    root: dir,
-    running,
-    close: async () => {
+  const common = { "http.addr": "127.0.0.1:0", "log.level": "silent", "http.draintimeout": "2s" };
+  if (Object.keys(overrides).some((key) => key.startsWith("storage.s3.") || key.startsWith("storage.inmemory"))) {
+    const running = await startServer(await loadConfig({ overrides: { ...common, ...overrides } }));
+    const bucket = overrides["storage.s3.bucket"];
+    return served(running, typeof bucket === "string" ? { bucket } : {}, () => running.close());
+  }
+  if (gateway !== undefined) {
+    const fresh = root === undefined;
+    const bucket = fresh ? await newBucket(gateway) : await bucketFor(gateway, root);
+    // Blobs come through lading, as these tests read them: redirects are e2e/replicas.test.ts's.
+    const config = await loadConfig({ overrides: { ...common, ...s3StorageOverrides(gateway, bucket), "storage.redirect.disable": true, ...overrides } });
+    const running = await startServer(config).catch(async (err: unknown) => {
+      if (fresh) await removeBucket(gateway, bucket);
+      throw err;
+    });
+    return served(running, { bucket }, async () => {
       await running.close();
-      if (root === undefined) await rm(dir, { recursive: true, force: true });
-    },
-  };
+      if (fresh) await removeBucket(gateway, bucket);
+    });
+  }
+  const dir = root ?? (await mkdtemp(join(tmpdir(), "lading-api-")));
+  const config = await loadConfig({ overrides: { ...common, "storage.filesystem.rootdirectory": dir, ...overrides } });
+  const running = await startServer(config);
+  return served(running, { root: dir }, async () => {
+    await running.close();
+    if (root === undefined) await rm(dir, { recursive: true, force: true });
+  });
+}
+
+function served(running: RunningServer, store: { root?: string; bucket?: string }, close: () => Promise<void>): TestServer {
+  return { url: running.url, host: "127.0.0.1", port: running.port, ...store, running, close };
+}
+
+/** The server's storage directory, for checks of the bare tree: only a filesystem store has one. */
+export function storageRoot(server: TestServer): string {
+  if (server.root === undefined) throw new Error(`the server at ${server.url} stores in bucket ${server.bucket ?? "?"}, not in a directory`);
+  return server.root;
+}
+
+/**
+ * In the S3 pass, the check of the bare store that storageProblems makes of a directory, reduced
+ * to what S3 can leave half-done: the keys under `prefix` of the server's bucket, and every
+ * multipart upload not completed or aborted.
+ */
+export async function bucketLeftovers(server: TestServer, prefix: string): Promise<{ keys: string[]; uploads: string[] }> {
+  if (gateway === undefined || server.bucket === undefined) throw new Error(`the server at ${server.url} does not store in the S3 pass's gateway`);
+  const client = s3Client(gateway);
+  try {
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: server.bucket, Prefix: prefix }));
+    const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: server.bucket }));
+    return { keys: (listed.Contents ?? []).map((o) => o.Key ?? "?"), uploads: (uploads.Uploads ?? []).map((u) => u.Key ?? "?") };
+  } finally {
+    client.destroy();
+  }
 }
 
 export interface Reply {

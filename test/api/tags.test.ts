@@ -107,7 +107,13 @@ describe("tags list", () => {
     assert.deepEqual(await pages(), [["a", "b"], ["a"], ["b"]]);
     assert.equal((await list("?n=1", name)).link, `</v2/${name}/tags/list?n=1&last=a>; rel="next"`);
     assert.equal((await request(server, "DELETE", `/v2/${name}/manifests/${image.digest}`)).status, 202);
-    assert.deepEqual(await pages(), [[], [], []]);
+    if (server.bucket === undefined) {
+      assert.deepEqual(await pages(), [[], [], []]);
+    } else {
+      // S3 keeps no empty directories: with its only manifest gone the repository holds no
+      // _manifests key, so it is no repository (nor in the catalog), as with registry:2's s3 driver.
+      for (const query of ["", "?n=1", "?n=1&last=a"]) expectError(await request(server, "GET", `/v2/${name}/tags/list${query}`), 404, "NAME_UNKNOWN");
+    }
   });
 
   it("answers 400, not 500, for a malformed n", async () => {

@@ -73,4 +73,21 @@ describe("replicas on a shared store", () => {
     assert.equal(await b.blobs.sizeIn("app", digest), data.length);
     assert.deepEqual(streamed, [], "no replica read the upload back to hash it");
   });
+
+  it("stores again what a replica pushes while it still believes in what the other deleted", async () => {
+    const [a, b] = replicas();
+    const digest = await pushImage(a, "app", "latest");
+    const manifest = await b.manifests.get("app", { digest });
+    const config = parseDigest((JSON.parse(manifest.body.toString("utf8")) as { config: { digest: string } }).config.digest)!;
+    const configBytes = (await b.blobs.read(config))!;
+    assert.ok(await b.blobs.isLinked("app", config));
+    await a.manifests.delete("app", digest);
+    await a.blobs.unlink("app", config);
+    // Within the bound, b may still answer reads from its beliefs, but its writes must land.
+    await b.uploads.complete("app", await b.uploads.start("app"), config, body(configBytes), {});
+    await b.manifests.put("app", { tag: "latest" }, manifest.body, mediaTypes.ociManifest, []);
+    const fresh = new Registry(a.driver, options);
+    assert.ok(await fresh.blobs.isLinked("app", config), "the config link was not written again");
+    assert.equal((await fresh.manifests.get("app", { tag: "latest" })).digest.value, digest.value, "the revision link was not written again");
+  });
 });
