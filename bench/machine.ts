@@ -9,12 +9,14 @@ import { once } from "node:events";
 import { mkdir, open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { BlobSource } from "./data.js";
+import type { GatewaySample } from "./gateway-probe.js";
 import { call, expectStatus, keepAliveAgent, runPool } from "./http.js";
 import type { Options } from "./options.js";
 import { cpuSeconds } from "./proc.js";
 import { fetchWholeLists, walkLists } from "./workloads/tags.js";
 
-export interface MachineSample {
+/** The gateway's fields only in rounds with S3 workloads (see gateway-probe.ts). */
+export interface MachineSample extends Partial<GatewaySample> {
   /** sha256 with node:crypto on one core, MB/s. */
   sha256: number;
   /** Sequential 1 MiB writes then one fdatasync, MB/s. */
@@ -45,6 +47,10 @@ export const machineFields: ReadonlyArray<[keyof MachineSample, string, string]>
   ["tinyGets", "tiny GETs on a bare Node http server", "req/s"],
   ["tagLists", "the tag list, whole, from a bare Node http server", "req/s"],
   ["tagWalks", "the tag list walked page by page, from a bare Node http server", "walks/s"],
+  ["gatewayPut", "S3 gateway (Ceph RGW, in RAM): PUT of a '64 MiB' object, one at a time, presigned", "MB/s"],
+  ["gatewayGet", "S3 gateway: GET of it, sha256 verified", "MB/s"],
+  ["gatewaySmallPuts", "S3 gateway: small-blob-sized PUTs at the workloads' concurrency", "/s"],
+  ["gatewaySmallGets", "S3 gateway: GETs of them at the workloads' concurrency", "/s"],
 ];
 
 const seconds = (t0: number): number => (performance.now() - t0) / 1000;

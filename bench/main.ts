@@ -13,12 +13,15 @@ import { cpus, release } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeChart } from "./chart.js";
+import { startGateway, type Gateway } from "./gateway.js";
+import { probeGateway } from "./gateway-probe.js";
 import { keepAliveAgent } from "./http.js";
 import { probeMachine } from "./machine.js";
 import { consoleSummary, num, writeMarkdown } from "./markdown.js";
 import { parseOptions, type Options } from "./options.js";
 import { collected, derive, record, recordError, summarize, writeJson, type Collected, type Results } from "./report.js";
 import { measurePhase, scenarios, type Scenario, type Workload } from "./scenarios.js";
+import { onFilesystem, type ServerStorage } from "./server-config.js";
 import { killLiveServers, referenceBinary, referenceVersion, registryKinds, startServer, type RegistryKind } from "./servers.js";
 import { workloads } from "./workloads/index.js";
 
@@ -48,11 +51,31 @@ function kindsFor(w: Workload, list: Scenario[]): RegistryKind[] {
   return registryKinds.filter((kind) => kind === "lading" || list.some((s) => s.workload === w.name && s.ladingOnly === undefined));
 }
 
-async function runWorkload(w: Workload, kind: RegistryKind, round: number, opts: Options, list: Scenario[], c: Collected): Promise<void> {
+/**
+ * Runs `w` against `kind` on fresh storage: a directory (made by startServer), or a bucket of the
+ * gateway, dropped afterwards with what it holds.
+ */
+async function runWorkload(w: Workload, kind: RegistryKind, round: number, opts: Options, list: Scenario[], c: Collected, gateway: Gateway | Error | undefined): Promise<void> {
+  if (w.s3 === undefined) return runServer(w, kind, round, opts, list, c, onFilesystem);
+  const failed = (err: unknown): void => {
+    for (const s of list) if (s.workload === w.name) recordError(c, s.id, kind, `round ${round}: ${String(err)}`);
+    log(`  ${kind} ${w.name}: ${String(err)}`);
+  };
+  if (gateway === undefined || gateway instanceof Error) return failed(new Error(`the S3 gateway is not running${gateway ? `: ${gateway.message}` : ""}`));
+  const bucket = await gateway.bucket(`${w.name}-${kind}`).catch((err: unknown) => failed(new Error(`cannot create a bucket: ${String(err)}`)));
+  if (bucket === undefined) return;
+  try {
+    await runServer(w, kind, round, opts, list, c, { kind: "s3", gateway: gateway.access, bucket, redirect: w.s3.redirect });
+  } finally {
+    await gateway.drop(bucket).catch((err: unknown) => log(`  ${kind} ${w.name}: could not delete bucket ${bucket}: ${String(err)}`));
+  }
+}
+
+async function runServer(w: Workload, kind: RegistryKind, round: number, opts: Options, list: Scenario[], c: Collected, storage: ServerStorage): Promise<void> {
   const ids = list.filter((s) => s.workload === w.name).map((s) => s.id);
   const done = new Set<string>();
   let current: string | undefined;
-  const server = await Promise.resolve(w.access?.()).then((access) => startServer(kind, opts.work, repoRoot, access)).catch((err: unknown) => {
+  const server = await Promise.resolve(w.access?.()).then((access) => startServer(kind, opts.work, repoRoot, access, storage)).catch((err: unknown) => {
     for (const id of ids) recordError(c, id, kind, `round ${round}: ${String(err)}`);
     log(`  ${kind} ${w.name}: could not start: ${String(err)}`);
     return undefined;
@@ -66,9 +89,10 @@ async function runWorkload(w: Workload, kind: RegistryKind, round: number, opts:
       agent,
       opts,
       repoRoot,
-      async phase(id, work) {
+      storage,
+      async phase(id, work, alongside = []) {
         current = id;
-        const sample = await measurePhase(server, work);
+        const sample = await measurePhase([server.pid, ...alongside.map((other) => other.pid)], work);
         record(c, id, kind, sample);
         done.add(id);
         current = undefined;
@@ -86,6 +110,20 @@ async function runWorkload(w: Workload, kind: RegistryKind, round: number, opts:
   } finally {
     agent.destroy();
     await server.stop(opts.keep || failed);
+  }
+}
+
+/** The run's S3 gateway, or why it could not start (the S3 workloads then fail with it). */
+async function startS3Gateway(opts: Options): Promise<Gateway | Error> {
+  log("starting the S3 gateway (Ceph RADOS Gateway, objects in RAM)");
+  const t0 = performance.now();
+  try {
+    const gateway = await startGateway(opts);
+    log(`  up at ${gateway.access.endpoint} in ${num((performance.now() - t0) / 1000)} s (PIDs ${gateway.pids.join(", ")})`);
+    return gateway;
+  } catch (err) {
+    log(`  the S3 gateway did not start: ${String(err)}`);
+    return err instanceof Error ? err : new Error(String(err));
   }
 }
 
@@ -120,6 +158,8 @@ async function render(opts: Options, file: string): Promise<number> {
     s.cpuTarget ??= meta?.cpuTarget ?? null;
     s.baseline ??= meta?.baseline ?? null;
     s.ladingOnly ??= meta?.ladingOnly ?? null;
+    s.rssLimitMiB ??= meta?.rssLimitMiB ?? null;
+    s.concurrentUploads ??= meta?.concurrentUploads ?? null;
   }
   const markdownFile = results.full && !opts.outExplicit ? join(repoRoot, "BENCHMARKS.md") : join(opts.out, "BENCHMARKS.md");
   await publish(derive(results), opts, markdownFile);
@@ -151,18 +191,26 @@ async function main(): Promise<number> {
   await mkdir(opts.work, { recursive: true });
   const startedAt = new Date();
   log(`lading bench: ${opts.full ? "full run" : opts.quick ? "quick run" : "partial run"}, ${opts.rounds} round(s), workloads ${runnable.map((w) => w.name).join(", ")}; storage under ${opts.work}`);
+  let gateway: Gateway | Error | undefined;
   try {
+    if (runnable.some((w) => w.s3 !== undefined)) gateway = await startS3Gateway(opts);
     for (let round = 1; round <= opts.rounds; round++) {
       log(`round ${round}/${opts.rounds}: machine limits`);
       const m = await probeMachine(opts, repoRoot);
-      c.machine.push(m);
       log(`  sha256 ${num(m.sha256)} MB/s, disk ${num(m.diskWrite)} MB/s, 4 KiB fsync ${num(m.smallFsync)}/s, upload ${num(m.upload)} MB/s, download ${num(m.download)} MB/s, tiny GETs ${num(m.tinyGets)}/s, tag walks ${num(m.tagWalks)}/s`);
+      if (gateway !== undefined && !(gateway instanceof Error)) {
+        const g = await probeGateway(gateway, opts);
+        Object.assign(m, g);
+        log(`  S3 gateway: PUT ${num(g.gatewayPut)} MB/s, GET ${num(g.gatewayGet)} MB/s, small PUTs ${num(g.gatewaySmallPuts)}/s, small GETs ${num(g.gatewaySmallGets)}/s`);
+      }
+      c.machine.push(m);
       for (const w of runnable) {
         log(`round ${round}/${opts.rounds}: ${w.name}`);
-        for (const kind of kindsFor(w, list)) await runWorkload(w, kind, round, opts, list, c);
+        for (const kind of kindsFor(w, list)) await runWorkload(w, kind, round, opts, list, c, gateway);
       }
     }
   } finally {
+    if (gateway !== undefined && !(gateway instanceof Error)) await gateway.stop().catch((err: unknown) => log(`stopping the S3 gateway: ${String(err)}`));
     if (!opts.keep) await rm(opts.work, { recursive: true, force: true });
   }
   const finishedAt = new Date();

@@ -31,6 +31,11 @@ export interface Options {
   mergeLayerBytes: number;
   /** Manifests and blobs read in each access-control workload. */
   authItems: number;
+  /** The S3 memory check: this many pushes at once, each of this size, to lading alone. */
+  parallelPushes: number;
+  parallelBytes: number;
+  /** Operations of the mix sent through one lading replica, then through three, on one bucket. */
+  replicaOps: number;
   /** Read-only phases repeat their requests until at least this long has passed. */
   minSeconds: number;
   /** Write phases are preceded by this many unmeasured operations per hundred measured (other items, same requests)... */
@@ -58,12 +63,12 @@ const MiB = 1 << 20;
 const full = {
   rounds: 3, concurrency: 32, bigMib: 64, bigCount: 4, hugeMib: 1024, chunkKib: 8192, smallBlobs: 2000, smallBytes: 4096,
   manifests: 500, tags: 1000, tagPage: 100, repos: 1000, catalogPage: 100, mounts: 1000, merges: 3, mergeLayerKib: 4096, authItems: 50,
-  minSeconds: 1.5, warmup: 200, warmupSeconds: 3, machineMib: 256,
+  parallelPushes: 16, parallelMib: 256, replicaOps: 2000, minSeconds: 1.5, warmup: 200, warmupSeconds: 3, machineMib: 256,
 };
 const quick: typeof full = {
   rounds: 1, concurrency: 32, bigMib: 1, bigCount: 1, hugeMib: 2, chunkKib: 256, smallBlobs: 20, smallBytes: 4096,
   manifests: 10, tags: 10, tagPage: 3, repos: 10, catalogPage: 3, mounts: 10, merges: 1, mergeLayerKib: 64, authItems: 10,
-  minSeconds: 0, warmup: 200, warmupSeconds: 0, machineMib: 8,
+  parallelPushes: 2, parallelMib: 2, replicaOps: 40, minSeconds: 0, warmup: 200, warmupSeconds: 0, machineMib: 8,
 };
 
 const int = (value: string): number => {
@@ -84,9 +89,16 @@ export function parseOptions(argv: string[], repoRoot: string): Options {
     .option("--quick", "a tiny run (1 round, 1 MiB blobs, 20 small blobs, ...); never writes the repository's BENCHMARKS.md")
     .option("--out <dir>", "write results.json, chart.svg and BENCHMARKS.md here (default: bench/results/ and the repository's BENCHMARKS.md for a full run, a temp dir otherwise)")
     .option("--work <dir>", "where servers keep their storage (default: a fresh directory in the temp dir)")
-    .option("--only <ids>", "comma-separated workloads or scenario-id prefixes (e.g. small,manifest)")
+    .option("--only <ids>", "comma-separated workloads or scenario-id prefixes (e.g. small,manifest; s3 for every workload on S3, s3.manifest for some)")
     .option("--keep", "keep each server's storage and log")
     .option("--render <results.json>", "run nothing: re-derive ratios and checks of a results file and rewrite it, chart.svg and BENCHMARKS.md")
+    .addHelpText(
+      "after",
+      "\nThe S3 workloads (s3-*: blobs, redirected pulls, small blobs, manifests, tags, memory, replicas) start one\n" +
+        "Ceph RADOS Gateway in RAM for the run (ceph-mon, ceph-osd, radosgw from Debian), a fresh bucket per server,\n" +
+        "and run lading and the reference on the same gateway with the same storage.s3 keys. They use the sizes above\n" +
+        "('64 MiB' blobs, chunk size, small blobs, manifests, tags) and the --parallel-* and --replica-ops ones.",
+    )
     .showHelpAfterError();
   const flags: Array<[keyof typeof full, string]> = [
     ["rounds", "rounds, each running every workload against lading then the reference"],
@@ -98,6 +110,8 @@ export function parseOptions(argv: string[], repoRoot: string): Options {
     ["catalogPage", "page size (n) of the catalog walk"], ["mounts", "cross-repository mounts"], ["merges", "merges per round"],
     ["mergeLayerKib", "size of each layer of the merged images"],
     ["authItems", "manifests and blobs read with and without access control (each setup request costs the reference a bcrypt)"],
+    ["parallelPushes", "S3 memory check: blobs pushed to lading at once"], ["parallelMib", "S3 memory check: size of each of them"],
+    ["replicaOps", "S3 replicas: operations of the mix (3 manifest GETs, 1 small-blob push) through one lading, then through three"],
     ["minSeconds", "read phases repeat until this long has passed"],
     ["warmup", "unmeasured operations before each write phase (and the access-control reads), per hundred measured"],
     ["warmupSeconds", "and at least this many seconds of them"],
@@ -137,6 +151,9 @@ export function parseOptions(argv: string[], repoRoot: string): Options {
     merges: Math.max(1, pick("merges")),
     mergeLayerBytes: Math.max(1, pick("mergeLayerKib")) * 1024,
     authItems: Math.max(1, pick("authItems")),
+    parallelPushes: Math.max(1, pick("parallelPushes")),
+    parallelBytes: Math.max(1, pick("parallelMib")) * MiB,
+    replicaOps: Math.max(1, pick("replicaOps")),
     minSeconds: pick("minSeconds"),
     warmup: pick("warmup"),
     warmupSeconds: pick("warmupSeconds"),

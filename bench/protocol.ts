@@ -83,6 +83,21 @@ export async function pullBlob(t: Target, repo: string, digest: string, size: nu
   return reply.received;
 }
 
+/**
+ * GETs a blob that the registry answers with a redirect (to its store's presigned URL), follows it
+ * and verifies the bytes as `pullBlob` does; throws when the registry serves the blob itself.
+ */
+export async function pullRedirectedBlob(t: Target, repo: string, digest: string, size: number): Promise<number> {
+  const what = `GET blob ${digest} from ${repo}`;
+  const reply = expectStatus(await call({ method: "GET", url: `${t.base}/v2/${repo}/blobs/${digest}`, agent: t.agent }), `${what} (a redirect wanted)`, 302, 303, 307, 308);
+  const location = new URL(headerOf(reply, "location"), t.base);
+  const hash = createHash("sha256");
+  const stored = expectStatus(await call({ method: "GET", url: location, agent: t.agent, sink: (chunk) => hash.update(chunk) }), `${what}: GET ${location.origin}${location.pathname}`, 200);
+  const got = `sha256:${hash.digest("hex")}`;
+  if (got !== digest || stored.received !== size) throw new Error(`${what}, redirected to ${location.origin}${location.pathname}: got ${stored.received} bytes hashing to ${got}`);
+  return stored.received;
+}
+
 export async function headBlob(t: Target, repo: string, digest: string, size: number): Promise<void> {
   const reply = expectStatus(await call({ method: "HEAD", url: `${t.base}/v2/${repo}/blobs/${digest}`, agent: t.agent }), `HEAD blob ${digest}`, 200);
   if (Number(headerOf(reply, "content-length")) !== size) throw new Error(`HEAD blob ${digest}: Content-Length ${headerOf(reply, "content-length")}, wanted ${size}`);

@@ -49,6 +49,8 @@ export interface RegistryResult {
   peakRssMiB: { values: number[]; max: number | null };
   /** Seconds the server went on working after the phase's last answer (absent in older results). */
   settleSeconds?: Stat;
+  /** RSS when the phase started, MiB (absent in older results). */
+  startRssMiB?: Stat;
   errors: string[];
 }
 
@@ -73,9 +75,12 @@ export interface ScenarioResult {
   target: number | null;
   cpuTarget: number | null;
   /** The scenario of the same run this one's lading figure is set against, and the cost allowed (see Scenario). */
-  baseline: { id: string; maxCostPercent: number } | null;
+  baseline: { id: string; maxCostPercent?: number } | null;
   /** Why the reference is not measured, when lading alone runs this scenario. */
   ladingOnly: string | null;
+  /** lading's peak RSS wanted, MiB, when not `rssLimitMiB`; and the uploads in flight at once, if checked per upload (see Scenario). */
+  rssLimitMiB: number | null;
+  concurrentUploads: number | null;
   status: Status;
   note: string | null;
   lading: RegistryResult;
@@ -131,7 +136,8 @@ function registryResult(s: Scenario, samples: Sample[], errors: string[]): Regis
   const cpu = samples.map((x) => (s.kind === "bytes" ? x.cpuSeconds / (x.units / 1e9) : (x.cpuSeconds * 1000) / x.units));
   const rss = samples.map((x) => x.peakRssBytes / MiB);
   const settle = samples.map((x) => x.settleSeconds);
-  return { throughput: stat(throughput), cpuPerUnit: stat(cpu), peakRssMiB: { values: rss, max: rss.length ? Math.max(...rss) : null }, settleSeconds: stat(settle), errors };
+  const start = samples.map((x) => x.startRssBytes / MiB);
+  return { throughput: stat(throughput), cpuPerUnit: stat(cpu), peakRssMiB: { values: rss, max: rss.length ? Math.max(...rss) : null }, settleSeconds: stat(settle), startRssMiB: stat(start), errors };
 }
 
 /** The throughput the target asks for: its ratio times the reference's median. */
@@ -144,6 +150,7 @@ export function targetThroughput(s: ScenarioResult): number | null {
  * list from bare Node), writes by small fsyncs.
  */
 function machineBound(s: ScenarioResult, machine: Results["machine"]): [string, number | null] {
+  if (s.id.startsWith("s3.")) return gatewayBound(s, machine);
   if (s.id.startsWith("push.")) {
     const limits = (["sha256", "diskWrite", "upload"] as const).map((k) => machine[k].median).filter((v): v is number => v !== null);
     return ["min(sha256, disk write, loopback upload)", limits.length ? Math.min(...limits) : null];
@@ -156,8 +163,23 @@ function machineBound(s: ScenarioResult, machine: Results["machine"]): [string, 
   return ["", null];
 }
 
+/**
+ * On S3, the gateway's own rates measured from the workloads' client (gateway-probe.ts): big objects PUT and
+ * GET, small ones PUT and GET at the workloads' concurrency. A registry's request is one or more
+ * of the gateway's.
+ */
+function gatewayBound(s: ScenarioResult, machine: Results["machine"]): [string, number | null] {
+  if (s.id.startsWith("s3.push.")) return ["S3 gateway PUT of the same size", machine.gatewayPut.median];
+  if (s.id.startsWith("s3.pull")) return ["S3 gateway GET of the same size, verified", machine.gatewayGet.median];
+  if (s.id === "s3.small.push" || s.id === "s3.manifest.put") return ["S3 gateway small PUTs", machine.gatewaySmallPuts.median];
+  if (s.id.startsWith("s3.small.") || s.id.startsWith("s3.manifest.")) return ["S3 gateway small GETs", machine.gatewaySmallGets.median];
+  // Tag lists are listings, the replicas' figure a mix: neither has one of the probes' limits.
+  return ["", null];
+}
+
 export function summarize(scenarioList: Scenario[], c: Collected, meta: Omit<Results, "machine" | "scenarios">): Results {
-  const machine = Object.fromEntries(machineFields.map(([key]) => [key, stat(c.machine.map((m) => m[key]))])) as Results["machine"];
+  // The gateway's probes run only in rounds with S3 workloads.
+  const machine = Object.fromEntries(machineFields.map(([key]) => [key, stat(c.machine.flatMap((m) => (m[key] === undefined ? [] : [m[key]])))])) as Results["machine"];
   const scenarios = scenarioList.map((s): ScenarioResult => {
     const samples = c.samples.get(s.id) ?? { lading: [], reference: [] };
     const errors = c.errors.get(s.id) ?? { lading: [], reference: [] };
@@ -173,7 +195,8 @@ export function summarize(scenarioList: Scenario[], c: Collected, meta: Omit<Res
     } else if (samples.lading.length === 0 || (samples.reference.length === 0 && s.ladingOnly === undefined)) [status, note] = ["failed", "no samples"];
     return {
       id: s.id, workload: s.workload, title: s.title, unit: s.unit, per: s.per, cpuUnit: s.kind === "bytes" ? "CPU-s/GB" : `CPU-ms/${s.per}`,
-      target: s.target ?? null, cpuTarget: s.cpuTarget ?? null, baseline: s.baseline ?? null, ladingOnly: s.ladingOnly ?? null, status, note, lading, reference,
+      target: s.target ?? null, cpuTarget: s.cpuTarget ?? null, baseline: s.baseline ?? null, ladingOnly: s.ladingOnly ?? null,
+      rssLimitMiB: s.rssLimitMiB ?? null, concurrentUploads: s.concurrentUploads ?? null, status, note, lading, reference,
       ratio: null, cpuRatio: null, cost: null, ofMachineLimit: null, machineLimit: null, targetOfMachineLimit: null, checks: [],
     };
   });
@@ -204,7 +227,7 @@ export function derive(results: Results): Results {
     const { target, cpuTarget } = s;
     if (target !== null) check("throughput ratio", `≥ ${target}×`, s.ratio, (v) => v >= target);
     if (cpuTarget !== null) check("server CPU per GB, ratio", `≤ ${cpuTarget}×`, s.cpuRatio, (v) => v <= cpuTarget);
-    if (s.baseline !== null) {
+    if (s.baseline?.maxCostPercent !== undefined) {
       // In percent, as the target is stated; a negative cost is a faster run than the baseline's (noise).
       const max = s.baseline.maxCostPercent;
       check(`${costCheckPrefix}${s.baseline.id} (1 − throughput ratio), %`, `< ${max}%`, s.cost === null ? null : s.cost * 100, (v) => v < max);
@@ -215,7 +238,16 @@ export function derive(results: Results): Results {
       const size = /push (.+) blob/.exec(big?.title ?? "")?.[1] ?? "smaller";
       check(`lading peak RSS / that of the ${size} push, same mode`, "≤ 1.1×", ratioOf(lading.peakRssMiB.max, big?.lading.peakRssMiB.max ?? null), (v) => v <= 1.1);
     }
-    check("lading peak RSS, MiB", `≤ ${rssLimitMiB}`, lading.peakRssMiB.max, (v) => v <= rssLimitMiB);
+    const rssLimit = s.rssLimitMiB ?? rssLimitMiB;
+    check("lading peak RSS, MiB", `≤ ${rssLimit}`, lading.peakRssMiB.max, (v) => v <= rssLimit);
+    const uploads = s.concurrentUploads;
+    if (uploads !== null) {
+      // What each upload in flight adds: the peak over the RSS at the start, shared out; the bound is the limit's share.
+      const share = rssLimit / uploads;
+      const start = lading.startRssMiB?.median ?? null;
+      const added = lading.peakRssMiB.max === null || start === null ? null : (lading.peakRssMiB.max - start) / uploads;
+      check(`lading peak RSS over its start, per upload in flight (${uploads}), MiB`, `≤ ${Number(share.toFixed(2))}`, added, (v) => v <= share);
+    }
   }
   return results;
 }

@@ -5,7 +5,9 @@
 import type { Dispatcher } from "undici";
 import { runPool } from "./http.js";
 import { formatBytes, type Options } from "./options.js";
-import { cpuSeconds, peakRss, resetPeak } from "./proc.js";
+import { cpuSeconds, currentRss, peakRss, resetPeak } from "./proc.js";
+import { s3Scenarios } from "./scenarios-s3.js";
+import type { ServerStorage } from "./server-config.js";
 import type { Server, ServerAccess } from "./servers.js";
 
 export type Kind = "bytes" | "ops";
@@ -26,11 +28,16 @@ export interface Scenario {
   /**
    * A scenario of the same run whose lading figure is this one's baseline (the same requests
    * without access control), and the share of that throughput lading may lose here, in percent:
-   * the cost target is met when 1 − this / baseline is below it.
+   * the cost target is met when 1 − this / baseline is below it. Without a maximum the cost is
+   * reported, not checked (three replicas against one).
    */
-  baseline?: { id: string; maxCostPercent: number };
+  baseline?: { id: string; maxCostPercent?: number };
   /** Why the reference is not measured: a workload all of whose scenarios say so runs on lading alone. */
   ladingOnly?: string;
+  /** lading's peak RSS wanted (at most), MiB, when not the default (report.ts). */
+  rssLimitMiB?: number;
+  /** Uploads in flight at once: lading's peak RSS over its RSS at the start is also checked per upload. */
+  concurrentUploads?: number;
 }
 
 export interface Sample {
@@ -40,6 +47,8 @@ export interface Sample {
   /** The server's CPU from the start of the phase until it was idle again (see `measurePhase`). */
   cpuSeconds: number;
   peakRssBytes: number;
+  /** The server's RSS when the phase started (after the idle wait). */
+  startRssBytes: number;
   /** How long the server went on working after the phase's last answer. */
   settleSeconds: number;
 }
@@ -49,8 +58,13 @@ export interface WorkloadContext {
   agent: Dispatcher;
   opts: Options;
   repoRoot: string;
-  /** Measures one scenario: `work` returns the bytes or operations it did. */
-  phase(id: string, work: () => Promise<number>): Promise<void>;
+  /** What the server stores on: more servers on the same storage may be started (replicas on one bucket). */
+  storage: ServerStorage;
+  /**
+   * Measures one scenario: `work` returns the bytes or operations it did. The CPU of `alongside`
+   * (more servers the workload started) counts too, and the peak RSS is the largest of any one.
+   */
+  phase(id: string, work: () => Promise<number>, alongside?: readonly Server[]): Promise<void>;
 }
 
 export interface Workload {
@@ -59,6 +73,11 @@ export interface Workload {
   unavailable?(repoRoot: string): Promise<string | undefined>;
   /** Access control both servers start with; none without it. */
   access?(): Promise<ServerAccess>;
+  /**
+   * Servers store on a fresh bucket of the run's S3 gateway (bench/gateway.ts) instead of a fresh
+   * directory; blob GETs are answered with a redirect to the gateway when `redirect`.
+   */
+  s3?: { redirect: boolean };
   run(ctx: WorkloadContext): Promise<void>;
 }
 
@@ -104,6 +123,7 @@ export function scenarios(opts: Options): Scenario[] {
   ops("mounts", "mounts", `${opts.mounts} cross-repository mounts, ${c}`, "mount", 8);
   ops("merge", "merge", "`lading merge` of a base and two sections", "merge");
   authScenarios(opts, list);
+  s3Scenarios(opts, list);
   return list;
 }
 
@@ -140,22 +160,29 @@ function authScenarios(opts: Options, list: Scenario[]): void {
 }
 
 /**
- * Runs one phase: peak RSS reset, CPU and clock read around `work`. The clock stops at the last
- * answer; CPU and peak RSS are read once the server is idle again, so that work a server does
- * after answering (lading applies journaled writes to its tree in the background) is counted in
- * the phase that caused it, and not in the next.
+ * Runs one phase on the servers `pids` (one, or replicas): peak RSS reset, CPU and clock read
+ * around `work`. The clock stops at the last answer; CPU and peak RSS are read once every server
+ * is idle again, so that work a server does after answering (lading applies journaled writes to
+ * its tree in the background) is counted in the phase that caused it, and not in the next. CPU is
+ * their sum; RSS, at the start and at the peak, that of the one with the highest peak.
  */
-export async function measurePhase(server: Server, work: () => Promise<number>): Promise<Sample> {
+export async function measurePhase(pids: readonly number[], work: () => Promise<number>): Promise<Sample> {
   // What came before (set-up, warm-up) may still be running in the background: not this phase's.
-  await idle(server.pid);
-  resetPeak(server.pid);
-  const cpu0 = cpuSeconds(server.pid);
+  for (const pid of pids) await idle(pid);
+  for (const pid of pids) resetPeak(pid);
+  const startRss = new Map(pids.map((pid) => [pid, currentRss(pid)]));
+  const cpu = (): number => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const cpu0 = cpu();
   const t0 = performance.now();
   const units = await work();
   const seconds = (performance.now() - t0) / 1000;
-  const settleSeconds = await idle(server.pid);
-  const cpu1 = cpuSeconds(server.pid);
-  return { seconds, units, cpuSeconds: cpu1 - cpu0, peakRssBytes: peakRss(server.pid), settleSeconds };
+  let settleSeconds = 0;
+  for (const pid of pids) settleSeconds += await idle(pid);
+  const cpu1 = cpu();
+  // The kernel syncs a thread's RSS count lazily: VmRSS read after the reset can pass VmHWM a little.
+  const peaks = pids.map((pid) => ({ pid, peak: Math.max(peakRss(pid), startRss.get(pid)!) })).sort((a, b) => b.peak - a.peak);
+  const top = peaks[0]!;
+  return { seconds, units, cpuSeconds: cpu1 - cpu0, peakRssBytes: top.peak, startRssBytes: startRss.get(top.pid)!, settleSeconds };
 }
 
 const idleWindowMs = 100;

@@ -1,10 +1,9 @@
 /**
- * The two registries under test, each a child process on 127.0.0.1 with fresh storage, started and
- * stopped by PID. lading runs from this checkout's dist/ with its access log off; the reference is
- * Debian's docker-registry with a config of our own (uploadpurging off, delete on, every REGISTRY_*
- * variable unset, since it reads them as config overrides), its blob-descriptor cache in memory as
- * in its official image and in Debian's own config.yml. Either may run with access control (an
- * htpasswd file; lading also as its own token service).
+ * The two registries under test, each a child process on 127.0.0.1, on fresh storage (a directory,
+ * or a bucket of the run's S3 gateway), started and stopped by PID. lading runs from this
+ * checkout's dist/ with its access log off; the reference is Debian's docker-registry with a config
+ * of our own (./server-config.ts). Either may run with access control (an htpasswd file; lading
+ * also as its own token service).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -14,6 +13,7 @@ import http from "node:http";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { stringify } from "yaml";
+import { ladingArgs, ladingConfig, onFilesystem, referenceConfig, serverEnv, type ServerStorage } from "./server-config.js";
 
 export type RegistryKind = "lading" | "reference";
 export const registryKinds: readonly RegistryKind[] = ["lading", "reference"];
@@ -27,6 +27,7 @@ export interface Server {
   /** http://host:port */
   url: string;
   pid: number;
+  /** Its directory's storage folder (unused on S3). */
   storage: string;
   /**
    * Stops the process by its PID and frees the space its big files take (all kept, with the log, on
@@ -77,10 +78,10 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Starts `kind` in a fresh directory under `workDir` and waits until GET /v2/ answers 200 (401
- * with access control: it then challenges the anonymous).
+ * Starts `kind` in a fresh directory under `workDir` (its storage there, or on `store`) and waits
+ * until GET /v2/ answers 200 (401 with access control: it then challenges the anonymous).
  */
-export async function startServer(kind: RegistryKind, workDir: string, repoRoot: string, access?: ServerAccess): Promise<Server> {
+export async function startServer(kind: RegistryKind, workDir: string, repoRoot: string, access?: ServerAccess, store: ServerStorage = onFilesystem): Promise<Server> {
   const dir = join(workDir, `${kind}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
   const storage = join(dir, "storage");
   await mkdir(storage, { recursive: true });
@@ -88,11 +89,6 @@ export async function startServer(kind: RegistryKind, workDir: string, repoRoot:
   const host = `127.0.0.1:${port}`;
   const config = join(dir, "config.yml");
   const logPath = join(dir, "server.log");
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (key.startsWith("REGISTRY_") || key.startsWith("LADING_")) continue;
-    env[key] = value;
-  }
   if (access?.mode === "token" && kind === "reference") throw new Error("the reference issues no tokens of its own (it needs an external token server)");
   const htpasswd = join(dir, "htpasswd");
   if (access !== undefined) await writeFile(htpasswd, access.htpasswd);
@@ -101,33 +97,19 @@ export async function startServer(kind: RegistryKind, workDir: string, repoRoot:
   let args: string[];
   if (kind === "lading") {
     const policy = access?.rules === undefined ? {} : { lading: { auth: { rules: access.rules } } };
-    await writeFile(config, stringify({ log: { level: "warn", accesslog: { disabled: true } }, ...auth, ...policy }));
+    await writeFile(config, stringify(ladingConfig(store, { ...auth, ...policy })));
     command = process.execPath;
     const launcher = join(repoRoot, "dist/src/cli/main.js");
-    args = [...launcherNodeFlags(launcher), launcher, "serve", "--listen", host, "--storage", storage, "--log-level", "warn", "--config", config];
+    args = [...launcherNodeFlags(launcher), launcher, ...ladingArgs(host, storage, config, store)];
   } else {
-    await writeFile(
-      config,
-      stringify({
-        version: 0.1,
-        log: { level: "warn", accesslog: { disabled: true } },
-        storage: {
-          filesystem: { rootdirectory: storage },
-          cache: { blobdescriptor: "inmemory" },
-          delete: { enabled: true },
-          maintenance: { uploadpurging: { enabled: false } },
-        },
-        http: { addr: host, secret: "lading-bench" },
-        ...auth,
-      }),
-    );
+    await writeFile(config, stringify(referenceConfig(store, storage, host, auth)));
     command = referenceBinary;
     args = ["serve", config];
   }
   const logFd = openSync(logPath, "a");
   let child: ChildProcess;
   try {
-    child = spawn(command, args, { env, stdio: ["ignore", logFd, logFd] });
+    child = spawn(command, args, { env: serverEnv(), stdio: ["ignore", logFd, logFd] });
   } finally {
     closeSync(logFd);
   }

@@ -1,7 +1,8 @@
 /**
  * One manifest under many tags; the tag list fetched whole and walked page by page with `n`.
  * The reference ignores `n` and `last`, so its walk is one request for everything: the figure is
- * complete walks per second either way, each checked to have seen every tag.
+ * complete walks per second either way, each checked to have seen every tag. On a directory or on
+ * S3 (see ./placement.ts).
  */
 import { tagNames } from "../data.js";
 import { runPool } from "../http.js";
@@ -9,20 +10,24 @@ import type { Options } from "../options.js";
 import { putManifest, walkList, wholeList, type Target } from "../protocol.js";
 import type { Workload } from "../scenarios.js";
 import { pushImageBlobs } from "./images.js";
+import { placed, scenarioId, type Placement } from "./placement.js";
 
-export const tagsWorkload: Workload = {
-  name: "tags",
-  async run(ctx) {
-    const { opts } = ctx;
-    const target = { base: ctx.server.url, agent: ctx.agent };
-    const repo = "bench/tags";
-    const [manifest] = await pushImageBlobs(target, repo, 1);
-    const tags = tagNames(opts.tags);
-    await runPool(tags.length, opts.concurrency, (i) => putManifest(target, repo, tags[i]!, manifest!));
-    await ctx.phase("tags.whole", () => fetchWholeLists(target, `/v2/${repo}/tags/list`, opts));
-    await ctx.phase("tags.paginated", () => walkLists(target, `/v2/${repo}/tags/list`, opts));
-  },
-};
+export function tagsWorkload(placement: Placement): Workload {
+  const id = (name: string): string => scenarioId(placement, name);
+  return {
+    ...placed(placement, "tags"),
+    async run(ctx) {
+      const { opts } = ctx;
+      const target = { base: ctx.server.url, agent: ctx.agent };
+      const repo = "bench/tags";
+      const [manifest] = await pushImageBlobs(target, repo, 1);
+      const tags = tagNames(opts.tags);
+      await runPool(tags.length, opts.concurrency, (i) => putManifest(target, repo, tags[i]!, manifest!));
+      await ctx.phase(id("tags.whole"), () => fetchWholeLists(target, `/v2/${repo}/tags/list`, opts));
+      await ctx.phase(id("tags.paginated"), () => walkLists(target, `/v2/${repo}/tags/list`, opts));
+    },
+  };
+}
 
 /**
  * The two phases, also run against a bare Node server for the machine's limit: the whole list

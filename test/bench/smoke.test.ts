@@ -1,6 +1,7 @@
 /**
  * The benchmark harness, end to end, at a tiny size: both registries started and stopped, every
- * workload run, and the results file holding every field for every scenario. No timing is asserted.
+ * workload run (those on S3 with the run's own Ceph gateway, see ./s3.test.ts), and the results file
+ * holding every field for every scenario. No timing is asserted.
  * It writes into a temp dir (--out) and must leave the repository's BENCHMARKS.md alone.
  */
 import assert from "node:assert/strict";
@@ -18,9 +19,12 @@ const scenarioIds = [
   "manifest.put", "manifest.get-tag", "manifest.head", "manifest.get-digest",
   "tags.whole", "tags.paginated", "catalog.walk", "mounts", "merge",
   ...["anonymous", "basic", "bearer"].flatMap((mode) => ["manifest-head", "manifest-get", "blob-head"].map((read) => `auth.${mode}.${read}`)),
+  "s3.push.monolithic", "s3.push.chunked", "s3.pull", "s3.pull.redirect", "s3.small.push", "s3.small.head", "s3.small.get",
+  "s3.manifest.put", "s3.manifest.get-tag", "s3.manifest.head", "s3.manifest.get-digest", "s3.tags.whole", "s3.tags.paginated",
+  "s3.push.parallel", "s3.replicas.one", "s3.replicas.three",
 ];
 
-const machineKeys = ["sha256", "diskWrite", "smallFsync", "upload", "uploadCpuPerGB", "download", "downloadCpuPerGB", "tinyGets", "tagLists", "tagWalks"];
+const machineKeys = ["sha256", "diskWrite", "smallFsync", "upload", "uploadCpuPerGB", "download", "downloadCpuPerGB", "tinyGets", "tagLists", "tagWalks", "gatewayPut", "gatewayGet", "gatewaySmallPuts", "gatewaySmallGets"];
 
 test("a tiny benchmark run reports every field for every scenario", { timeout: 600_000 }, async () => {
   const out = await mkdtemp(join(tmpdir(), "lading-bench-smoke-"));
