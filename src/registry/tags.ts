@@ -123,6 +123,7 @@ export class TagStore {
    * replaced, never changed, when a tag comes or goes, so a kept page is never stale.
    */
   async page(name: string, n: number | undefined, last: string | undefined): Promise<TagPage> {
+    if (!this.coherence.cacheTags && n !== undefined) return this.pageThrough(name, n, last);
     const tags = await this.list(name);
     // Unambiguous: a repository name holds no newline and n is a number; `last`, if any, is the rest.
     const key = last === undefined ? `${name}\n${n ?? ""}` : `${name}\n${n ?? ""}\n${last}`;
@@ -132,6 +133,23 @@ export class TagStore {
     const page = { of: tags, body: Buffer.from(JSON.stringify({ name, tags: items })), next: more ? items.at(-1) : undefined };
     this.pages.set(key, page);
     return page;
+  }
+
+  /**
+   * A page read through from a shared store: only the names after `last`, one more than the page
+   * holds to know whether more follow (an object store lists them a thousand to a request).
+   */
+  private async pageThrough(name: string, n: number, last: string | undefined): Promise<TagPage> {
+    let names: string[];
+    try {
+      names = await this.driver.list(tagsPath(name), { ...(last === undefined ? {} : { after: last }), limit: n + 1 });
+    } catch (err) {
+      if (!isPathNotFound(err)) throw err;
+      names = await this.list(name);
+    }
+    const items = names.slice(0, n);
+    const next = names.length > n && n > 0 ? items.at(-1) : undefined;
+    return { of: names, body: Buffer.from(JSON.stringify({ name, tags: items })), next };
   }
 
   /** Tags currently pointing at `digest`. */

@@ -60,6 +60,21 @@ describe("replicas on a shared store", () => {
     assert.deepEqual(await a.tags.list("app"), ["latest"]);
   });
 
+  it("pages a tag list through from storage, each page after the last", async () => {
+    const [a, b] = replicas();
+    const digest = await pushImage(a, "paged", "t0");
+    for (const tag of ["t1", "t2", "t3", "t4"]) await a.tags.tag("paged", tag, digest);
+    const pages: string[][] = [];
+    let last: string | undefined;
+    for (;;) {
+      const page = await b.tags.page("paged", 2, last);
+      pages.push((JSON.parse(page.body.toString()) as { tags: string[] }).tags);
+      if (page.next === undefined) break;
+      last = page.next;
+    }
+    assert.deepEqual(pages, [["t0", "t1"], ["t2", "t3"], ["t4"]]);
+  });
+
   it("continues an upload on another replica from its saved hash state: POST on one, PATCH on the other, PUT on the first", async () => {
     const [a, b, streamed] = replicas();
     const data = randomBytes(300_000);
