@@ -2,8 +2,8 @@
  * lading's memory with many big uploads in flight on S3: `parallelPushes` blobs of `parallelBytes`
  * pushed at once, each as docker pushes a layer (one streamed PATCH, then PUT with the digest),
  * each on a connection of its own. Measured on lading alone: the figure is its peak RSS, and that
- * peak over its RSS at the start shared out per upload (an upload holds at most two part buffers
- * of `chunksize`, 10 MiB by default).
+ * peak over its RSS at the start shared out per upload (all uploads share one pool of part
+ * buffers, `uploadmemory`, 64 MiB by default).
  */
 import { gatewayUnavailable } from "../gateway.js";
 import { BlobSource } from "../data.js";

@@ -71,6 +71,11 @@ export const s3Storage = z
     v4auth: flag.refine((v) => v, { message: "SigV2 (v4auth: false) is not supported: lading signs with SigV4; remove v4auth or set it to true" }).optional(),
     /** The size of each uploaded part. */
     chunksize: bytes(10 * MiB, minPartSize, maxPartSize),
+    /**
+     * lading's own: the memory all uploads' part buffers share (src/storage/s3/pool.ts); at least one
+     * part. Default 64 MiB, or five parts when `chunksize` is larger than 12.8 MiB.
+     */
+    uploadmemory: z.preprocess(numeric, z.number().int().positive()).optional(),
     multipartcopychunksize: bytes(32 * MiB, minPartSize, maxPartSize),
     multipartcopymaxconcurrency: count(100, 10_000),
     /** Objects above this size are moved by a multipart copy (required above 5 GiB). */
@@ -115,6 +120,7 @@ export const s3Storage = z
     if (scheme !== undefined && s.secure !== undefined && s.secure !== (scheme === "https")) refuse("secure", `secure: ${s.secure} contradicts regionendpoint ${endpoint}`);
     if (!s.accesskey !== !s.secretkey) refuse(s.accesskey ? "secretkey" : "accesskey", "set both accesskey and secretkey, or neither (to use the SDK's default credential chain)");
     if (s.keyid && !s.encrypt) refuse("keyid", "a KMS key is only used with encrypt: true");
+    if (s.uploadmemory !== undefined && s.uploadmemory < s.chunksize) refuse("uploadmemory", `must hold at least one part: chunksize is ${s.chunksize} bytes`);
     for (const key of ["usedualstack", "accelerate", "usefipsendpoint"] as const) {
       if (s[key] && endpoint !== undefined) refuse(key, `${key} chooses an AWS endpoint: it cannot be combined with regionendpoint`);
     }

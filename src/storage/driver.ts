@@ -148,7 +148,10 @@ export interface FileWriter {
   readonly size: number;
   /** Releases the writer; the bytes written stay readable and the object can be reopened with append. */
   close(): Promise<void>;
-  /** Makes every byte durable (fsync, or completing a multipart upload); then releases the writer. */
+  /**
+   * Makes every byte durable (fsync, or completing a multipart upload); then releases the writer.
+   * When it fails, the writer stays open: close it (keeping what arrived) or cancel it.
+   */
   commit(): Promise<void>;
   /** Releases the writer and deletes the object. */
   cancel(): Promise<void>;

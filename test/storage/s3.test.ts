@@ -11,13 +11,14 @@ import { pipeline } from "node:stream/promises";
 import { after, before, describe, it } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { CreateMultipartUploadCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type ListObjectsV2CommandInput, type S3Client } from "@aws-sdk/client-s3";
+import { CreateMultipartUploadCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListPartsCommand, ListObjectsV2Command, type ListObjectsV2CommandInput, type S3Client } from "@aws-sdk/client-s3";
 import { configSchema, s3Storage } from "../../src/config/schema.js";
 import { checked } from "../../src/storage/base.js";
 import { PathNotFoundError, StorageError, type StorageDriver } from "../../src/storage/driver.js";
 import { pageOf } from "../../src/storage/page.js";
 import { s3Options, type S3Context, type S3Settings } from "../../src/storage/s3/config.js";
 import { S3Driver } from "../../src/storage/s3/driver.js";
+import type { PartPool } from "../../src/storage/s3/pool.js";
 import { KeyMap, TAIL_SUFFIX } from "../../src/storage/s3/keys.js";
 import { listNames } from "../../src/storage/s3/list.js";
 import { useCeph, type S3Server } from "../helpers/ceph.js";
@@ -211,6 +212,10 @@ describe("s3 driver: keys and writers", () => {
 });
 
 /** The driver's own client, to make one of its requests fail as if every retry had. */
+function poolOf(driver: S3Driver): PartPool {
+  return (driver as unknown as { ctx: S3Context }).ctx.parts;
+}
+
 function failOnce(driver: S3Driver, command: string, nth = 1): void {
   let seen = 0;
   const client = (driver as unknown as { ctx: S3Context }).ctx.client;
@@ -239,6 +244,25 @@ describe("s3 driver: failures keep whole parts", () => {
     assert.equal(sha256(await d.getContent("/f/data")), sha256(data));
     await d.delete("/f");
     assert.deepEqual([...(await keysUnder("failing-complete/")), ...(await uploadsUnder("failing-complete/"))], []);
+  });
+
+  it("a failed part among several under way leaves the object at the whole parts before it", async () => {
+    const driver = await open("/failing-parallel/");
+    const d = checked(driver);
+    const data = randomBytes(23 * MiB);
+    // Parts 1 to 4 go out side by side; the second fails, the ones after it are stored but do not count.
+    failOnce(driver, "UploadPartCommand", 2);
+    const w = await d.writer("/f/data");
+    await assert.rejects(pipeline(Readable.from([data]), w.stream), /injected/);
+    await assert.rejects(w.close(), /injected/);
+    const [upload] = (await raw.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: "failing-parallel/" }))).Uploads ?? [];
+    const stored = await raw.send(new ListPartsCommand({ Bucket: bucket, Key: upload!.Key, UploadId: upload!.UploadId }));
+    assert.deepEqual((stored.Parts ?? []).map((p) => p.PartNumber), [1, 3, 4], "the parts after the failed one went out beside it");
+    assert.equal((await d.stat("/f/data")).size, 5 * MiB);
+    assert.equal(await write(d, "/f/data", data.subarray(5 * MiB), "commit"), 23 * MiB);
+    assert.equal(sha256(await d.getContent("/f/data")), sha256(data));
+    assert.equal(poolOf(driver).inUse, 0, "every part buffer came back");
+    await d.delete("/f");
   });
 
   it("a failed part upload leaves the object at its last whole part", async () => {
@@ -407,7 +431,37 @@ describe("s3 driver: memory", () => {
     gc = runInNewContext("gc") as () => void;
   });
 
-  it("streams 256 MiB with the process's memory growing by two parts, not by the object", async (t) => {
+  it("shares its part buffers among writers: with room for one part, writers at once all finish", async () => {
+    const driver = await open("/pool/", { uploadmemory: 5 * MiB });
+    const d = checked(driver);
+    const blobs = Array.from({ length: 3 }, () => randomBytes(12 * MiB));
+    const small = randomBytes(64 * 1024);
+    // Three committed, one closed halfway (its part and tail kept), one cancelled, one too small to need a part.
+    const closed = randomBytes(8 * MiB);
+    const cancelled = randomBytes(7 * MiB);
+    await Promise.all([
+      ...blobs.map((blob, i) => write(d, `/p/${i}`, blob, "commit")),
+      write(d, "/p/closed", closed, "close"),
+      (async () => {
+        const w = await d.writer("/p/cancelled");
+        await pipeline(Readable.from([cancelled]), w.stream);
+        await w.cancel();
+      })(),
+      write(d, "/p/small", small, "commit"),
+    ]);
+    for (const [i, blob] of blobs.entries()) assert.equal(sha256(await d.getContent(`/p/${i}`)), sha256(blob));
+    assert.equal(sha256(await d.getContent("/p/small")), sha256(small));
+    assert.equal((await d.stat("/p/closed")).size, closed.length);
+    await assert.rejects(d.stat("/p/cancelled"), PathNotFoundError);
+    assert.equal(poolOf(driver).inUse, 0, "every part buffer came back");
+    await d.delete("/p");
+  });
+
+  it("refuses an uploadmemory that holds no part", () => {
+    assert.throws(() => settings({ uploadmemory: MiB }), /uploadmemory[\s\S]*at least one part/);
+  });
+
+  it("streams 256 MiB with the process's memory growing by its part buffers, not by the object", async (t) => {
     const d = checked(await open("/memory/"));
     const piece = randomBytes(MiB);
     const total = 256 * MiB;

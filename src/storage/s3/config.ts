@@ -3,6 +3,7 @@ import { Agent as HttpsAgent } from "node:https";
 import type { ObjectCannedACL, S3Client, S3ClientConfig, ServerSideEncryption, StorageClass } from "@aws-sdk/client-s3";
 import type { Config } from "../../config/schema.js";
 import { KeyMap } from "./keys.js";
+import { PartPool } from "./pool.js";
 
 /** The validated `storage.s3` section (src/config/schema.ts). */
 export type S3Settings = NonNullable<Config["storage"]["s3"]>;
@@ -23,8 +24,10 @@ export interface ObjectParams {
 export interface S3Options {
   bucket: string;
   keys: KeyMap;
-  /** Size of each uploaded part: a writer holds at most two. */
+  /** Size of each uploaded part. */
   chunkSize: number;
+  /** The part buffers all writers share (`uploadmemory`). */
+  parts: PartPool;
   copy: { threshold: number; chunkSize: number; concurrency: number };
   object: ObjectParams;
 }
@@ -46,9 +49,18 @@ export function s3Options(settings: S3Settings): S3Options {
     bucket: settings.bucket,
     keys: new KeyMap(settings.rootdirectory),
     chunkSize: settings.chunksize,
+    parts: new PartPool(settings.chunksize, Math.floor(uploadMemory(settings) / settings.chunksize)),
     copy: { threshold: settings.multipartcopythresholdsize, chunkSize: settings.multipartcopychunksize, concurrency: settings.multipartcopymaxconcurrency },
     object,
   };
+}
+
+/**
+ * The bytes all part buffers may take: `uploadmemory`, else 64 MiB, and at least one writer's
+ * filling part and its parts in flight (five parts), so one upload alone runs at full speed.
+ */
+export function uploadMemory(settings: S3Settings): number {
+  return settings.uploadmemory ?? Math.max(64 * 1024 * 1024, 5 * settings.chunksize);
 }
 
 /** The endpoint URL, when one is configured: a bare host takes its scheme from `secure`. */
