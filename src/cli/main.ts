@@ -25,6 +25,7 @@ import { pullCommand } from "./pull.js";
 import { pushCommand } from "./push.js";
 import { userCommand } from "./user.js";
 import { tokenCommand } from "./token.js";
+import { gcCommand } from "./gc.js";
 import { exitCodes, reportError } from "./exit.js";
 
 const program = new Command("lading")
@@ -56,6 +57,7 @@ program.addCommand(pullCommand());
 program.addCommand(pushCommand());
 program.addCommand(userCommand());
 program.addCommand(tokenCommand());
+program.addCommand(gcCommand());
 
 // Every command, however deep, exits 2 on a usage error (commander gives subcommands no override of their parent's).
 const usageExits = (command: Command): void => {

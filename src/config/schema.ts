@@ -224,6 +224,20 @@ const lading = z
     manifests: z.object({ maxsize: z.number().int().positive().default(4 << 20), sparse: z.boolean().default(false) }).strict().default({}),
     metrics: z.object({ enabled: z.boolean().default(true), path: z.string().startsWith("/").default("/metrics") }).strict().default({}),
     auth: ladingAuthSection,
+    /** Garbage collection (src/registry/gc.ts): on a schedule while serving, and the defaults of `lading gc`. */
+    gc: z
+      .object({
+        /** Collect every `interval` while serving (the first time one interval after start). */
+        enabled: z.boolean().default(false),
+        interval: duration.default("24h"),
+        /** Blobs stored less than this long ago are kept even when nothing references them. */
+        grace: duration.default("1h"),
+        /** Keep only tagged manifests, what they reach, and their referrers. */
+        deleteuntagged: z.boolean().default(false),
+        dryrun: z.boolean().default(false),
+      })
+      .strict()
+      .default({}),
   })
   .strict()
   .default({});

@@ -4,6 +4,7 @@ import { historyForLayers } from "./history.js";
 import { formatPlatform } from "./platform.js";
 import { imageFor, loadTarget, platformsOf } from "./remote.js";
 import type { ContainerConfig, HistoryEntry, Platform } from "./types.js";
+import { humanBytes } from "./human-bytes.js";
 
 export interface ImageSummary {
   platform: string;
@@ -53,24 +54,12 @@ export async function inspectImage(pool: TransportPool, ref: Reference, platform
   return { ...top, platforms: platforms.map(formatPlatform), images };
 }
 
-function human(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let n = bytes / 1024;
-  let u = 0;
-  while (n >= 1024 && u < units.length - 1) {
-    n /= 1024;
-    u++;
-  }
-  return `${n.toFixed(1)} ${units[u]}`;
-}
-
 export function formatInspection(i: Inspection): string {
   const out = [`digest     ${i.digest}`, `mediaType  ${i.mediaType}`, `platforms  ${i.platforms.join(", ")}`];
   for (const img of i.images) {
-    out.push("", `${img.platform}  ${img.manifestDigest}  ${human(img.size)}${img.created ? `  created ${img.created}` : ""}`);
+    out.push("", `${img.platform}  ${img.manifestDigest}  ${humanBytes(img.size)}${img.created ? `  created ${img.created}` : ""}`);
     out.push(`  layers (${img.layers.length}):`);
-    img.layers.forEach((l, n) => out.push(`    ${String(n).padStart(2)} ${l.digest.slice(7, 19)} ${human(l.size).padStart(10)}  ${(l.createdBy ?? "").slice(0, 80)}`));
+    img.layers.forEach((l, n) => out.push(`    ${String(n).padStart(2)} ${l.digest.slice(7, 19)} ${humanBytes(l.size).padStart(10)}  ${(l.createdBy ?? "").slice(0, 80)}`));
     const c = img.config;
     const fields: [string, unknown][] = [["Env", c.Env], ["Entrypoint", c.Entrypoint], ["Cmd", c.Cmd], ["WorkingDir", c.WorkingDir], ["User", c.User], ["ExposedPorts", c.ExposedPorts && Object.keys(c.ExposedPorts)], ["Volumes", c.Volumes && Object.keys(c.Volumes)], ["Labels", c.Labels]];
     out.push("  config:");

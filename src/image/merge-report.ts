@@ -1,6 +1,7 @@
 import type { ConfigConflict } from "./config-merge.js";
 import type { Conflict } from "./conflicts.js";
 import type { BlobAction } from "./transfer.js";
+import { humanBytes } from "./human-bytes.js";
 
 /** A planned action (dry run) or what was done. */
 export type LayerAction = BlobAction | "skip" | "mount" | "copy";
@@ -45,17 +46,6 @@ export function conflictCount(report: MergeReport): number {
   return report.platforms.reduce((n, p) => n + p.conflicts.length + p.configConflicts.length, 0);
 }
 
-function human(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let n = bytes;
-  let u = 0;
-  while (n >= 1024 && u < units.length - 1) {
-    n /= 1024;
-    u++;
-  }
-  return `${u === 0 ? n : n.toFixed(1)} ${units[u]}`;
-}
-
 const short = (digest: string) => digest.replace(/^sha256:/, "").slice(0, 12);
 
 /** The report as people read it: one line per layer, then conflicts, then the result. */
@@ -66,15 +56,15 @@ export function formatMergeReport(report: MergeReport): string {
   for (const p of report.platforms) {
     if (report.platforms.length > 1) lines.push(`platform ${p.platform}:`);
     for (const l of p.layers) {
-      const moved = l.bytes > 0 ? ` (${human(l.bytes)} moved)` : "";
-      lines.push(`  layer ${String(l.index).padStart(2)} ${short(l.digest)} ${human(l.size).padStart(10)}  ${l.from.padEnd(12)} ${l.action}${moved}`);
+      const moved = l.bytes > 0 ? ` (${humanBytes(l.bytes)} moved)` : "";
+      lines.push(`  layer ${String(l.index).padStart(2)} ${short(l.digest)} ${humanBytes(l.size).padStart(10)}  ${l.from.padEnd(12)} ${l.action}${moved}`);
     }
-    lines.push(`  config   ${short(p.configDigest)} ${human(p.configSize).padStart(10)}  ${"".padEnd(12)} ${p.configAction}`);
+    lines.push(`  config   ${short(p.configDigest)} ${humanBytes(p.configSize).padStart(10)}  ${"".padEnd(12)} ${p.configAction}`);
     for (const c of p.configConflicts) {
       lines.push(`  conflict: ${c.field} set by ${c.values.map((v) => `${v.section}=${JSON.stringify(v.value)}`).join(", ")}; ${c.winner} wins`);
     }
     for (const c of p.conflicts) lines.push(`  conflict (${c.kind}): ${c.message}`);
   }
-  lines.push(`${report.dryRun ? "digest would be" : "digest"} ${report.digest}, ${human(report.bytesMoved)} of layers moved`);
+  lines.push(`${report.dryRun ? "digest would be" : "digest"} ${report.digest}, ${humanBytes(report.bytesMoved)} of layers moved`);
   return lines.join("\n");
 }

@@ -7,6 +7,7 @@ import { byKey, keyBytes, Lru } from "./lru.js";
 import { writable, type WritePolicy } from "./write-policy.js";
 import { coherenceFor, ExpiringLru, type Coherence } from "./coherence.js";
 import { openSource, writeAll } from "../storage/ops.js";
+import { CollectionGuard } from "./collection-guard.js";
 
 /** How long a redirect URL stays valid (registry:2's s3 driver: 20 minutes). */
 const redirectSeconds = 20 * 60;
@@ -21,7 +22,8 @@ export const smallBlobSize = 64 << 10;
  *
  * Storage is the truth; the caches hold only what this process has seen exist, as long as
  * `coherence` lets them (coherence.ts). Contents are immutable by digest; a link is forgotten when
- * this process unlinks it.
+ * this process unlinks it, a blob when a garbage collection deletes it. Every use of a digest
+ * tells `guard` first, so a collection running meanwhile keeps it (collection-guard.ts).
  */
 export class BlobStore {
   private readonly sizes: ExpiringLru<string, number>;
@@ -32,6 +34,7 @@ export class BlobStore {
     private readonly driver: StorageDriver,
     private readonly policy: WritePolicy = writable,
     private readonly coherence: Coherence = coherenceFor(driver),
+    readonly guard: CollectionGuard = new CollectionGuard(),
   ) {
     this.sizes = new ExpiringLru<string, number>(2 << 20, byKey, coherence.existenceMs);
     this.links = new ExpiringLru<string, true>(2 << 20, byKey, coherence.existenceMs);
@@ -39,12 +42,15 @@ export class BlobStore {
 
   /** Size of a stored blob, or undefined. */
   async size(digest: Digest): Promise<number | undefined> {
+    const deleting = this.guard.touch(digest.value);
+    if (deleting) await deleting;
     const known = this.sizes.get(digest.value);
     if (known !== undefined) return known;
+    const epoch = this.guard.epoch;
     try {
       const info = await this.driver.stat(blobDataPath(digest));
       if (info.isDir) return undefined;
-      this.sizes.set(digest.value, info.size);
+      if (this.guard.epoch === epoch) this.sizes.set(digest.value, info.size);
       return info.size;
     } catch (err) {
       if (isPathNotFound(err)) return undefined;
@@ -54,14 +60,17 @@ export class BlobStore {
 
   /** Size of a blob linked into the repository, or undefined when either part is missing. */
   async sizeIn(name: string, digest: Digest): Promise<number | undefined> {
+    const deleting = this.guard.touch(digest.value);
+    if (deleting) await deleting;
     const key = `${name}\n${digest.value}`;
     const known = this.links.get(key) === true;
+    const epoch = this.guard.epoch;
     if (!known) {
       const linked = await readLink(this.driver, layerLinkPath(name, digest));
       if (!linked || linked.value !== digest.value) return undefined;
     }
     const size = await this.size(digest);
-    if (size !== undefined && !known) this.links.set(key, true);
+    if (size !== undefined && !known && this.guard.epoch === epoch) this.links.set(key, true);
     return size;
   }
 
@@ -69,10 +78,14 @@ export class BlobStore {
     return (await this.sizeIn(name, digest)) !== undefined;
   }
 
-  async link(name: string, digest: Digest): Promise<void> {
+  /** Links a stored blob into a repository (a mount); false when the blob is not stored. */
+  async link(name: string, digest: Digest): Promise<boolean> {
     this.policy.write();
-    if (this.knownLink(`${name}\n${digest.value}`)) return;
-    await writeLink(this.driver, layerLinkPath(name, digest), digest);
+    return this.guard.writing(async () => {
+      if ((await this.size(digest)) === undefined) return false;
+      if (!this.knownLink(`${name}\n${digest.value}`)) await writeLink(this.driver, layerLinkPath(name, digest), digest);
+      return true;
+    });
   }
 
   /** Removes a blob from a repository (the bytes stay until garbage collection). */
@@ -98,8 +111,11 @@ export class BlobStore {
 
   /** Reads a small blob whole (manifests, configs, small layers); undefined when missing. */
   async read(digest: Digest): Promise<Buffer | undefined> {
+    const deleting = this.guard.touch(digest.value);
+    if (deleting) await deleting;
     const cached = this.contents.get(digest.value);
     if (cached) return cached;
+    const epoch = this.guard.epoch;
     let content: Buffer;
     try {
       content = await this.driver.getContent(blobDataPath(digest));
@@ -107,6 +123,7 @@ export class BlobStore {
       if (isPathNotFound(err)) return undefined;
       throw err;
     }
+    if (this.guard.epoch !== epoch) return content;
     if (content.length <= smallBlobSize) this.contents.set(digest.value, content);
     this.sizes.set(digest.value, content.length);
     return content;
@@ -128,11 +145,15 @@ export class BlobStore {
 
   /** Writes what stores a blob, then its link into `name` (unless known), as one durable batch. */
   private async storeAndLink(name: string, digest: Digest, size: number, storing: Mutation[]): Promise<void> {
-    const key = `${name}\n${digest.value}`;
-    const mutations = this.knownLink(key) ? storing : [...storing, linkMutation(layerLinkPath(name, digest), digest)];
-    await writeAll(this.driver, mutations);
-    this.sizes.set(digest.value, size);
-    this.links.set(key, true);
+    await this.guard.writing(async () => {
+      const deleting = this.guard.touch(digest.value);
+      if (deleting) await deleting;
+      const key = `${name}\n${digest.value}`;
+      const mutations = this.knownLink(key) ? storing : [...storing, linkMutation(layerLinkPath(name, digest), digest)];
+      await writeAll(this.driver, mutations);
+      this.sizes.set(digest.value, size);
+      this.links.set(key, true);
+    });
   }
 
   /**
@@ -148,6 +169,17 @@ export class BlobStore {
   /** Whether writing the link `key` (`name\ndigest`) may be left out: this process knows it is stored (coherence.ts). */
   private knownLink(key: string): boolean {
     return this.coherence.skipKnownWrites && this.links.get(key) === true;
+  }
+
+  /** Forgets a blob a garbage collection deletes. */
+  forget(digest: Digest): void {
+    this.sizes.delete(digest.value);
+    this.contents.delete(digest.value);
+  }
+
+  /** Forgets a repository's link to a blob (a garbage collection deletes it). */
+  forgetLink(name: string, digest: Digest): void {
+    this.links.delete(`${name}\n${digest.value}`);
   }
 
   /** Records a blob stored through `writeMutations`. */

@@ -76,17 +76,24 @@ export class ManifestStore {
       throw new RegistryError("DIGEST_INVALID", `manifest digest is ${digest.value}, not ${reference.digest.value}`, { detail: { digest: reference.digest.value } });
     }
     const parsed = parseManifest(body, contentType);
-    await this.checkReferences(name, parsed);
+    await this.blobs.guard.writing(async () => {
+      // Held before anything is checked or skipped: a garbage collection running meanwhile keeps it.
+      for (const held of [digest, ...parsed.blobs, ...parsed.manifests]) {
+        const deleting = this.blobs.guard.touch(held.value);
+        if (deleting) await deleting;
+      }
+      await this.checkReferences(name, parsed);
 
-    // One durable batch: the bytes, the revision link, the referrer link, then every tag.
-    const prior = this.blobs.writeMutations(digest, body);
-    const revision = `${name}\n${digest.value}`;
-    if (!(this.skipKnownWrites && this.revisions.get(revision))) prior.push(linkMutation(revisionLinkPath(name, digest), digest));
-    if (parsed.subject) prior.push(this.referrerIndex.addMutation(name, parsed.subject, digest));
-    const tags = "tag" in reference ? [reference.tag, ...extraTags] : extraTags;
-    await this.tags.tagWith(name, [...new Set(tags)], digest, prior);
-    this.blobs.stored(digest, body.length);
-    this.revisions.set(revision, true);
+      // One durable batch: the bytes, the revision link, the referrer link, then every tag.
+      const prior = this.blobs.writeMutations(digest, body);
+      const revision = `${name}\n${digest.value}`;
+      if (!(this.skipKnownWrites && this.revisions.get(revision))) prior.push(linkMutation(revisionLinkPath(name, digest), digest));
+      if (parsed.subject) prior.push(this.referrerIndex.addMutation(name, parsed.subject, digest));
+      const tags = "tag" in reference ? [reference.tag, ...extraTags] : extraTags;
+      await this.tags.tagWith(name, [...new Set(tags)], digest, prior);
+      this.blobs.stored(digest, body.length);
+      this.revisions.set(revision, true);
+    });
     await this.catalog.add(name);
 
     const stored = { digest, mediaType: parsed.mediaType, body, parsed: factsOf(parsed) };
@@ -143,12 +150,21 @@ export class ManifestStore {
 
   /** Whether the repository holds the manifest (its revision link exists). */
   private async has(name: string, digest: Digest): Promise<boolean> {
+    const guard = this.blobs.guard;
+    const deleting = guard.touch(digest.value);
+    if (deleting) await deleting;
     const revision = `${name}\n${digest.value}`;
     if (this.revisions.get(revision)) return true;
+    const epoch = guard.epoch;
     const linked = await readLink(this.driver, revisionLinkPath(name, digest));
     if (!linked || linked.value !== digest.value) return false;
-    this.revisions.set(revision, true);
+    if (guard.epoch === epoch) this.revisions.set(revision, true);
     return true;
+  }
+
+  /** Forgets a repository's revision of a manifest (a garbage collection deletes it). */
+  forgetRevision(name: string, digest: Digest): void {
+    this.revisions.delete(`${name}\n${digest.value}`);
   }
 
   /** A manifest of the repository by digest, or undefined when the repository does not hold it. */

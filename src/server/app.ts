@@ -16,6 +16,7 @@ import type { Context, Handler } from "./context.js";
 import { tokenEndpoint } from "./routes/token.js";
 import { sendError } from "./errors.js";
 import { HeapCollector } from "./heap-collector.js";
+import { adminSocketPath, openAdminSocket, scheduleCollection } from "./admin.js";
 import { Metrics } from "./metrics.js";
 import { match } from "./router.js";
 
@@ -65,7 +66,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
 
 /**
  * Serves a composed registry. The server is a mount table: `/v2/` (the registry API, behind
- * access control), `/token` (when lading issues tokens), `/healthz` and `/metrics`.
+ * access control), `/token` (when lading issues tokens), `/healthz` and `/metrics`; beside a
+ * filesystem store, a maintenance socket (admin.ts).
  */
 export async function serve(root: Composition): Promise<RunningServer> {
   const { config, log, registry, access, audit } = root;
@@ -161,6 +163,9 @@ export async function serve(root: Composition): Promise<RunningServer> {
 
   const purging = config.storage.maintenance.uploadpurging;
   const purgeTimer = purging.enabled && !config.storage.maintenance.readonly.enabled ? schedulePurge(registry, purging, log) : undefined;
+  const gcTimer = scheduleCollection(registry, config, log, metrics);
+  const fsRoot = config.storage.filesystem?.rootdirectory;
+  const admin = fsRoot === undefined ? undefined : await openAdminSocket(adminSocketPath(fsRoot), registry, log, metrics);
 
   return {
     url,
@@ -169,6 +174,8 @@ export async function serve(root: Composition): Promise<RunningServer> {
     metrics,
     close: async () => {
       if (purgeTimer) clearInterval(purgeTimer);
+      if (gcTimer) clearInterval(gcTimer);
+      await admin?.close();
       await drain(server, config.http.draintimeout);
       collector.stop();
       await root.close();

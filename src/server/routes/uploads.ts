@@ -43,7 +43,8 @@ async function mountBlob(ctx: Context, name: string, digest: Digest, from: strin
     return false;
   }
   ctx.req.resume();
-  await blobs.link(name, digest);
+  // Gone meanwhile (a garbage collection): a plain upload instead.
+  if (!(await blobs.link(name, digest))) return false;
   sendCreated(ctx, name, digest);
   return true;
 }

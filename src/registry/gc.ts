@@ -1,0 +1,432 @@
+/**
+ * Garbage collection while the registry serves: mark and sweep over registry:2's layout.
+ *
+ * Mark. Every repository is walked: its manifest revisions, its tags, and the manifests' bytes.
+ * The roots are every revision, or with `deleteUntagged` the tagged manifests only, and then also
+ * every manifest whose subject is kept (its referrers), to a fixed point. From the roots, an index
+ * reaches its child manifests (which keep their revisions), and a manifest its config and layers.
+ * Reached digests are marked; their number bounds the collector's memory, not the store's size.
+ *
+ * Sweep. First, with `deleteUntagged`, the revisions no root reaches (and their referrer entries).
+ * Then every blob under `blobs/` that is not marked, older than the grace period: each repository's
+ * link to it first, then its bytes. Then upload sessions older than the purge age. Deletions go in
+ * that order so that registry:2's layout stays valid at every moment: no revision or link ever
+ * names bytes that are gone, and docker-registry can serve the store while it is collected.
+ *
+ * Why a push running meanwhile loses nothing (collection-guard.ts has the mechanism):
+ * 1. Writes that make content reachable (a manifest put, an upload's completion, a mount) that were
+ *    under way when the collection began finish before the mark starts, so the mark sees them.
+ * 2. From the start, every digest the registry uses is *held* before it is checked, read or
+ *    written, and a held digest is never deleted by this collection: a manifest put names its own
+ *    digest and every blob and child it references; an upload and a mount the blob they store.
+ *    Everything that begins after the mark passed a repository is thus covered.
+ * 3. A digest is deleted only after `claim` took it in one synchronous step, which fails if it is
+ *    held. After the claim, a use of the digest waits until the deletion is over, and then sees it
+ *    gone: a manifest put then fails with MANIFEST_BLOB_UNKNOWN, a mount becomes an upload, and an
+ *    upload stores the bytes again. A put that checked its blobs before the claim held them first,
+ *    so the claim failed. So no manifest is acknowledged that names a deleted blob.
+ * 4. Caches: the collector forgets every deleted blob, link and revision, and a read that began
+ *    before a deletion does not store what it saw (the guard's epoch), so no cache answers for
+ *    something deleted.
+ * 5. The grace period keeps what was stored recently but is not referenced yet (an upload between
+ *    its PUT and the manifest that names it), whether written by this process or another tool.
+ * This holds for the process that owns the store and runs the collection (the filesystem and
+ * memory drivers). A shared store is collected under the same rules by a protocol that publishes
+ * the hold and the claims in the store (not yet: `collect` refuses a shared store).
+ */
+import { parseDigest, type Digest } from "../oci/digest.js";
+import { isPathNotFound, type StorageDriver } from "../storage/driver.js";
+import { blobDataPath, blobDirPath, blobsRoot, layerLinkDirPath, manifestsPath, referrerLinkPath, repositoriesRoot, revisionDirPath, revisionLinkPath, revisionsAlgorithmPath, tagCurrentLinkPath, tagsPath } from "../storage/paths.js";
+import { inParallel } from "../image/parallel.js";
+import { deleteIfExists } from "./links.js";
+import type { Registry } from "./index.js";
+
+export interface CollectOptions {
+  /** Report what would be deleted, and delete nothing. */
+  dryRun?: boolean;
+  /** Keep only tagged manifests (and what they reach, and their referrers). */
+  deleteUntagged?: boolean;
+  /** Blobs stored less than this long ago (ms) are kept even when nothing references them. */
+  graceMs: number;
+  /** Upload sessions started longer ago than this (ms) are deleted; undefined: uploads are left alone. */
+  uploadsAgeMs?: number;
+}
+
+export interface CollectReport {
+  dryRun: boolean;
+  deleteUntagged: boolean;
+  startedAt: string;
+  durationMs: number;
+  repositories: number;
+  manifests: { kept: number; deleted: number };
+  blobs: {
+    /** Reached from a kept manifest. */
+    reachable: number;
+    /** Not reached, but stored within the grace period. */
+    young: number;
+    /** Not reached, but used while the collection ran. */
+    inUse: number;
+    deleted: number;
+    bytesFreed: number;
+  };
+  links: { deleted: number };
+  uploads: { deleted: number; kept: number };
+  /** What was found broken and skipped: corrupt links, missing manifests. */
+  problems: string[];
+  deletedManifests: string[];
+  deletedBlobs: Array<{ digest: string; size: number }>;
+}
+
+/** The most storage requests the collector has in flight at once. */
+const parallelism = 16;
+/** Names listed per request. */
+const pageSize = 1000;
+
+/** Why `collect` cannot run on this store. */
+export class CollectionRefused extends Error {}
+
+/** Runs one garbage collection over the registry's store while it serves. */
+export async function collect(registry: Registry, options: CollectOptions): Promise<CollectReport> {
+  const driver = registry.driver;
+  if (!driver.capabilities.exclusive) {
+    throw new CollectionRefused(`garbage collection of a shared store (${driver.name}) while replicas serve it is not supported yet; lading collects stores it owns (filesystem)`);
+  }
+  const guard = registry.blobs.guard;
+  if (guard.active) throw new CollectionRefused("a garbage collection is already running");
+  const started = Date.now();
+  const report: CollectReport = {
+    dryRun: options.dryRun === true,
+    deleteUntagged: options.deleteUntagged === true,
+    startedAt: new Date(started).toISOString(),
+    durationMs: 0,
+    repositories: 0,
+    manifests: { kept: 0, deleted: 0 },
+    blobs: { reachable: 0, young: 0, inUse: 0, deleted: 0, bytesFreed: 0 },
+    links: { deleted: 0 },
+    uploads: { deleted: 0, kept: 0 },
+    problems: [],
+    deletedManifests: [],
+    deletedBlobs: [],
+  };
+  await guard.begin();
+  try {
+    const marked = new Set<string>();
+    const untagged: Unreached[] = [];
+    const repositories = await walkRepositories(driver);
+    report.repositories = repositories.filter((r) => r.manifests).length;
+    for (const repository of repositories) {
+      if (repository.manifests) await markRepository(driver, repository.name, options.deleteUntagged === true, marked, untagged, report);
+    }
+    await deleteRevisions(registry, untagged, marked, report);
+    const sweepable = (digest: string): boolean => !marked.has(digest);
+    const links = await unmarkedLinks(driver, repositories, sweepable);
+    await sweepBlobs(registry, sweepable, links, started - options.graceMs, report);
+    if (options.uploadsAgeMs !== undefined) {
+      const purged = await registry.uploads.purge(new Date(Date.now() - options.uploadsAgeMs), report.dryRun);
+      report.uploads = { deleted: purged.purged.length, kept: purged.kept };
+    }
+  } finally {
+    guard.end();
+  }
+  report.durationMs = Date.now() - started;
+  return report;
+}
+
+interface RepositoryDir {
+  name: string;
+  /** Whether it has `_manifests` (a repository for the catalog). */
+  manifests: boolean;
+  /** Whether it has `_layers`. */
+  layers: boolean;
+}
+
+/** A revision no root reaches: deleted with `deleteUntagged`. */
+interface Unreached {
+  name: string;
+  digest: Digest;
+  references: References;
+}
+
+/** What a manifest's bytes name. */
+interface References {
+  children: Digest[];
+  blobs: Digest[];
+  subject: Digest | undefined;
+}
+
+/** Every directory under `repositories/` holding `_manifests` or `_layers`, as registry:2 finds them. */
+async function walkRepositories(driver: StorageDriver): Promise<RepositoryDir[]> {
+  const found: RepositoryDir[] = [];
+  const walk = async (prefix: string): Promise<void> => {
+    const children = await listAll(driver, prefix === "" ? repositoriesRoot : `${repositoriesRoot}/${prefix}`);
+    if (prefix !== "" && (children.includes("_manifests") || children.includes("_layers"))) {
+      found.push({ name: prefix, manifests: children.includes("_manifests"), layers: children.includes("_layers") });
+    }
+    for (const child of children) {
+      if (!child.startsWith("_")) await walk(prefix === "" ? child : `${prefix}/${child}`);
+    }
+  };
+  await walk("");
+  return found;
+}
+
+/** Every name in a directory, a page at a time; empty when it does not exist. */
+async function listAll(driver: StorageDriver, path: string): Promise<string[]> {
+  const names: string[] = [];
+  for (;;) {
+    let page: string[];
+    try {
+      page = await driver.list(path, { limit: pageSize, ...(names.length === 0 ? {} : { after: names[names.length - 1]! }) });
+    } catch (err) {
+      if (isPathNotFound(err)) return names;
+      throw err;
+    }
+    names.push(...page);
+    if (page.length < pageSize) return names;
+  }
+}
+
+/** Reads a link file: its digest, undefined when missing, or a problem when empty or corrupt. */
+async function readLinkChecked(driver: StorageDriver, path: string, problems: string[]): Promise<Digest | undefined> {
+  let content: Buffer;
+  try {
+    content = await driver.getContent(path);
+  } catch (err) {
+    if (isPathNotFound(err)) return undefined;
+    throw err;
+  }
+  const digest = parseDigest(content.toString("utf8").trim());
+  if (!digest) problems.push(`${content.length === 0 ? "empty" : "corrupt"} link ${path}: skipped`);
+  return digest;
+}
+
+async function markRepository(driver: StorageDriver, name: string, deleteUntagged: boolean, marked: Set<string>, untagged: Unreached[], report: CollectReport): Promise<void> {
+  // Revisions, named by their directories; a corrupt link file is reported, and its revision kept.
+  const revisions: Digest[] = [];
+  for (const algorithm of await listAll(driver, `${manifestsPath(name)}/revisions`)) {
+    for (const hex of await listAll(driver, revisionsAlgorithmPath(name, algorithm))) {
+      const digest = parseDigest(`${algorithm}:${hex}`);
+      if (digest) revisions.push(digest);
+      else report.problems.push(`revision directory ${revisionsAlgorithmPath(name, algorithm)}/${hex} is not a digest: skipped`);
+    }
+  }
+  const linked = await inParallel(revisions, parallelism, (digest) => readLinkChecked(driver, revisionLinkPath(name, digest), report.problems));
+  const references = new Map<string, References>();
+  const present: Digest[] = [];
+  await inParallel(revisions, parallelism, async (digest, i) => {
+    const link = linked[i];
+    if (link !== undefined && link.value !== digest.value) report.problems.push(`revision link ${revisionLinkPath(name, digest)} names ${link.value}: kept as ${digest.value}`);
+    const found = await readReferences(driver, digest, report.problems, name);
+    if (found === undefined) return;
+    references.set(digest.value, found);
+    present.push(digest);
+  });
+
+  const roots: Digest[] = [];
+  if (deleteUntagged) {
+    for (const tag of await listAll(driver, tagsPath(name))) {
+      const target = await readLinkChecked(driver, tagCurrentLinkPath(name, tag), report.problems);
+      if (target === undefined) continue;
+      if (!references.has(target.value)) report.problems.push(`tag ${name}:${tag} names ${target.value}, which the repository does not hold: skipped`);
+      roots.push(target);
+    }
+  } else {
+    roots.push(...present);
+  }
+
+  // What the roots reach, then referrers of what is kept, until nothing more is added.
+  const kept = new Set<string>();
+  const keep = (digest: Digest): void => {
+    if (kept.has(digest.value)) return;
+    kept.add(digest.value);
+    marked.add(digest.value);
+    const found = references.get(digest.value);
+    if (found === undefined) return;
+    for (const blob of found.blobs) marked.add(blob.value);
+    for (const child of found.children) {
+      if (references.has(child.value)) keep(child);
+      else marked.add(child.value);
+    }
+  };
+  roots.forEach(keep);
+  for (let added = true; added; ) {
+    added = false;
+    for (const digest of present) {
+      const subject = references.get(digest.value)?.subject;
+      if (!kept.has(digest.value) && subject !== undefined && kept.has(subject.value)) {
+        keep(digest);
+        added = true;
+      }
+    }
+  }
+  for (const digest of present) {
+    if (kept.has(digest.value)) report.manifests.kept++;
+    else untagged.push({ name, digest, references: references.get(digest.value)! });
+  }
+}
+
+/**
+ * What a manifest names, from its JSON whatever its type (OCI and Docker images and indexes,
+ * artifacts, schema 1): `manifests[]` are children; `config`, `layers[]`, `blobs[]` and schema 1's
+ * `fsLayers[].blobSum` are blobs. Undefined when its bytes are missing or not JSON (reported).
+ */
+async function readReferences(driver: StorageDriver, digest: Digest, problems: string[], name: string): Promise<References | undefined> {
+  let body: Buffer;
+  try {
+    body = await driver.getContent(blobDataPath(digest));
+  } catch (err) {
+    if (!isPathNotFound(err)) throw err;
+    problems.push(`manifest ${name}@${digest.value} has a revision but its bytes are missing: skipped`);
+    return undefined;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString("utf8"));
+  } catch {
+    problems.push(`manifest ${name}@${digest.value} is not JSON: its blobs are not marked`);
+    return { children: [], blobs: [], subject: undefined };
+  }
+  const found: References = { children: [], blobs: [], subject: undefined };
+  if (typeof json !== "object" || json === null) return found;
+  const fields = json as Record<string, unknown>;
+  const digestIn = (value: unknown, key = "digest"): Digest | undefined => {
+    const text = typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+    return typeof text === "string" ? parseDigest(text) : undefined;
+  };
+  const each = (list: unknown, into: Digest[], key = "digest"): void => {
+    if (!Array.isArray(list)) return;
+    for (const item of list) {
+      const found = digestIn(item, key);
+      if (found) into.push(found);
+    }
+  };
+  each(fields.manifests, found.children);
+  const config = digestIn(fields.config);
+  if (config) found.blobs.push(config);
+  each(fields.layers, found.blobs);
+  each(fields.blobs, found.blobs);
+  each(fields.fsLayers, found.blobs, "blobSum");
+  found.subject = digestIn(fields.subject);
+  return found;
+}
+
+/**
+ * Deletes the revisions no root reached (`deleteUntagged`). Which go is decided in one synchronous
+ * step: one used meanwhile is kept, with everything it reaches (its blobs are marked, its child
+ * revisions kept too), and the rest are claimed at once; the deletions follow.
+ */
+async function deleteRevisions(registry: Registry, untagged: Unreached[], marked: Set<string>, report: CollectReport): Promise<void> {
+  const guard = registry.blobs.guard;
+  const byKey = new Map(untagged.map((entry) => [`${entry.name}\n${entry.digest.value}`, entry]));
+  const kept = new Set<Unreached>();
+  const keep = (entry: Unreached): void => {
+    if (kept.has(entry)) return;
+    kept.add(entry);
+    marked.add(entry.digest.value);
+    for (const blob of entry.references.blobs) marked.add(blob.value);
+    for (const child of entry.references.children) {
+      marked.add(child.value);
+      const unreached = byKey.get(`${entry.name}\n${child.value}`);
+      if (unreached) keep(unreached);
+    }
+  };
+  for (const entry of untagged) if (guard.isHeld(entry.digest.value)) keep(entry);
+  // One digest may be unreached in several repositories: claimed once for all of them. Nothing
+  // held is left (the step is synchronous), so every claim succeeds.
+  const claimed = new Set<string>();
+  const take = (digest: string): boolean => {
+    if (report.dryRun || claimed.has(digest)) return true;
+    if (!guard.claim(digest)) return false;
+    claimed.add(digest);
+    return true;
+  };
+  const doomed = untagged.filter((entry) => !kept.has(entry) && take(entry.digest.value));
+  report.manifests.kept += kept.size;
+  try {
+    await inParallel(doomed, parallelism, async ({ name, digest, references }) => {
+      if (!report.dryRun) {
+        await deleteIfExists(registry.driver, revisionDirPath(name, digest));
+        if (references.subject !== undefined) await deleteIfExists(registry.driver, referrerLinkPath(name, references.subject, digest).replace(/\/link$/, ""));
+        registry.manifests.forgetRevision(name, digest);
+      }
+      report.manifests.deleted++;
+      report.deletedManifests.push(`${name}@${digest.value}`);
+    });
+  } finally {
+    for (const digest of claimed) guard.release(digest);
+  }
+}
+
+/** The repositories linking each blob that `sweepable` allows deleting. */
+async function unmarkedLinks(driver: StorageDriver, repositories: RepositoryDir[], sweepable: (digest: string) => boolean): Promise<Map<string, string[]>> {
+  const links = new Map<string, string[]>();
+  for (const { name, layers } of repositories) {
+    if (!layers) continue;
+    const root = `${repositoriesRoot}/${name}/_layers`;
+    for (const algorithm of await listAll(driver, root)) {
+      for (const hex of await listAll(driver, `${root}/${algorithm}`)) {
+        const digest = `${algorithm}:${hex}`;
+        if (!sweepable(digest)) continue;
+        const names = links.get(digest);
+        if (names) names.push(name);
+        else links.set(digest, [name]);
+      }
+    }
+  }
+  return links;
+}
+
+/** Deletes every unmarked blob older than `before` (ms) and not used meanwhile, its links first. */
+async function sweepBlobs(registry: Registry, sweepable: (digest: string) => boolean, links: Map<string, string[]>, before: number, report: CollectReport): Promise<void> {
+  const { driver, blobs } = registry;
+  const guard = blobs.guard;
+  for (const algorithm of await listAll(driver, blobsRoot)) {
+    for (const prefix of await listAll(driver, `${blobsRoot}/${algorithm}`)) {
+      const candidates: Digest[] = [];
+      for (const hex of await listAll(driver, `${blobsRoot}/${algorithm}/${prefix}`)) {
+        const digest = parseDigest(`${algorithm}:${hex}`);
+        if (!digest) {
+          report.problems.push(`blob directory ${blobsRoot}/${algorithm}/${prefix}/${hex} is not a digest: skipped`);
+          continue;
+        }
+        if (sweepable(digest.value)) candidates.push(digest);
+        else report.blobs.reachable++;
+      }
+      await inParallel(candidates, parallelism, async (digest) => {
+        let size: number;
+        try {
+          const info = await driver.stat(blobDataPath(digest));
+          if (info.modTime.getTime() > before) {
+            report.blobs.young++;
+            return;
+          }
+          size = info.size;
+        } catch (err) {
+          if (!isPathNotFound(err)) throw err;
+          size = 0; // a directory without its data: removed with the rest
+        }
+        if (report.dryRun ? guard.isHeld(digest.value) : !guard.claim(digest.value)) {
+          report.blobs.inUse++;
+          return;
+        }
+        try {
+          if (!report.dryRun) {
+            for (const name of links.get(digest.value) ?? []) {
+              if (await deleteIfExists(driver, layerLinkDirPath(name, digest))) report.links.deleted++;
+              blobs.forgetLink(name, digest);
+            }
+            await deleteIfExists(driver, blobDirPath(digest));
+            blobs.forget(digest);
+          } else {
+            report.links.deleted += links.get(digest.value)?.length ?? 0;
+          }
+        } finally {
+          if (!report.dryRun) guard.release(digest.value);
+        }
+        report.blobs.deleted++;
+        report.blobs.bytesFreed += size;
+        report.deletedBlobs.push({ digest: digest.value, size });
+      });
+    }
+  }
+}

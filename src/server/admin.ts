@@ -1,0 +1,162 @@
+import { createHash } from "node:crypto";
+import { unlink } from "node:fs/promises";
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Logger } from "pino";
+import type { Config } from "../config/schema.js";
+import { collect, CollectionRefused, type CollectOptions, type CollectReport } from "../registry/gc.js";
+import type { Registry } from "../registry/index.js";
+import type { Metrics } from "./metrics.js";
+
+/**
+ * Maintenance inside the server. On the filesystem one process owns the store, and what it has
+ * acknowledged may still be in its journal: another process sees only the tree, so a collection
+ * run beside a live server must run inside it. The server listens on a Unix socket beside its
+ * store (only who may read the store may reach it), and `lading gc` finds it there.
+ */
+
+/** Where the server of a filesystem store listens for maintenance requests. */
+export function adminSocketPath(rootdirectory: string): string {
+  const root = resolve(rootdirectory);
+  const beside = join(root, ".lading-admin.sock");
+  // A socket's path is limited to about 100 bytes: a deep root gets one in the temporary directory.
+  return Buffer.byteLength(beside) <= 100 ? beside : join(tmpdir(), `lading-admin-${createHash("sha256").update(root).digest("hex").slice(0, 16)}.sock`);
+}
+
+/** Runs one garbage collection in this server: the log and /metrics hear of it. */
+export async function runCollection(registry: Registry, options: CollectOptions, log: Logger, metrics: Metrics | undefined): Promise<CollectReport> {
+  const dryrun = String(options.dryRun === true);
+  let report: CollectReport;
+  try {
+    report = await collect(registry, options);
+  } catch (err) {
+    metrics?.gcRuns.inc({ outcome: "failed", dryrun });
+    log.error({ err }, "garbage collection failed");
+    throw err;
+  }
+  if (metrics !== undefined) {
+    metrics.gcRuns.inc({ outcome: "ok", dryrun });
+    metrics.gcDeleted.inc({ kind: "blob", dryrun }, report.blobs.deleted);
+    metrics.gcDeleted.inc({ kind: "manifest", dryrun }, report.manifests.deleted);
+    metrics.gcDeleted.inc({ kind: "link", dryrun }, report.links.deleted);
+    metrics.gcDeleted.inc({ kind: "upload", dryrun }, report.uploads.deleted);
+    metrics.gcFreedBytes.inc({ dryrun }, report.blobs.bytesFreed);
+    metrics.gcKept.set({ reason: "reachable" }, report.blobs.reachable);
+    metrics.gcKept.set({ reason: "young" }, report.blobs.young);
+    metrics.gcKept.set({ reason: "inuse" }, report.blobs.inUse);
+    metrics.gcDuration.set(report.durationMs / 1000);
+    metrics.gcLast.set(Date.now() / 1000);
+  }
+  const { deletedBlobs, deletedManifests, ...summary } = report;
+  void deletedBlobs;
+  void deletedManifests;
+  log.info(summary, report.dryRun ? "garbage collection (dry run)" : "garbage collection");
+  for (const problem of report.problems) log.warn({ problem }, "garbage collection skipped something broken");
+  return report;
+}
+
+/** The collection options a config gives, before command-line flags. */
+export function collectOptionsOf(config: Config): CollectOptions {
+  const gc = config.lading.gc;
+  const purging = config.storage.maintenance.uploadpurging;
+  return { dryRun: gc.dryrun, deleteUntagged: gc.deleteuntagged, graceMs: gc.grace, ...(purging.enabled ? { uploadsAgeMs: purging.age } : {}) };
+}
+
+/** Collects every `lading.gc.interval` while serving, when `lading.gc.enabled`; the first time one interval after start. */
+export function scheduleCollection(registry: Registry, config: Config, log: Logger, metrics: Metrics): NodeJS.Timeout | undefined {
+  const gc = config.lading.gc;
+  if (!gc.enabled || config.storage.maintenance.readonly.enabled) return undefined;
+  const timer = setInterval(() => {
+    runCollection(registry, collectOptionsOf(config), log, metrics).catch(() => {});
+  }, Math.min(gc.interval, 2 ** 31 - 1));
+  timer.unref();
+  return timer;
+}
+
+export interface AdminSocket {
+  close(): Promise<void>;
+}
+
+/** Listens on the store's maintenance socket: `POST /gc` with collection options in JSON. */
+export async function openAdminSocket(path: string, registry: Registry, log: Logger, metrics: Metrics): Promise<AdminSocket> {
+  // A socket left by a server that died: this process owns the store now.
+  await unlink(path).catch(() => {});
+  const server: Server = createServer((req, res) => void handleAdmin(req, res, registry, log, metrics));
+  await new Promise<void>((resolvePromise, reject) => {
+    server.once("error", reject);
+    server.listen(path, () => {
+      server.off("error", reject);
+      resolvePromise();
+    });
+  });
+  return {
+    close: async () => {
+      await new Promise<void>((resolvePromise) => server.close(() => resolvePromise()));
+      await unlink(path).catch(() => {});
+    },
+  };
+}
+
+async function handleAdmin(req: IncomingMessage, res: ServerResponse, registry: Registry, log: Logger, metrics: Metrics): Promise<void> {
+  const reply = (status: number, body: unknown) => {
+    res.writeHead(status, { "Content-Type": "application/json" });
+    res.end(JSON.stringify(body));
+  };
+  if (req.method !== "POST" || req.url !== "/gc") return reply(404, { error: `no such maintenance request: ${req.method} ${req.url}` });
+  let options: CollectOptions;
+  try {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    options = parseCollectOptions(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+  } catch (err) {
+    return reply(400, { error: `bad collection request: ${(err as Error).message}` });
+  }
+  try {
+    reply(200, await runCollection(registry, options, log, metrics));
+  } catch (err) {
+    reply(err instanceof CollectionRefused ? 409 : 500, { error: (err as Error).message });
+  }
+}
+
+function parseCollectOptions(value: unknown): CollectOptions {
+  const o = (typeof value === "object" && value !== null ? value : {}) as Record<string, unknown>;
+  if (typeof o.graceMs !== "number" || o.graceMs < 0) throw new Error("graceMs must be a number of milliseconds");
+  if (o.uploadsAgeMs !== undefined && typeof o.uploadsAgeMs !== "number") throw new Error("uploadsAgeMs must be a number of milliseconds");
+  return {
+    dryRun: o.dryRun === true,
+    deleteUntagged: o.deleteUntagged === true,
+    graceMs: o.graceMs,
+    ...(typeof o.uploadsAgeMs === "number" ? { uploadsAgeMs: o.uploadsAgeMs } : {}),
+  };
+}
+
+/**
+ * Asks the server owning a filesystem store to collect; undefined when no server listens there
+ * (then the caller may open the store itself).
+ */
+export async function collectThroughServer(path: string, options: CollectOptions): Promise<CollectReport | undefined> {
+  const body = Buffer.from(JSON.stringify(options));
+  return new Promise((resolvePromise, reject) => {
+    const req = request({ socketPath: path, method: "POST", path: "/gc", headers: { "Content-Type": "application/json", "Content-Length": body.length } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("error", reject);
+      res.on("end", () => {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+        } catch {
+          return reject(new Error(`the server at ${path} answered ${res.statusCode} with something that is not JSON`));
+        }
+        if (res.statusCode === 200) return resolvePromise(parsed as CollectReport);
+        reject(new Error(`the server owning the store refused: ${(parsed as { error?: string }).error ?? `status ${res.statusCode}`}`));
+      });
+    });
+    req.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT" || err.code === "ECONNREFUSED") resolvePromise(undefined);
+      else reject(err);
+    });
+    req.end(body);
+  });
+}
