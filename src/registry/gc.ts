@@ -186,22 +186,24 @@ async function listAll(driver: StorageDriver, path: string): Promise<string[]> {
   }
 }
 
-/** Reads a link file: its digest, undefined when missing, or a problem when empty or corrupt. */
-async function readLinkChecked(driver: StorageDriver, path: string, problems: string[]): Promise<Digest | undefined> {
+/** Reads a link file: its digest, or whether it is missing or broken (empty or corrupt: reported). */
+async function readLinkChecked(driver: StorageDriver, path: string, problems: string[]): Promise<Digest | "missing" | "broken"> {
   let content: Buffer;
   try {
     content = await driver.getContent(path);
   } catch (err) {
-    if (isPathNotFound(err)) return undefined;
+    if (isPathNotFound(err)) return "missing";
     throw err;
   }
   const digest = parseDigest(content.toString("utf8").trim());
-  if (!digest) problems.push(`${content.length === 0 ? "empty" : "corrupt"} link ${path}: skipped`);
-  return digest;
+  if (digest) return digest;
+  problems.push(`${content.length === 0 ? "empty" : "corrupt"} link ${path}: skipped`);
+  return "broken";
 }
 
 async function markRepository(driver: StorageDriver, name: string, deleteUntagged: boolean, marked: Set<string>, untagged: Unreached[], report: CollectReport): Promise<void> {
-  // Revisions, named by their directories; a corrupt link file is reported, and its revision kept.
+  // Revisions: a directory with a link file (registry:2 deletes a manifest by deleting the file).
+  // A corrupt link file is reported, and the revision its directory names kept.
   const revisions: Digest[] = [];
   for (const algorithm of await listAll(driver, `${manifestsPath(name)}/revisions`)) {
     for (const hex of await listAll(driver, revisionsAlgorithmPath(name, algorithm))) {
@@ -215,7 +217,8 @@ async function markRepository(driver: StorageDriver, name: string, deleteUntagge
   const present: Digest[] = [];
   await inParallel(revisions, parallelism, async (digest, i) => {
     const link = linked[i];
-    if (link !== undefined && link.value !== digest.value) report.problems.push(`revision link ${revisionLinkPath(name, digest)} names ${link.value}: kept as ${digest.value}`);
+    if (link === "missing") return;
+    if (typeof link === "object" && link.value !== digest.value) report.problems.push(`revision link ${revisionLinkPath(name, digest)} names ${link.value}: kept as ${digest.value}`);
     const found = await readReferences(driver, digest, report.problems, name);
     if (found === undefined) return;
     references.set(digest.value, found);
@@ -226,7 +229,7 @@ async function markRepository(driver: StorageDriver, name: string, deleteUntagge
   if (deleteUntagged) {
     for (const tag of await listAll(driver, tagsPath(name))) {
       const target = await readLinkChecked(driver, tagCurrentLinkPath(name, tag), report.problems);
-      if (target === undefined) continue;
+      if (typeof target !== "object") continue;
       if (!references.has(target.value)) report.problems.push(`tag ${name}:${tag} names ${target.value}, which the repository does not hold: skipped`);
       roots.push(target);
     }
