@@ -73,6 +73,7 @@ export function describe(report: CollectReport, verbose: boolean): string {
   const { blobs, manifests, links, uploads } = report;
   const lines = [
     `${report.dryRun ? "dry run: nothing deleted; " : ""}${report.repositories} repositories in ${(report.durationMs / 1000).toFixed(1)} s`,
+    ...(report.tags.deleted > 0 ? [`tags (retention): ${would} ${report.tags.deleted}`] : []),
     `manifests: ${would} ${manifests.deleted}${report.deleteUntagged ? " untagged" : ""}, kept ${manifests.kept}`,
     `blobs: ${would} ${blobs.deleted} (${humanBytes(blobs.bytesFreed)}), kept ${blobs.reachable + blobs.young + blobs.inUse}: ${blobs.reachable} referenced, ${blobs.young} within the grace period, ${blobs.inUse} used during the collection`,
     `repository links: ${would} ${links.deleted}`,
@@ -80,6 +81,7 @@ export function describe(report: CollectReport, verbose: boolean): string {
   ];
   for (const problem of report.problems) lines.push(`problem: ${problem}`);
   if (verbose) {
+    for (const tag of report.deletedTags) lines.push(`${would} tag ${tag}`);
     for (const manifest of report.deletedManifests) lines.push(`${would} manifest ${manifest}`);
     for (const blob of report.deletedBlobs) lines.push(`${would} blob ${blob.digest} (${humanBytes(blob.size)})`);
   }

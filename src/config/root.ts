@@ -48,6 +48,7 @@ export async function compose(config: Config, options: { logger?: Logger } = {})
     maxSize: config.lading.manifests.maxsize,
     requireIndexChildren: config.validation.manifests.indexes.platforms !== "none" && !config.lading.manifests.sparse,
     requireBlobs: !config.lading.manifests.sparse,
+    immutableTags: config.lading.tags.immutable,
   });
   return {
     config,

@@ -218,6 +218,24 @@ const validation = z
   .strict()
   .default({});
 
+/** Globs, as access rules write them: `*` within a path component, `**` across them. */
+const globs = z.array(z.string().min(1)).min(1);
+
+/**
+ * A retention rule: a collection removes the tags of matching repositories that none of its keeps
+ * keep. Kept: the `keeplast` most recently pushed, those pushed less than `olderthan` ago, those
+ * matching `keeptags`, and immutable ones.
+ */
+const retentionRule = z
+  .object({
+    repositories: globs,
+    keeplast: z.number().int().nonnegative().optional(),
+    olderthan: duration.optional(),
+    keeptags: z.array(z.string().min(1)).default([]),
+  })
+  .strict()
+  .refine((r) => r.keeplast !== undefined || r.olderthan !== undefined, { message: "a retention rule needs keeplast or olderthan (or both); with neither it would remove every tag but keeptags" });
+
 /** lading's own settings, beside registry:2's. */
 const lading = z
   .object({
@@ -235,6 +253,15 @@ const lading = z
         /** Keep only tagged manifests, what they reach, and their referrers. */
         deleteuntagged: z.boolean().default(false),
         dryrun: z.boolean().default(false),
+        /** Per repository pattern, the first rule that matches: tags it does not keep are removed. */
+        retention: z.array(retentionRule).default([]),
+      })
+      .strict()
+      .default({}),
+    tags: z
+      .object({
+        /** Tags that, once they exist, are never moved or removed. */
+        immutable: z.array(z.object({ repositories: globs.default(["**"]), tags: globs }).strict()).default([]),
       })
       .strict()
       .default({}),

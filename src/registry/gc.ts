@@ -2,12 +2,14 @@
  * Garbage collection while the registry serves: mark and sweep over registry:2's layout.
  *
  * Mark. Every repository is walked: its manifest revisions, its tags, and the manifests' bytes.
- * The roots are every revision, or with `deleteUntagged` the tagged manifests only, and then also
- * every manifest whose subject is kept (its referrers), to a fixed point. From the roots, an index
- * reaches its child manifests (which keep their revisions), and a manifest its config and layers.
+ * First a retention rule, if one matches the repository, removes the tags it does not keep (each
+ * only if it still names what was judged). The roots are then every revision but those whose last
+ * tag retention removed, or with `deleteUntagged` the tagged manifests only. From the roots, an
+ * index reaches its child manifests (which keep their revisions), a manifest its config, layers and
+ * subject; and every manifest whose subject is kept (its referrers) is kept, to a fixed point.
  * Reached digests are marked; their number bounds the collector's memory, not the store's size.
  *
- * Sweep. First, with `deleteUntagged`, the revisions no root reaches (and their referrer entries).
+ * Sweep. First the revisions no root reaches (and their referrer entries).
  * Then every blob under `blobs/` that is not marked, older than the grace period: each repository's
  * link to it first, then its bytes. Then upload sessions older than the purge age. Deletions go in
  * that order so that registry:2's layout stays valid at every moment: no revision or link ever
@@ -39,6 +41,7 @@ import { isPathNotFound, type StorageDriver } from "../storage/driver.js";
 import { blobDataPath, blobDirPath, blobsRoot, layerLinkDirPath, manifestsPath, referrerLinkPath, repositoriesRoot, revisionDirPath, revisionLinkPath, revisionsAlgorithmPath, tagCurrentLinkPath, tagsPath } from "../storage/paths.js";
 import { inParallel } from "../image/parallel.js";
 import { deleteIfExists } from "./links.js";
+import { globToRegExp } from "../auth/policy.js";
 import type { Registry } from "./index.js";
 
 export interface CollectOptions {
@@ -50,6 +53,38 @@ export interface CollectOptions {
   graceMs: number;
   /** Upload sessions started longer ago than this (ms) are deleted; undefined: uploads are left alone. */
   uploadsAgeMs?: number;
+  /** Which tags to remove, per repository pattern: the first rule matching a repository applies. */
+  retention?: readonly RetentionRule[];
+}
+
+/**
+ * The tags of matching repositories that a collection keeps; it removes the others. Kept: the
+ * `keeplast` most recently pushed, those pushed less than `olderthan` ms ago, those matching
+ * `keeptags`, and immutable ones.
+ */
+export interface RetentionRule {
+  repositories: readonly string[];
+  keeplast?: number | undefined;
+  olderthan?: number | undefined;
+  keeptags: readonly string[];
+}
+
+/** A tag as retention judges it: when it was last pointed at its manifest (ms since the epoch). */
+export interface DatedTag {
+  tag: string;
+  pushed: number;
+}
+
+/** The tags `rule` keeps, at time `now`; `immutable` says which may never be removed. */
+export function retainedTags(rule: RetentionRule, tags: readonly DatedTag[], now: number, immutable: (tag: string) => boolean): Set<string> {
+  const patterns = rule.keeptags.map(globToRegExp);
+  const kept = new Set<string>();
+  const newest = [...tags].sort((a, b) => b.pushed - a.pushed || (a.tag < b.tag ? -1 : 1));
+  newest.slice(0, rule.keeplast ?? 0).forEach((t) => kept.add(t.tag));
+  for (const { tag, pushed } of tags) {
+    if ((rule.olderthan !== undefined && now - pushed < rule.olderthan) || patterns.some((re) => re.test(tag)) || immutable(tag)) kept.add(tag);
+  }
+  return kept;
 }
 
 export interface CollectReport {
@@ -59,6 +94,8 @@ export interface CollectReport {
   durationMs: number;
   repositories: number;
   manifests: { kept: number; deleted: number };
+  /** Tags removed by retention rules. */
+  tags: { deleted: number };
   blobs: {
     /** Reached from a kept manifest. */
     reachable: number;
@@ -73,6 +110,7 @@ export interface CollectReport {
   uploads: { deleted: number; kept: number };
   /** What was found broken and skipped: corrupt links, missing manifests. */
   problems: string[];
+  deletedTags: string[];
   deletedManifests: string[];
   deletedBlobs: Array<{ digest: string; size: number }>;
 }
@@ -101,10 +139,12 @@ export async function collect(registry: Registry, options: CollectOptions): Prom
     durationMs: 0,
     repositories: 0,
     manifests: { kept: 0, deleted: 0 },
+    tags: { deleted: 0 },
     blobs: { reachable: 0, young: 0, inUse: 0, deleted: 0, bytesFreed: 0 },
     links: { deleted: 0 },
     uploads: { deleted: 0, kept: 0 },
     problems: [],
+    deletedTags: [],
     deletedManifests: [],
     deletedBlobs: [],
   };
@@ -115,7 +155,7 @@ export async function collect(registry: Registry, options: CollectOptions): Prom
     const repositories = await walkRepositories(driver);
     report.repositories = repositories.filter((r) => r.manifests).length;
     for (const repository of repositories) {
-      if (repository.manifests) await markRepository(driver, repository.name, options.deleteUntagged === true, marked, untagged, report);
+      if (repository.manifests) await markRepository(registry, repository.name, options, started, marked, untagged, report);
     }
     await deleteRevisions(registry, untagged, marked, report);
     const sweepable = (digest: string): boolean => !marked.has(digest);
@@ -201,7 +241,8 @@ async function readLinkChecked(driver: StorageDriver, path: string, problems: st
   return "broken";
 }
 
-async function markRepository(driver: StorageDriver, name: string, deleteUntagged: boolean, marked: Set<string>, untagged: Unreached[], report: CollectReport): Promise<void> {
+async function markRepository(registry: Registry, name: string, options: CollectOptions, now: number, marked: Set<string>, untagged: Unreached[], report: CollectReport): Promise<void> {
+  const driver = registry.driver;
   // Revisions: a directory with a link file (registry:2 deletes a manifest by deleting the file).
   // A corrupt link file is reported, and the revision its directory names kept.
   const revisions: Digest[] = [];
@@ -225,17 +266,29 @@ async function markRepository(driver: StorageDriver, name: string, deleteUntagge
     present.push(digest);
   });
 
-  const roots: Digest[] = [];
-  if (deleteUntagged) {
-    for (const tag of await listAll(driver, tagsPath(name))) {
-      const target = await readLinkChecked(driver, tagCurrentLinkPath(name, tag), report.problems);
-      if (typeof target !== "object") continue;
-      if (!references.has(target.value)) report.problems.push(`tag ${name}:${tag} names ${target.value}, which the repository does not hold: skipped`);
-      roots.push(target);
+  // Tags, when something depends on them: untagged manifests go, or a retention rule applies.
+  const rule = options.retention?.find((r) => r.repositories.some((glob) => globToRegExp(glob).test(name)));
+  const tagged = options.deleteUntagged || rule !== undefined ? await readTags(driver, name, rule !== undefined, report) : [];
+  const removed = new Set<string>();
+  if (rule !== undefined) {
+    const kept = retainedTags(rule, tagged, now, (tag) => registry.tags.isImmutable(name, tag));
+    for (const { tag, digest } of tagged) {
+      if (kept.has(tag)) continue;
+      // Only if the tag still names what was judged: a push moving it meanwhile wins.
+      if (!report.dryRun && !(await registry.tags.untagIf(name, tag, digest))) continue;
+      removed.add(tag);
+      report.tags.deleted++;
+      report.deletedTags.push(`${name}:${tag}`);
     }
-  } else {
-    roots.push(...present);
   }
+  const remaining = tagged.filter((t) => !removed.has(t.tag));
+  for (const { tag, digest } of remaining) {
+    if (!references.has(digest.value)) report.problems.push(`tag ${name}:${tag} names ${digest.value}, which the repository does not hold: skipped`);
+  }
+  // The roots: what tags name, or every revision but those whose last tag retention removed.
+  const stillTagged = new Set(remaining.map((t) => t.digest.value));
+  const retired = new Set(tagged.filter((t) => removed.has(t.tag) && !stillTagged.has(t.digest.value)).map((t) => t.digest.value));
+  const roots: Digest[] = options.deleteUntagged ? remaining.map((t) => t.digest) : present.filter((d) => !retired.has(d.value));
 
   // What the roots reach, then referrers of what is kept, until nothing more is added.
   const kept = new Set<string>();
@@ -250,6 +303,8 @@ async function markRepository(driver: StorageDriver, name: string, deleteUntagge
       if (references.has(child.value)) keep(child);
       else marked.add(child.value);
     }
+    // A kept referrer keeps its subject: a signature never outlives what it signs.
+    if (found.subject !== undefined && references.has(found.subject.value)) keep(found.subject);
   };
   roots.forEach(keep);
   for (let added = true; added; ) {
@@ -266,6 +321,23 @@ async function markRepository(driver: StorageDriver, name: string, deleteUntagge
     if (kept.has(digest.value)) report.manifests.kept++;
     else untagged.push({ name, digest, references: references.get(digest.value)! });
   }
+}
+
+/** A repository's tags and what they name; with `dated`, when each was last pointed (for retention). */
+async function readTags(driver: StorageDriver, name: string, dated: boolean, report: CollectReport): Promise<Array<DatedTag & { digest: Digest }>> {
+  const found = await inParallel(await listAll(driver, tagsPath(name)), parallelism, async (tag) => {
+    const path = tagCurrentLinkPath(name, tag);
+    const digest = await readLinkChecked(driver, path, report.problems);
+    if (typeof digest !== "object") return undefined;
+    if (!dated) return { tag, digest, pushed: 0 };
+    try {
+      return { tag, digest, pushed: (await driver.stat(path)).modTime.getTime() };
+    } catch (err) {
+      if (isPathNotFound(err)) return undefined; // deleted meanwhile
+      throw err;
+    }
+  });
+  return found.filter((t) => t !== undefined);
 }
 
 /**

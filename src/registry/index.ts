@@ -7,6 +7,7 @@ import { TagStore } from "./tags.js";
 import { UploadStore } from "./uploads.js";
 import { WritePolicy } from "./write-policy.js";
 import { coherenceFor } from "./coherence.js";
+import { ImmutableTags, type TagRule } from "./tag-rules.js";
 
 export interface RegistryOptions extends ManifestOptions {
   /** Whether blobs, manifests and tags may be deleted. */
@@ -15,6 +16,8 @@ export interface RegistryOptions extends ManifestOptions {
   readOnly: boolean;
   /** Send blob downloads to the store itself where the driver can make a URL for them. */
   redirect?: boolean;
+  /** Tags that, once they exist, are never moved or removed (`lading.tags.immutable`). */
+  immutableTags?: readonly TagRule[];
 }
 
 /** The registry's semantics over one storage driver: what the HTTP routes call. */
@@ -33,7 +36,7 @@ export class Registry {
     const coherence = coherenceFor(driver);
     this.blobs = new BlobStore(driver, policy, coherence);
     this.uploads = new UploadStore(driver, this.blobs, policy);
-    this.tags = new TagStore(driver, policy, coherence);
+    this.tags = new TagStore(driver, policy, coherence, new ImmutableTags(options.immutableTags));
     this.catalog = new Catalog(driver, coherence);
     this.manifests = new ManifestStore(driver, this.blobs, this.tags, new ReferrerIndex(driver), this.catalog, options, policy, coherence);
   }

@@ -115,7 +115,10 @@ export class ManifestStore {
     this.policy.remove();
     const stored = await this.load(name, digest);
     if (!stored) throw new RegistryError("MANIFEST_UNKNOWN", undefined, { detail: { digest: digest.value } });
-    for (const tag of await this.tags.tagsOf(name, digest)) await this.tags.untag(name, tag);
+    const tags = await this.tags.tagsOf(name, digest);
+    // Nothing is removed when one of its tags may not be.
+    for (const tag of tags) this.tags.refuseImmutable(name, tag, `deleted with manifest ${digest.value}`);
+    for (const tag of tags) await this.tags.untag(name, tag);
     this.revisions.delete(`${name}\n${digest.value}`);
     await deleteIfExists(this.driver, revisionDirPath(name, digest));
     if (stored.parsed.subject) await this.referrerIndex.remove(name, stored.parsed.subject, digest);

@@ -9,6 +9,8 @@ import { insertSorted, paginate } from "./sorted.js";
 import { writable, type WritePolicy } from "./write-policy.js";
 import { writeAll } from "../storage/ops.js";
 import { coherenceFor, type Coherence } from "./coherence.js";
+import { ImmutableTags } from "./tag-rules.js";
+import { inParallel } from "../image/parallel.js";
 
 export interface TagPage {
   /** The list the page was cut from. */
@@ -37,6 +39,7 @@ export class TagStore {
     private readonly driver: StorageDriver,
     private readonly policy: WritePolicy = writable,
     private readonly coherence: Coherence = coherenceFor(driver),
+    private readonly immutable: ImmutableTags = new ImmutableTags(),
   ) {}
 
   async resolve(name: string, tag: string): Promise<Digest | undefined> {
@@ -63,6 +66,11 @@ export class TagStore {
   async tagWith(name: string, tags: readonly string[], digest: Digest, prior: readonly Mutation[]): Promise<void> {
     const keys = tags.map((tag) => `${name}\n${tag}`);
     await this.writes.runAll(keys, async () => {
+      for (const tag of tags) {
+        if (this.immutable.ruleFor(name, tag) === undefined) continue;
+        const current = await this.resolve(name, tag);
+        if (current !== undefined && current.value !== digest.value) this.immutable.check(name, tag, `moved from ${current.value} to ${digest.value}`);
+      }
       const changed = tags.filter((tag) => this.current.get(`${name}\n${tag}`)?.value !== digest.value);
       const mutations = [...prior];
       for (const tag of changed) {
@@ -81,8 +89,26 @@ export class TagStore {
 
   async untag(name: string, tag: string): Promise<boolean> {
     this.policy.remove();
+    return this.remove(name, tag, undefined);
+  }
+
+  /**
+   * Removes a tag if it still names `digest` (a retention policy's decision, made before): false
+   * when it names something else by now, or is gone. Immutable tags are refused.
+   */
+  async untagIf(name: string, tag: string, digest: Digest): Promise<boolean> {
+    return this.remove(name, tag, digest);
+  }
+
+  private async remove(name: string, tag: string, expected: Digest | undefined): Promise<boolean> {
+    if (this.immutable.ruleFor(name, tag) !== undefined && (await this.resolve(name, tag)) !== undefined) this.immutable.check(name, tag, "deleted");
     const key = `${name}\n${tag}`;
     return this.writes.run(key, async () => {
+      if (expected !== undefined) {
+        this.current.delete(key);
+        const current = await this.resolve(name, tag);
+        if (current?.value !== expected.value) return false;
+      }
       this.current.delete(key);
       this.lists.delete(name);
       return deleteIfExists(this.driver, tagPath(name, tag));
@@ -101,7 +127,7 @@ export class TagStore {
       const names = (await this.driver.list(tagsPath(name))).sort();
       // Shared: read through, as registry:2 lists them (a name per tag directory, not resolved).
       if (!this.coherence.cacheTags) return names;
-      const resolved = await mapLimit(names, 32, (tag) => this.resolve(name, tag));
+      const resolved = await inParallel(names, 32, (tag) => this.resolve(name, tag));
       const tags = names.filter((_, i) => resolved[i] !== undefined);
       this.lists.set(name, tags);
       return tags;
@@ -152,6 +178,16 @@ export class TagStore {
     return { of: names, body: Buffer.from(JSON.stringify({ name, tags: items })), next };
   }
 
+  /** Whether a tag may never be moved or removed once it exists (lading.tags.immutable). */
+  isImmutable(name: string, tag: string): boolean {
+    return this.immutable.ruleFor(name, tag) !== undefined;
+  }
+
+  /** DENIED when an existing tag is immutable (lading.tags.immutable). */
+  refuseImmutable(name: string, tag: string, doing: string): void {
+    this.immutable.check(name, tag, doing);
+  }
+
   /** Tags currently pointing at `digest`. */
   async tagsOf(name: string, digest: Digest): Promise<string[]> {
     const found: string[] = [];
@@ -161,18 +197,4 @@ export class TagStore {
     }
     return found;
   }
-}
-
-/** `fn` over `items` with at most `limit` calls in flight; results in order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
-import { collect, CollectionRefused, type CollectOptions, type CollectReport } from "../registry/gc.js";
+import { collect, CollectionRefused, type CollectOptions, type CollectReport, type RetentionRule } from "../registry/gc.js";
 import type { Registry } from "../registry/index.js";
 import type { Metrics } from "./metrics.js";
 
@@ -41,6 +41,7 @@ export async function runCollection(registry: Registry, options: CollectOptions,
     metrics.gcDeleted.inc({ kind: "manifest", dryrun }, report.manifests.deleted);
     metrics.gcDeleted.inc({ kind: "link", dryrun }, report.links.deleted);
     metrics.gcDeleted.inc({ kind: "upload", dryrun }, report.uploads.deleted);
+    metrics.gcDeleted.inc({ kind: "tag", dryrun }, report.tags.deleted);
     metrics.gcFreedBytes.inc({ dryrun }, report.blobs.bytesFreed);
     metrics.gcKept.set({ reason: "reachable" }, report.blobs.reachable);
     metrics.gcKept.set({ reason: "young" }, report.blobs.young);
@@ -48,9 +49,10 @@ export async function runCollection(registry: Registry, options: CollectOptions,
     metrics.gcDuration.set(report.durationMs / 1000);
     metrics.gcLast.set(Date.now() / 1000);
   }
-  const { deletedBlobs, deletedManifests, ...summary } = report;
+  const { deletedBlobs, deletedManifests, deletedTags, ...summary } = report;
   void deletedBlobs;
   void deletedManifests;
+  void deletedTags;
   log.info(summary, report.dryRun ? "garbage collection (dry run)" : "garbage collection");
   for (const problem of report.problems) log.warn({ problem }, "garbage collection skipped something broken");
   return report;
@@ -60,7 +62,7 @@ export async function runCollection(registry: Registry, options: CollectOptions,
 export function collectOptionsOf(config: Config): CollectOptions {
   const gc = config.lading.gc;
   const purging = config.storage.maintenance.uploadpurging;
-  return { dryRun: gc.dryrun, deleteUntagged: gc.deleteuntagged, graceMs: gc.grace, ...(purging.enabled ? { uploadsAgeMs: purging.age } : {}) };
+  return { dryRun: gc.dryrun, deleteUntagged: gc.deleteuntagged, graceMs: gc.grace, retention: gc.retention, ...(purging.enabled ? { uploadsAgeMs: purging.age } : {}) };
 }
 
 /** Collects every `lading.gc.interval` while serving, when `lading.gc.enabled`; the first time one interval after start. */
@@ -123,12 +125,27 @@ function parseCollectOptions(value: unknown): CollectOptions {
   const o = (typeof value === "object" && value !== null ? value : {}) as Record<string, unknown>;
   if (typeof o.graceMs !== "number" || o.graceMs < 0) throw new Error("graceMs must be a number of milliseconds");
   if (o.uploadsAgeMs !== undefined && typeof o.uploadsAgeMs !== "number") throw new Error("uploadsAgeMs must be a number of milliseconds");
+  if (o.retention !== undefined && !Array.isArray(o.retention)) throw new Error("retention must be a list of rules");
   return {
     dryRun: o.dryRun === true,
     deleteUntagged: o.deleteUntagged === true,
     graceMs: o.graceMs,
     ...(typeof o.uploadsAgeMs === "number" ? { uploadsAgeMs: o.uploadsAgeMs } : {}),
+    ...(Array.isArray(o.retention) ? { retention: o.retention.map(retentionRuleOf) } : {}),
   };
+}
+
+function retentionRuleOf(value: unknown): RetentionRule {
+  const r = (typeof value === "object" && value !== null ? value : {}) as Record<string, unknown>;
+  const strings = (v: unknown, what: string): string[] => {
+    if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) throw new Error(`retention ${what} must be a list of strings`);
+    return v as string[];
+  };
+  const number = (v: unknown, what: string): number | undefined => {
+    if (v !== undefined && typeof v !== "number") throw new Error(`retention ${what} must be a number`);
+    return v;
+  };
+  return { repositories: strings(r.repositories, "repositories"), keeptags: strings(r.keeptags ?? [], "keeptags"), keeplast: number(r.keeplast, "keeplast"), olderthan: number(r.olderthan, "olderthan") };
 }
 
 /**

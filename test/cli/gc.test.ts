@@ -104,6 +104,25 @@ describe("lading gc", () => {
     }
   });
 
+  it("collects on the server's schedule (lading.gc), and /metrics shows it", async () => {
+    const server = await startTestServer({ "lading.gc.enabled": true, "lading.gc.interval": "300ms", "lading.gc.grace": "0s" });
+    try {
+      const image = await pushImage(server, "app", "v1");
+      assert.equal((await request(server, "DELETE", `/v2/app/manifests/${image.digest}`)).status, 202);
+      const layer = image.layers[0]!.digest;
+      const deadline = Date.now() + 10_000;
+      while ((await request(server, "GET", `/v2/app/blobs/${layer}`)).status !== 404) {
+        assert.ok(Date.now() < deadline, "the scheduled collection did not delete the layer within 10 s");
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const metrics = (await request(server, "GET", "/metrics")).body.toString();
+      assert.match(metrics, /lading_gc_runs_total\{outcome="ok",dryrun="false"\} [1-9]/);
+      assert.match(metrics, /lading_gc_freed_bytes_total\{dryrun="false"\} [1-9]/);
+    } finally {
+      await server.close();
+    }
+  });
+
   it("refuses bad usage with one line and exit code 2, as JSON with --json", async () => {
     const none = await run(["gc"]);
     assert.equal(none.code, 2);

@@ -104,6 +104,16 @@ health:
   };
 
   it("names the key of an unknown setting", () => rejects("storage:\n  filesytem:\n    rootdirectory: /x\n", /unknown key storage\.filesytem/));
+  it("refuses a retention rule that keeps nothing by age or count, naming it", () =>
+    rejects("lading:\n  gc:\n    retention:\n      - repositories: ['team/*']\n        keeptags: [v*]\n", /lading\.gc\.retention\.0.*needs keeplast or olderthan/));
+  it("reads the collection's schedule, grace, retention and immutable tags", async () => {
+    const path = await file("gc.yml", "lading:\n  gc:\n    enabled: true\n    interval: 12h\n    grace: 30m\n    retention:\n      - repositories: ['team/*']\n        keeplast: 5\n        olderthan: 720h\n  tags:\n    immutable:\n      - tags: ['v*']\n");
+    const config = await loadConfig({ file: path });
+    assert.equal(config.lading.gc.interval, 12 * 3_600_000);
+    assert.equal(config.lading.gc.grace, 30 * 60_000);
+    assert.deepEqual(config.lading.gc.retention, [{ repositories: ["team/*"], keeplast: 5, olderthan: 720 * 3_600_000, keeptags: [] }]);
+    assert.deepEqual(config.lading.tags.immutable, [{ repositories: ["**"], tags: ["v*"] }]);
+  });
   it("names the key of a bad value", () => rejects("storage:\n  delete:\n    enabled: maybe\n", /storage\.delete\.enabled/));
   it("turns direct I/O off by file or environment, and names a bad value", async () => {
     const path = await file("directio.yml", "storage:\n  filesystem:\n    rootdirectory: /x\n    directio: false\n");

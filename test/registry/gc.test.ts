@@ -7,7 +7,7 @@ import { Readable } from "node:stream";
 import { describe, it } from "node:test";
 import { digestOf, parseDigest, type Digest } from "../../src/oci/digest.js";
 import { mediaTypes } from "../../src/oci/mediatypes.js";
-import { collect, type CollectOptions } from "../../src/registry/gc.js";
+import { collect, retainedTags, type CollectOptions, type RetentionRule } from "../../src/registry/gc.js";
 import { Registry } from "../../src/registry/index.js";
 import { isPathNotFound, type StorageDriver } from "../../src/storage/driver.js";
 import { createDriver, memoryDriver } from "../../src/storage/index.js";
@@ -265,6 +265,60 @@ for (const [kind, open] of drivers) {
     );
   });
 }
+
+describe("retention rules", () => {
+  const hour = 3_600_000;
+  const now = 1_000 * hour;
+  // Tags pushed 1, 2, ... hours ago: t1 the newest.
+  const tags = ["t1", "t2", "t3", "v1.0", "v2.0", "latest"].map((tag, i) => ({ tag, pushed: now - (i + 1) * hour }));
+  const rule = (r: Partial<RetentionRule>): RetentionRule => ({ repositories: ["**"], keeptags: [], ...r });
+  const cases: Array<[string, RetentionRule, string[], (tag: string) => boolean]> = [
+    ["keeplast keeps the most recently pushed", rule({ keeplast: 2 }), ["t1", "t2"], () => false],
+    ["keeplast 0 keeps none", rule({ keeplast: 0 }), [], () => false],
+    ["keeptags keeps matches however old", rule({ keeplast: 1, keeptags: ["v*", "latest"] }), ["t1", "v1.0", "v2.0", "latest"], () => false],
+    ["olderthan keeps the younger", rule({ olderthan: 3.5 * hour }), ["t1", "t2", "t3"], () => false],
+    ["keeplast or olderthan, whichever keeps more", rule({ keeplast: 4, olderthan: 1.5 * hour }), ["t1", "t2", "t3", "v1.0"], () => false],
+    ["immutable tags are always kept", rule({ keeplast: 1 }), ["t1", "v2.0"], (tag) => tag === "v2.0"],
+  ];
+  for (const [name, r, kept, immutable] of cases) {
+    it(name, () => assert.deepEqual([...retainedTags(r, tags, now, immutable)].sort(), kept.sort()));
+  }
+  it("breaks ties in push time by name", () => {
+    const same = ["b", "a", "c"].map((tag) => ({ tag, pushed: now }));
+    assert.deepEqual([...retainedTags(rule({ keeplast: 2 }), same, now, () => false)].sort(), ["a", "b"]);
+  });
+});
+
+describe("garbage collection with retention rules", () => {
+  it("removes the tags a rule does not keep, then the manifests that lost their last tag, in matching repositories only; the dry run says so first", async () => {
+    const driver = memoryDriver();
+    const registry = new Registry(driver, { ...options, immutableTags: [{ repositories: ["team/**"], tags: ["release-*"] }] });
+    const pushed: Record<string, Digest> = {};
+    for (const tag of ["old-1", "old-2", "release-1", "keep-me", "new-1", "new-2"]) {
+      pushed[tag] = (await image(registry, "team/app", tag)).manifest;
+      if (tag === "old-2") {
+        // old-2's manifest also carries a second tag the rule keeps: it stays.
+        const kept = (await registry.manifests.get("team/app", { tag: "old-2" })).body;
+        await putManifest(registry, "team/app", kept, "keep-me-too");
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const other = await image(registry, "other/app", "old-1");
+    const retention: RetentionRule[] = [{ repositories: ["team/*"], keeplast: 2, keeptags: ["keep-*"] }];
+
+    const dry = await collect(registry, { ...now, retention, dryRun: true });
+    assert.deepEqual(dry.deletedTags.sort(), ["team/app:old-1", "team/app:old-2"]);
+    assert.deepEqual(await registry.tags.list("team/app"), ["keep-me", "keep-me-too", "new-1", "new-2", "old-1", "old-2", "release-1"], "a dry run removes no tag");
+    const report = await collect(registry, { ...now, retention });
+    assert.deepEqual(report.deletedTags.sort(), dry.deletedTags.sort());
+    assert.deepEqual(report.deletedManifests, [`team/app@${pushed["old-1"]!.value}`], "only old-1's manifest lost its last tag");
+    assert.equal(report.blobs.deleted, 3);
+    assert.deepEqual(report.deletedBlobs.map((b) => b.digest).sort(), dry.deletedBlobs.map((b) => b.digest).sort());
+    assert.deepEqual(await registry.tags.list("team/app"), ["keep-me", "keep-me-too", "new-1", "new-2", "release-1"]);
+    assert.equal((await registry.manifests.get("team/app", { tag: "keep-me-too" })).digest.value, pushed["old-2"]!.value);
+    assert.equal((await registry.manifests.get("other/app", { tag: "old-1" })).digest.value, other.manifest.value, "a repository no rule matches keeps every tag");
+  });
+});
 
 describe("garbage collection refusals", () => {
   it("refuses a second collection while one runs, and a shared store", async () => {
