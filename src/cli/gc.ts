@@ -72,7 +72,7 @@ export function describe(report: CollectReport, verbose: boolean): string {
   const would = report.dryRun ? "would delete" : "deleted";
   const { blobs, manifests, links, uploads } = report;
   const lines = [
-    `${report.dryRun ? "dry run: nothing deleted; " : ""}${report.repositories} repositories in ${(report.durationMs / 1000).toFixed(1)} s`,
+    `${report.dryRun ? "dry run: nothing deleted; " : ""}${report.repositories} ${report.repositories === 1 ? "repository" : "repositories"} in ${(report.durationMs / 1000).toFixed(1)} s`,
     ...(report.tags.deleted > 0 ? [`tags (retention): ${would} ${report.tags.deleted}`] : []),
     `manifests: ${would} ${manifests.deleted}${report.deleteUntagged ? " untagged" : ""}, kept ${manifests.kept}`,
     `blobs: ${would} ${blobs.deleted} (${humanBytes(blobs.bytesFreed)}), kept ${blobs.reachable + blobs.young + blobs.inUse}: ${blobs.reachable} referenced, ${blobs.young} within the grace period, ${blobs.inUse} used during the collection`,

@@ -60,7 +60,7 @@ describe("lading gc", () => {
     const before = await blobCount(root);
     const dry = await run(["gc", "--storage", root, "--grace", "0s", "--dry-run", "--delete-untagged"]);
     assert.equal(dry.code, 0, dry.stderr);
-    assert.match(dry.stdout, /^dry run: nothing deleted; 1 repositories/m);
+    assert.match(dry.stdout, /^dry run: nothing deleted; 1 repository in /m);
     assert.match(dry.stdout, /^manifests: would delete 2 untagged, kept 1$/m);
     assert.match(dry.stdout, /^blobs: would delete 7 \(/m);
     assert.equal(await blobCount(root), before);
