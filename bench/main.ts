@@ -75,7 +75,7 @@ async function runServer(w: Workload, kind: RegistryKind, round: number, opts: O
   const ids = list.filter((s) => s.workload === w.name).map((s) => s.id);
   const done = new Set<string>();
   let current: string | undefined;
-  const server = await Promise.resolve(w.access?.()).then((access) => startServer(kind, opts.work, repoRoot, access, storage)).catch((err: unknown) => {
+  const server = await Promise.resolve(w.access?.()).then((access) => startServer(kind, opts.work, repoRoot, access, storage, w.prepare === undefined ? undefined : (dir) => w.prepare!(dir, opts))).catch((err: unknown) => {
     for (const id of ids) recordError(c, id, kind, `round ${round}: ${String(err)}`);
     log(`  ${kind} ${w.name}: could not start: ${String(err)}`);
     return undefined;

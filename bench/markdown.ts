@@ -44,6 +44,16 @@ function settleNote(scenarios: ScenarioResult[]): string[] {
   return ["", `Work after the last answer (median time until the server was idle): ${busy.join(", ")}.`];
 }
 
+/** The request latencies some workloads time (p99, medians over rounds), as a paragraph. */
+function latencyNote(scenarios: ScenarioResult[]): string[] {
+  const timed = scenarios.flatMap((s) => (["lading", "reference"] as const).flatMap((k) => {
+    const median = s[k].p99Ms?.median ?? null;
+    return median === null ? [] : [`${s.id} (${k}) ${num(median, 1)} ms`];
+  }));
+  if (timed.length === 0) return [];
+  return ["", `Request latency, p99 (for \`gc.collect\`, of the manifest GETs served while lading collected; for \`gc.reads\`, of the same reads without a collection): ${timed.join(", ")}.`];
+}
+
 /** The scenarios measured on lading alone, with why, as a paragraph. */
 function ladingOnlyNote(scenarios: ScenarioResult[]): string[] {
   const reasons = new Map<string, string[]>();
@@ -112,6 +122,7 @@ export function markdown(results: Results, chartPath: string, markdownPath: stri
     "",
     table(["scenario", "lading", "reference", "ratio", "target", "CPU lading / reference", "CPU ratio", "peak RSS lading", "peak RSS ref.", "lading vs machine"], r.scenarios.map(throughputRow)),
     ...settleNote(r.scenarios),
+    ...latencyNote(r.scenarios),
     ...ladingOnlyNote(r.scenarios),
     ...costTable(r.scenarios),
     "",
@@ -145,6 +156,7 @@ export function markdown(results: Results, chartPath: string, markdownPath: stri
     "- The reference ignores `n` and `last` on tag lists, so its paginated walk is a single request returning every tag; lading's is one request per page. Both count as one walk, checked to have seen every tag.",
     "- The catalog walk follows `Link` headers until the last page and checks every repository was seen; the reference walks its whole storage tree for each page.",
     "- Mounts: blobs pushed once to a source repository, each mounted (POST `?mount=&from=`, 201 required) into target repositories.",
+    "- Garbage collection: a store of registry:2's layout written into each server's fresh storage before it starts (the same bytes for both): per repository, tagged manifests over one config and a few layers, and as many garbage blobs as live ones, linked into the repository as blobs of deleted images are. lading: `lading gc --storage DIR --grace 0s` (carried out by the running server) while manifest GETs by tag are sent at the stated rate, each timed from when it was due. The reference: `docker-registry garbage-collect` over its store, its server idle; its CPU is the collector process's (bash `times`), lading's the server's plus the CLI's. Each run must delete exactly the garbage. A collection per round: the figure is collections per second (1 / its time).",
     "- Merge: `node dist/src/cli/main.js merge BASE MAVEN GOLANG --tag TARGET` against each registry (one CLI process per merge, so Node's start-up is in every figure); the merged manifest is checked to have every layer.",
     "- On S3: one Ceph RADOS Gateway (Debian's radosgw 16, one OSD keeping objects in RAM) for the whole run, started when an S3 workload is selected and stopped by PID at the end; every server gets a fresh bucket, deleted afterwards with its space reclaimed at once. Both registries use the same `storage.s3` keys (registry:2's: endpoint, region, bucket, keys, `secure: false`, `v4auth: true`; chunk size and copy thresholds at their defaults), the reference with its blob-descriptor cache in memory as its official image configures it. Blob GETs come through the registries (`storage.redirect.disable: true` on both) except in `s3.pull.redirect`, where both redirect to a presigned URL and the client follows it: that figure is the gateway's. The gateway's own rates (its machine-limit rows) are measured from the bench's process with the workloads' client on presigned URLs, the same sizes and concurrency.",
     "- On S3, lading alone: the memory check pushes many big blobs at once (each one streamed PATCH, on a connection of its own) and reports lading's peak RSS and, per upload in flight, that peak over its RSS at the start; three replicas against one sends the same mix (three manifest GETs by tag to one small-blob push) through one lading, then round-robin through three on the same bucket, their CPU summed and their peak RSS that of the largest.",

@@ -36,6 +36,12 @@ export interface Options {
   parallelBytes: number;
   /** Operations of the mix sent through one lading replica, then through three, on one bucket. */
   replicaOps: number;
+  /** The garbage-collection store: repositories, tagged manifests, blobs (half of them garbage). */
+  gcRepos: number;
+  gcManifests: number;
+  gcBlobs: number;
+  /** Manifest GETs per second sent while lading collects (and, for comparison, while it does not). */
+  gcReadRate: number;
   /** Read-only phases repeat their requests until at least this long has passed. */
   minSeconds: number;
   /** Write phases are preceded by this many unmeasured operations per hundred measured (other items, same requests)... */
@@ -63,12 +69,12 @@ const MiB = 1 << 20;
 const full = {
   rounds: 3, concurrency: 32, bigMib: 64, bigCount: 4, hugeMib: 1024, chunkKib: 8192, smallBlobs: 2000, smallBytes: 4096,
   manifests: 500, tags: 1000, tagPage: 100, repos: 1000, catalogPage: 100, mounts: 1000, merges: 3, mergeLayerKib: 4096, authItems: 50,
-  parallelPushes: 16, parallelMib: 256, replicaOps: 2000, minSeconds: 1.5, warmup: 200, warmupSeconds: 3, machineMib: 256,
+  parallelPushes: 16, parallelMib: 256, replicaOps: 2000, gcRepos: 1000, gcManifests: 20000, gcBlobs: 50000, gcReadRate: 500, minSeconds: 1.5, warmup: 200, warmupSeconds: 3, machineMib: 256,
 };
 const quick: typeof full = {
   rounds: 1, concurrency: 32, bigMib: 1, bigCount: 1, hugeMib: 2, chunkKib: 256, smallBlobs: 20, smallBytes: 4096,
   manifests: 10, tags: 10, tagPage: 3, repos: 10, catalogPage: 3, mounts: 10, merges: 1, mergeLayerKib: 64, authItems: 10,
-  parallelPushes: 2, parallelMib: 2, replicaOps: 40, minSeconds: 0, warmup: 200, warmupSeconds: 0, machineMib: 8,
+  parallelPushes: 2, parallelMib: 2, replicaOps: 40, gcRepos: 4, gcManifests: 20, gcBlobs: 100, gcReadRate: 100, minSeconds: 0, warmup: 200, warmupSeconds: 0, machineMib: 8,
 };
 
 const int = (value: string): number => {
@@ -112,6 +118,9 @@ export function parseOptions(argv: string[], repoRoot: string): Options {
     ["authItems", "manifests and blobs read with and without access control (each setup request costs the reference a bcrypt)"],
     ["parallelPushes", "S3 memory check: blobs pushed to lading at once"], ["parallelMib", "S3 memory check: size of each of them"],
     ["replicaOps", "S3 replicas: operations of the mix (3 manifest GETs, 1 small-blob push) through one lading, then through three"],
+    ["gcRepos", "garbage collection: repositories in the store"], ["gcManifests", "garbage collection: tagged manifests in the store"],
+    ["gcBlobs", "garbage collection: blobs in the store, half of them garbage"],
+    ["gcReadRate", "garbage collection: manifest GETs per second sent while lading collects"],
     ["minSeconds", "read phases repeat until this long has passed"],
     ["warmup", "unmeasured operations before each write phase (and the access-control reads), per hundred measured"],
     ["warmupSeconds", "and at least this many seconds of them"],
@@ -154,6 +163,10 @@ export function parseOptions(argv: string[], repoRoot: string): Options {
     parallelPushes: Math.max(1, pick("parallelPushes")),
     parallelBytes: Math.max(1, pick("parallelMib")) * MiB,
     replicaOps: Math.max(1, pick("replicaOps")),
+    gcRepos: Math.max(1, pick("gcRepos")),
+    gcManifests: Math.max(1, pick("gcManifests")),
+    gcBlobs: Math.max(1, pick("gcBlobs")),
+    gcReadRate: Math.max(1, pick("gcReadRate")),
     minSeconds: pick("minSeconds"),
     warmup: pick("warmup"),
     warmupSeconds: pick("warmupSeconds"),

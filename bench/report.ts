@@ -51,6 +51,8 @@ export interface RegistryResult {
   settleSeconds?: Stat;
   /** RSS when the phase started, MiB (absent in older results). */
   startRssMiB?: Stat;
+  /** The 99th percentile of request latencies, ms, where the workload timed them. */
+  p99Ms?: Stat;
   errors: string[];
 }
 
@@ -137,7 +139,8 @@ function registryResult(s: Scenario, samples: Sample[], errors: string[]): Regis
   const rss = samples.map((x) => x.peakRssBytes / MiB);
   const settle = samples.map((x) => x.settleSeconds);
   const start = samples.map((x) => x.startRssBytes / MiB);
-  return { throughput: stat(throughput), cpuPerUnit: stat(cpu), peakRssMiB: { values: rss, max: rss.length ? Math.max(...rss) : null }, settleSeconds: stat(settle), startRssMiB: stat(start), errors };
+  const p99 = samples.flatMap((x) => (x.p99Ms === undefined ? [] : [x.p99Ms]));
+  return { throughput: stat(throughput), cpuPerUnit: stat(cpu), peakRssMiB: { values: rss, max: rss.length ? Math.max(...rss) : null }, settleSeconds: stat(settle), startRssMiB: stat(start), ...(p99.length > 0 ? { p99Ms: stat(p99) } : {}), errors };
 }
 
 /** The throughput the target asks for: its ratio times the reference's median. */

@@ -51,6 +51,18 @@ export interface Sample {
   startRssBytes: number;
   /** How long the server went on working after the phase's last answer. */
   settleSeconds: number;
+  /** The 99th percentile of the phase's request latencies, ms, when the workload timed them. */
+  p99Ms?: number;
+}
+
+/**
+ * What a phase's work may return beside its count: CPU spent outside the servers on their behalf
+ * (a collector process), and a latency percentile it measured.
+ */
+export interface PhaseResult {
+  units: number;
+  extraCpuSeconds?: number;
+  p99Ms?: number;
 }
 
 export interface WorkloadContext {
@@ -64,7 +76,7 @@ export interface WorkloadContext {
    * Measures one scenario: `work` returns the bytes or operations it did. The CPU of `alongside`
    * (more servers the workload started) counts too, and the peak RSS is the largest of any one.
    */
-  phase(id: string, work: () => Promise<number>, alongside?: readonly Server[]): Promise<void>;
+  phase(id: string, work: () => Promise<number | PhaseResult>, alongside?: readonly Server[]): Promise<void>;
 }
 
 export interface Workload {
@@ -73,6 +85,8 @@ export interface Workload {
   unavailable?(repoRoot: string): Promise<string | undefined>;
   /** Access control both servers start with; none without it. */
   access?(): Promise<ServerAccess>;
+  /** Writes into a server's fresh storage directory what it must hold before it starts. */
+  prepare?(storage: string, opts: Options): Promise<void>;
   /**
    * Servers store on a fresh bucket of the run's S3 gateway (bench/gateway.ts) instead of a fresh
    * directory; blob GETs are answered with a redirect to the gateway when `redirect`.
@@ -122,6 +136,9 @@ export function scenarios(opts: Options): Scenario[] {
   ops("catalog.walk", "catalog", `_catalog of ${opts.repos} repositories, walked n=${opts.catalogPage}, ${c}`, "walk", 50);
   ops("mounts", "mounts", `${opts.mounts} cross-repository mounts, ${c}`, "mount", 8);
   ops("merge", "merge", "`lading merge` of a base and two sections", "merge");
+  const gcStore = `${opts.gcRepos} repositories, ${opts.gcManifests} manifests, ${opts.gcBlobs} blobs (half garbage)`;
+  list.push({ id: "gc.reads", workload: "gc", title: `manifest GET by tag, ${gcStore}, no collection, ${opts.gcReadRate} per second`, kind: "ops", unit: "req/s", per: "request", ladingOnly: "the reference collects offline: its reads during a collection are not a figure it offers" });
+  list.push({ id: "gc.collect", workload: "gc", title: `garbage collection of ${gcStore}; lading serving ${opts.gcReadRate} manifest GETs per second throughout`, kind: "ops", unit: "collections/s", per: "collection", target: 5 });
   authScenarios(opts, list);
   s3Scenarios(opts, list);
   return list;
@@ -166,7 +183,7 @@ function authScenarios(opts: Options, list: Scenario[]): void {
  * its tree in the background) is counted in the phase that caused it, and not in the next. CPU is
  * their sum; RSS, at the start and at the peak, that of the one with the highest peak.
  */
-export async function measurePhase(pids: readonly number[], work: () => Promise<number>): Promise<Sample> {
+export async function measurePhase(pids: readonly number[], work: () => Promise<number | PhaseResult>): Promise<Sample> {
   // What came before (set-up, warm-up) may still be running in the background: not this phase's.
   for (const pid of pids) await idle(pid);
   for (const pid of pids) resetPeak(pid);
@@ -174,15 +191,16 @@ export async function measurePhase(pids: readonly number[], work: () => Promise<
   const cpu = (): number => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
   const cpu0 = cpu();
   const t0 = performance.now();
-  const units = await work();
+  const done = await work();
   const seconds = (performance.now() - t0) / 1000;
+  const { units, extraCpuSeconds = 0, p99Ms } = typeof done === "number" ? { units: done } : done;
   let settleSeconds = 0;
   for (const pid of pids) settleSeconds += await idle(pid);
   const cpu1 = cpu();
   // The kernel syncs a thread's RSS count lazily: VmRSS read after the reset can pass VmHWM a little.
   const peaks = pids.map((pid) => ({ pid, peak: Math.max(peakRss(pid), startRss.get(pid)!) })).sort((a, b) => b.peak - a.peak);
   const top = peaks[0]!;
-  return { seconds, units, cpuSeconds: cpu1 - cpu0, peakRssBytes: top.peak, startRssBytes: startRss.get(top.pid)!, settleSeconds };
+  return { seconds, units, cpuSeconds: cpu1 - cpu0 + extraCpuSeconds, peakRssBytes: top.peak, startRssBytes: startRss.get(top.pid)!, settleSeconds, ...(p99Ms === undefined ? {} : { p99Ms }) };
 }
 
 const idleWindowMs = 100;

@@ -81,10 +81,11 @@ export async function freePort(): Promise<number> {
  * Starts `kind` in a fresh directory under `workDir` (its storage there, or on `store`) and waits
  * until GET /v2/ answers 200 (401 with access control: it then challenges the anonymous).
  */
-export async function startServer(kind: RegistryKind, workDir: string, repoRoot: string, access?: ServerAccess, store: ServerStorage = onFilesystem): Promise<Server> {
+export async function startServer(kind: RegistryKind, workDir: string, repoRoot: string, access?: ServerAccess, store: ServerStorage = onFilesystem, prepare?: (storage: string) => Promise<void>): Promise<Server> {
   const dir = join(workDir, `${kind}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
   const storage = join(dir, "storage");
   await mkdir(storage, { recursive: true });
+  await prepare?.(storage);
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
   const config = join(dir, "config.yml");

@@ -3,6 +3,7 @@ import type { Workload } from "../scenarios.js";
 import { authWorkload } from "./auth.js";
 import { blobsWorkload } from "./blobs.js";
 import { catalogWorkload } from "./catalog.js";
+import { gcWorkload } from "./gc.js";
 import { manifestsWorkload } from "./manifests.js";
 import { mergeWorkload } from "./merge.js";
 import { mountsWorkload } from "./mounts.js";
@@ -21,6 +22,7 @@ export const workloads: readonly Workload[] = [
   catalogWorkload,
   mountsWorkload,
   mergeWorkload,
+  gcWorkload,
   authWorkload("anonymous"),
   authWorkload("basic"),
   authWorkload("bearer"),

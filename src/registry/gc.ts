@@ -32,6 +32,9 @@
  *    something deleted.
  * 5. The grace period keeps what was stored recently but is not referenced yet (an upload between
  *    its PUT and the manifest that names it), whether written by this process or another tool.
+ * 6. A crash: revisions are deleted durably, before any blob; blobs and their links are deleted
+ *    lossily where the driver can (no sync per deletion), in order. A crash may bring some of
+ *    them back: garbage again, for the next collection; never a revision naming a deleted blob.
  * This holds for the process that owns the store and runs the collection (the filesystem and
  * memory drivers). A shared store is collected under the same rules by a protocol that publishes
  * the hold and the claims in the store (not yet: `collect` refuses a shared store).
@@ -487,10 +490,10 @@ async function sweepBlobs(registry: Registry, sweepable: (digest: string) => boo
         try {
           if (!report.dryRun) {
             for (const name of links.get(digest.value) ?? []) {
-              if (await deleteIfExists(driver, layerLinkDirPath(name, digest))) report.links.deleted++;
+              if (await deleteIfExists(driver, layerLinkDirPath(name, digest), { lossy: true })) report.links.deleted++;
               blobs.forgetLink(name, digest);
             }
-            await deleteIfExists(driver, blobDirPath(digest));
+            await deleteIfExists(driver, blobDirPath(digest), { lossy: true });
             blobs.forget(digest);
           } else {
             report.links.deleted += links.get(digest.value)?.length ?? 0;
