@@ -64,14 +64,19 @@ function gated(driver: StorageDriver, op: "delete" | "list", matches: (path: str
   const gate = new Promise<void>((resolve) => (open = resolve));
   let reached!: () => void;
   const arrived = new Promise<void>((resolve) => (reached = resolve));
-  const original = driver[op].bind(driver) as (path: string, ...rest: unknown[]) => Promise<unknown>;
-  (driver as unknown as Record<string, unknown>)[op] = async (path: string, ...rest: unknown[]) => {
-    if (matches(path)) {
-      reached();
-      await gate;
-    }
-    return original(path, ...rest);
-  };
+  const wrap =
+    (original: (path: string, ...rest: unknown[]) => Promise<unknown>) =>
+    async (path: string, ...rest: unknown[]): Promise<unknown> => {
+      if (matches(path)) {
+        reached();
+        await gate;
+      }
+      return original(path, ...rest);
+    };
+  (driver as unknown as Record<string, unknown>)[op] = wrap(driver[op].bind(driver) as (path: string, ...rest: unknown[]) => Promise<unknown>);
+  // A collection deletes without a sync where the driver can: that way is gated too.
+  const lossy = driver.capabilities.lossy;
+  if (op === "delete" && lossy) (lossy as { delete: unknown }).delete = wrap(lossy.delete.bind(lossy) as (path: string) => Promise<unknown>);
   return { arrived, open };
 }
 
