@@ -1,7 +1,7 @@
 /**
  * Garbage collection of a big store: `gcRepos` repositories holding `gcManifests` tagged manifests
  * and `gcBlobs` blobs, half of them garbage (linked into their repository, as blobs of deleted
- * images are, but referenced by no manifest). The same store, byte for byte, is written into each
+ * images are, but referenced by no manifest). The same store, byte for byte, is placed into each
  * server's fresh storage before it starts, as a restored backup would be.
  *
  * lading collects while it serves: `lading gc --storage DIR --grace 0s` (the running server
@@ -12,7 +12,8 @@
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { once } from "node:events";
 import { join } from "node:path";
 import { call, expectStatus, runPool } from "../http.js";
 import { imageManifest, manifestAccept, type Target } from "../protocol.js";
@@ -133,11 +134,29 @@ async function readAtRate(t: Target, shape: Shape, perSecond: number, done: () =
   return latencies;
 }
 
+/**
+ * Puts the store into `storage`: written once per run into a template beside the servers, then
+ * hard-linked (`cp -al`): neither registry changes a file in place (they write new files and
+ * rename them, and delete), so the template stays as written.
+ */
+async function placeStore(storage: string, opts: Options): Promise<void> {
+  const shape = shapeOf(opts);
+  const template = join(opts.work, `gc-template-${shape.repos}-${shape.manifestsPerRepo}-${shape.contentPerRepo}-${shape.garbagePerRepo}`);
+  if (!existsSync(join(template, "complete"))) {
+    rmSync(template, { recursive: true, force: true });
+    writeStore(template, shape);
+    writeFileSync(join(template, "complete"), "");
+  }
+  const copy = spawn("cp", ["-al", join(template, "docker"), `${storage}/`], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  copy.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(copy, "close")) as [number | null];
+  if (code !== 0) throw new Error(`cp -al of the garbage-collection store failed: ${stderr}`);
+}
+
 export const gcWorkload: Workload = {
   name: "gc",
-  async prepare(storage, opts) {
-    writeStore(storage, shapeOf(opts));
-  },
+  prepare: placeStore,
   async run(ctx) {
     const { opts, server } = ctx;
     const shape = shapeOf(opts);
