@@ -35,6 +35,7 @@ export interface Composition {
 export async function compose(config: Config, options: { logger?: Logger } = {}): Promise<Composition> {
   const log = options.logger ?? pino({ level: config.log.level, base: Object.keys(config.log.fields).length > 0 ? config.log.fields : null, timestamp: pino.stdTimeFunctions.isoTime });
   checkTransport(config);
+  checkCollection(config);
   const driver = await createDriver(config.storage, (message) => log.warn(message));
   // A broken auth setting stops the start: the store is released before the error goes on.
   const control = await accessControl(config, keyStoreOf(config, driver), log).catch(async (err: unknown) => {
@@ -75,6 +76,14 @@ function checkTransport(config: Config): void {
     `access control is on and http.addr ${config.http.addr} is not a loopback address: passwords and tokens would cross the network in the clear. ` +
       "Serve TLS (--tls-cert and --tls-key, or http.tls), or, behind a proxy that terminates TLS, pass --insecure-http (lading.auth.insecurehttp: true)",
   );
+}
+
+/** Garbage collection runs on stores one process owns: on a shared one, its settings would do nothing. */
+function checkCollection(config: Config): void {
+  if (config.storage.s3 === undefined) return;
+  const gc = config.lading.gc;
+  const key = gc.enabled ? "lading.gc.enabled" : gc.retention.length > 0 ? "lading.gc.retention" : undefined;
+  if (key !== undefined) throw new ConfigError(`${key}: garbage collection of a shared store (s3) is not supported yet, so it would never run; remove it`);
 }
 
 /** Where a generated token key is kept: beside a filesystem store's tree, or in the bucket, where every replica finds it. */

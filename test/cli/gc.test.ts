@@ -1,25 +1,12 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { pushBlob, pushImage, request, startTestServer } from "../api/support.js";
+import { runLading } from "../helpers/lading-cli.js";
 
-const main = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
-
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("LADING_")));
-    const child = spawn(process.execPath, [main, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = runLading;
 
 async function blobCount(root: string): Promise<number> {
   const dir = join(root, "docker/registry/v2/blobs/sha256");
@@ -120,6 +107,20 @@ describe("lading gc", () => {
       assert.match(metrics, /lading_gc_freed_bytes_total\{dryrun="false"\} [1-9]/);
     } finally {
       await server.close();
+    }
+  });
+
+  it("stops a server on S3 whose config asks for collections it cannot run, naming the key", async () => {
+    const cases: Array<[string, string]> = [
+      ["lading.gc.enabled", "  gc:\n    enabled: true\n"],
+      ["lading.gc.retention", "  gc:\n    retention:\n      - repositories: ['**']\n        keeplast: 3\n"],
+    ];
+    for (const [key, yaml] of cases) {
+      const config = join(dir, "s3-gc.yml");
+      await writeFile(config, `storage:\n  s3:\n    bucket: b\n    region: us-east-1\n    regionendpoint: http://127.0.0.1:9\nlading:\n${yaml}`);
+      const { code, stderr } = await run(["serve", "--config", config]);
+      assert.equal(code, 2, stderr);
+      assert.match(stderr, new RegExp(`${key.replace(/\./g, "\\.")}: garbage collection of a shared store \\(s3\\) is not supported yet`));
     }
   });
 
