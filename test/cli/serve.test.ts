@@ -8,20 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
+import { ladingMain, runLading } from "../helpers/lading-cli.js";
 
-const main = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+const main = ladingMain;
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [main, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = runLading;
 
 /** Starts `lading serve` on port 0 and resolves with its URL once it logs that it listens. */
 function serve(args: string[]): Promise<{ child: ChildProcess; url: string; lines: string[] }> {

@@ -5,39 +5,26 @@
  * client and plain API pushes push, re-tag and delete while `lading gc` runs again and again.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import type { CollectReport } from "../../src/registry/gc.js";
 import { requireTools } from "../helpers/exec.js";
 import { archImage, bigImage, multiLayer, singleLayer } from "../helpers/fixtures.js";
 import { ImageSet } from "../helpers/image-set.js";
-import { writeImageIndex, type Descriptor } from "../helpers/oci-layout.js";
-import { dockerRegistryGarbageCollect, startDockerRegistry, startLading, type RunningRegistry } from "../helpers/registries.js";
-import { getBlob, headManifest } from "../helpers/registry-http.js";
+import { dockerRegistryGarbageCollect, type RunningRegistry } from "../helpers/registries.js";
+import { buildLayout, Fleet } from "../helpers/fleet.js";
+import { getBlob, headManifest, MANIFEST_ACCEPT } from "../helpers/registry-http.js";
+import { runLading } from "../helpers/lading-cli.js";
 import { Scratch } from "../helpers/scratch.js";
 import { withServerLogs } from "../helpers/server-process.js";
 import { Skopeo } from "../helpers/skopeo.js";
-import { buildImage, type ImageSpec } from "../helpers/umoci.js";
+import type { ImageSpec } from "../helpers/umoci.js";
 
 requireTools("docker-registry", "skopeo", "umoci");
 
-const main = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
-
-/** Runs the lading CLI; resolves with its exit code and output. */
-function lading(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [main, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const lading = runLading;
 
 async function gc(storage: string, ...flags: string[]): Promise<CollectReport> {
   const { code, stdout, stderr } = await lading(["gc", "--storage", storage, "--json", ...flags]);
@@ -46,13 +33,6 @@ async function gc(storage: string, ...flags: string[]): Promise<CollectReport> {
 }
 
 const sha256 = (data: Buffer) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
-
-const MANIFEST_ACCEPT = [
-  "application/vnd.oci.image.manifest.v1+json",
-  "application/vnd.oci.image.index.v1+json",
-  "application/vnd.docker.distribution.manifest.v2+json",
-  "application/vnd.docker.distribution.manifest.list.v2+json",
-].join(", ");
 
 /** Uploads raw bytes as a blob with a monolithic POST + PUT; returns its digest. */
 async function uploadBlob(registry: RunningRegistry, repo: string, data: Buffer): Promise<string> {
@@ -100,44 +80,24 @@ describe("garbage collection with real clients and the reference", { timeout: 30
   let scratch: Scratch;
   let skopeo: Skopeo;
   let src: string;
-  const children = new Map<string, ImageSpec>();
-  const running: RunningRegistry[] = [];
-  const everyLading: RunningRegistry[] = [];
+  let children = new Map<string, ImageSpec>();
+  const fleet = new Fleet(() => scratch);
   const doomedSpec = bigImage(1);
 
   before(async () => {
     scratch = await Scratch.create("e2e-gc");
     skopeo = await Skopeo.create(scratch);
     src = scratch.path("src");
-    const work = await scratch.dir("work");
-    const specs: Record<string, ImageSpec> = { single: singleLayer, multi: multiLayer, amd64: archImage("amd64"), arm64: archImage("arm64"), doomed: doomedSpec };
-    const platforms: Descriptor[] = [];
-    for (const [tag, spec] of Object.entries(specs)) {
-      const built = await buildImage(src, tag, spec, work);
-      if (tag === "amd64" || tag === "arm64") {
-        platforms.push(built);
-        children.set(built.digest, spec);
-      }
-    }
-    await writeImageIndex(src, "multiarch", platforms);
+    children = await buildLayout(src, await scratch.dir("work"), { single: singleLayer, multi: multiLayer, amd64: archImage("amd64"), arm64: archImage("arm64"), doomed: doomedSpec });
   });
   after(async () => {
-    for (const r of running) await r.stop();
+    await fleet.stopAll();
     await scratch?.cleanup();
   });
 
-  const test = (name: string, body: () => Promise<void>) => it(name, withServerLogs(() => running.map((r) => r.process), body));
-  async function start(kind: "lading" | "docker-registry", storage: string): Promise<RunningRegistry> {
-    const r = kind === "lading" ? await startLading(storage) : await startDockerRegistry(storage, await scratch.dir("config"));
-    running.push(r);
-    if (kind === "lading") everyLading.push(r);
-    return r;
-  }
-  async function stop(r: RunningRegistry): Promise<void> {
-    await r.stop();
-    running.splice(running.indexOf(r), 1);
-    if (r.kind === "lading") assert.equal(r.process.exitedWith, "exit code 0");
-  }
+  const test = (name: string, body: () => Promise<void>) => it(name, withServerLogs(() => fleet.running.map((r) => r.process), body));
+  const start = (kind: "lading" | "docker-registry", storage: string) => fleet.start(kind, storage);
+  const stop = (r: RunningRegistry) => fleet.stop(r);
 
   test("lading collects a store docker-registry wrote; docker-registry then serves it and its collector finds nothing left", async () => {
     const store = await scratch.dir("interop-store");
@@ -304,7 +264,7 @@ describe("garbage collection with real clients and the reference", { timeout: 30
   });
 
   test("lading logged no server fault (5xx answer or error entry)", async () => {
-    assert.equal(everyLading.length, 2);
-    for (const r of everyLading) assert.deepEqual(r.process.faults, []);
+    assert.equal(fleet.everyLading.length, 2);
+    for (const r of fleet.everyLading) assert.deepEqual(r.process.faults, []);
   });
 });

@@ -10,13 +10,14 @@ import { after, before, describe, it } from "node:test";
 import { requireTools } from "../helpers/exec.js";
 import { archImage, bigImage, multiLayer, singleLayer } from "../helpers/fixtures.js";
 import { ImageSet } from "../helpers/image-set.js";
-import { sha256, writeImageIndex, type Descriptor } from "../helpers/oci-layout.js";
-import { dockerRegistryGarbageCollect, type RunningRegistry, startDockerRegistry, startLading } from "../helpers/registries.js";
+import { sha256 } from "../helpers/oci-layout.js";
+import { dockerRegistryGarbageCollect, type RunningRegistry } from "../helpers/registries.js";
+import { buildLayout, Fleet } from "../helpers/fleet.js";
 import { catalog, deleteManifest, getBlob, headManifest, pushBlobChunked, tags } from "../helpers/registry-http.js";
 import { Scratch } from "../helpers/scratch.js";
 import { withServerLogs } from "../helpers/server-process.js";
 import { Skopeo } from "../helpers/skopeo.js";
-import { buildImage, type ImageSpec } from "../helpers/umoci.js";
+import type { ImageSpec } from "../helpers/umoci.js";
 
 requireTools("docker-registry", "skopeo", "umoci");
 
@@ -35,43 +36,24 @@ describe("storage interop with docker-registry", { timeout: 120_000 }, () => {
   let scratch: Scratch;
   let skopeo: Skopeo;
   let src: string;
-  const children = new Map<string, ImageSpec>();
-  const running: RunningRegistry[] = [];
-  const everyLading: RunningRegistry[] = [];
+  let children = new Map<string, ImageSpec>();
+  const fleet = new Fleet(() => scratch);
 
   before(async () => {
     scratch = await Scratch.create("e2e-interop");
     skopeo = await Skopeo.create(scratch);
     src = scratch.path("src");
-    const work = await scratch.dir("work");
-    const platforms: Descriptor[] = [];
-    for (const [tag, spec] of Object.entries(specs)) {
-      const built = await buildImage(src, tag, spec, work);
-      if (tag === "amd64" || tag === "arm64") {
-        platforms.push(built);
-        children.set(built.digest, spec);
-      }
-    }
-    await writeImageIndex(src, "multiarch", platforms);
+    children = await buildLayout(src, await scratch.dir("work"), specs);
   });
   after(async () => {
-    for (const r of running) await r.stop();
+    await fleet.stopAll();
     await scratch?.cleanup();
   });
 
-  const test = (name: string, body: () => Promise<void>) => it(name, withServerLogs(() => running.map((r) => r.process), body));
-  async function start(kind: "lading" | "docker-registry", storage: string): Promise<RunningRegistry> {
-    const r = kind === "lading" ? await startLading(storage) : await startDockerRegistry(storage, await scratch.dir("config"));
-    running.push(r);
-    if (kind === "lading") everyLading.push(r);
-    return r;
-  }
+  const test = (name: string, body: () => Promise<void>) => it(name, withServerLogs(() => fleet.running.map((r) => r.process), body));
+  const start = (kind: "lading" | "docker-registry", storage: string) => fleet.start(kind, storage);
   /** Stops a server before the other one takes over its store; lading must drain and exit 0 on SIGTERM. */
-  async function stop(r: RunningRegistry): Promise<void> {
-    await r.stop();
-    running.splice(running.indexOf(r), 1);
-    if (r.kind === "lading") assert.equal(r.process.exitedWith, "exit code 0", "lading should shut down cleanly on SIGTERM");
-  }
+  const stop = (r: RunningRegistry) => fleet.stop(r);
 
   /**
    * The same images in either direction: OCI single and multi-layer, Docker schema 2, an OCI index
@@ -192,7 +174,7 @@ describe("storage interop with docker-registry", { timeout: 120_000 }, () => {
   });
 
   test("lading logged no server fault (5xx answer or error entry)", async () => {
-    assert.equal(everyLading.length, 2);
-    for (const r of everyLading) assert.deepEqual(r.process.faults, []);
+    assert.equal(fleet.everyLading.length, 2);
+    for (const r of fleet.everyLading) assert.deepEqual(r.process.faults, []);
   });
 });

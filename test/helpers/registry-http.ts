@@ -4,7 +4,8 @@
  */
 import type { RunningRegistry } from "./registries.js";
 
-const MANIFEST_ACCEPT = [
+/** Every manifest type, as clients ask for them. */
+export const MANIFEST_ACCEPT = [
   "application/vnd.oci.image.manifest.v1+json",
   "application/vnd.oci.image.index.v1+json",
   "application/vnd.docker.distribution.manifest.v2+json",
