@@ -50,6 +50,8 @@ export async function compose(config: Config, options: { logger?: Logger } = {})
     requireIndexChildren: config.validation.manifests.indexes.platforms !== "none" && !config.lading.manifests.sparse,
     requireBlobs: !config.lading.manifests.sparse,
     immutableTags: config.lading.tags.immutable,
+    collectionWindowMs: config.lading.gc.window,
+    warn: (message) => log.warn(message),
   });
   return {
     config,
@@ -58,6 +60,7 @@ export async function compose(config: Config, options: { logger?: Logger } = {})
     registry,
     ...control,
     close: async () => {
+      registry.close();
       await registry.uploads.persistFresh();
       // A checkpoint: the store is then whole without lading's journal (registry:2 can serve it).
       await driver.close();
@@ -78,12 +81,10 @@ function checkTransport(config: Config): void {
   );
 }
 
-/** Garbage collection runs on stores one process owns: on a shared one, its settings would do nothing. */
+/** Retention rules are applied to stores one process owns: on a shared one they would never act. */
 function checkCollection(config: Config): void {
-  if (config.storage.s3 === undefined) return;
-  const gc = config.lading.gc;
-  const key = gc.enabled ? "lading.gc.enabled" : gc.retention.length > 0 ? "lading.gc.retention" : undefined;
-  if (key !== undefined) throw new ConfigError(`${key}: garbage collection of a shared store (s3) is not supported yet, so it would never run; remove it`);
+  if (config.storage.s3 === undefined || config.lading.gc.retention.length === 0) return;
+  throw new ConfigError("lading.gc.retention: retention rules are not applied to a shared store (s3) yet, so they would never act; remove them");
 }
 
 /** Where a generated token key is kept: beside a filesystem store's tree, or in the bucket, where every replica finds it. */

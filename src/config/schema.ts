@@ -255,6 +255,11 @@ const lading = z
         dryrun: z.boolean().default(false),
         /** Per repository pattern, the first rule that matches: tags it does not keep are removed. */
         retention: z.array(retentionRule).default([]),
+        /**
+         * On a shared store: how long a replica acts on what it last read of the collection state
+         * (src/registry/shared-collection.ts); the same on every replica and collector.
+         */
+        window: duration.default("10s").refine((ms) => ms >= 100, { message: "must be at least 100ms" }),
       })
       .strict()
       .default({}),

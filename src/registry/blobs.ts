@@ -7,7 +7,7 @@ import { byKey, keyBytes, Lru } from "./lru.js";
 import { writable, type WritePolicy } from "./write-policy.js";
 import { coherenceFor, ExpiringLru, type Coherence } from "./coherence.js";
 import { openSource, writeAll } from "../storage/ops.js";
-import { CollectionGuard } from "./collection-guard.js";
+import { CollectionGuard, type UseGuard } from "./collection-guard.js";
 
 /** How long a redirect URL stays valid (registry:2's s3 driver: 20 minutes). */
 const redirectSeconds = 20 * 60;
@@ -34,7 +34,7 @@ export class BlobStore {
     private readonly driver: StorageDriver,
     private readonly policy: WritePolicy = writable,
     private readonly coherence: Coherence = coherenceFor(driver),
-    readonly guard: CollectionGuard = new CollectionGuard(),
+    readonly guard: UseGuard = new CollectionGuard(),
   ) {
     this.sizes = new ExpiringLru<string, number>(2 << 20, byKey, coherence.existenceMs);
     this.links = new ExpiringLru<string, true>(2 << 20, byKey, coherence.existenceMs);
@@ -82,7 +82,9 @@ export class BlobStore {
   async link(name: string, digest: Digest): Promise<boolean> {
     this.policy.write();
     return this.guard.writing(async () => {
-      if ((await this.size(digest)) === undefined) return false;
+      do {
+        if ((await this.size(digest)) === undefined) return false;
+      } while (!(await this.guard.committing()));
       if (!this.knownLink(`${name}\n${digest.value}`)) await writeLink(this.driver, layerLinkPath(name, digest), digest);
       return true;
     });
@@ -148,6 +150,9 @@ export class BlobStore {
     await this.guard.writing(async () => {
       const deleting = this.guard.touch(digest.value);
       if (deleting) await deleting;
+      // What is stored here needs no check: only that a collection deleting it is over.
+      const committing = this.guard.committing();
+      if (committing !== true) await committing;
       const key = `${name}\n${digest.value}`;
       const mutations = this.knownLink(key) ? storing : [...storing, linkMutation(layerLinkPath(name, digest), digest)];
       await writeAll(this.driver, mutations);
@@ -175,6 +180,13 @@ export class BlobStore {
   forget(digest: Digest): void {
     this.sizes.delete(digest.value);
     this.contents.delete(digest.value);
+  }
+
+  /** Forgets every blob and link (another process collected garbage). */
+  forgetAll(): void {
+    this.sizes.clear();
+    this.links.clear();
+    this.contents.clear();
   }
 
   /** Forgets a repository's link to a blob (a garbage collection deletes it). */

@@ -13,7 +13,9 @@ import { Lru } from "./lru.js";
  *   - On a shared store (replicas on one bucket), tags and tag lists are read through on every
  *     request, so a tag pushed through one replica is served by every other on the next request.
  *     That something exists (a blob, a link, a revision) is believed for `existenceMs` at most, so
- *     a delete or a garbage collection by another replica is seen within that bound. The catalog
+ *     a delete by another replica is seen within that bound; every such belief is dropped when a
+ *     garbage collection ends (shared-collection.ts), and a write never relies on one while a
+ *     collection might delete it. The catalog
  *     is walked again when older than `catalogMs`, and only when asked for. Upload state is never
  *     cached: any replica takes any request of an upload. Such beliefs answer reads only: a write
  *     (a link, a revision, a blob's bytes) is never skipped because this process believes its
@@ -70,5 +72,9 @@ export class ExpiringLru<K, V> {
 
   delete(key: K): void {
     this.entries.delete(key);
+  }
+
+  clear(): void {
+    this.entries.clear();
   }
 }

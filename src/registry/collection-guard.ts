@@ -1,4 +1,25 @@
 /**
+ * What the registry's stores tell a garbage collection of their uses. One implementation per kind
+ * of store: `CollectionGuard` below for a store this process owns, where the collection runs in
+ * this process; `SharedCollectionGuard` (shared-collection.ts) for one shared by replicas.
+ */
+export interface UseGuard {
+  /** Records a use of `digest` before it is checked, read or written; resolves once it may go on. */
+  touch(digest: string): Promise<void> | undefined;
+  /** `touch` for several digests at once. */
+  hold(digests: readonly string[]): Promise<void> | undefined;
+  /** Runs a write that makes content reachable (a manifest put, an upload's completion, a mount). */
+  writing<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * Called by a write right before its visible writes: false when what it checked may have been
+   * deleted meanwhile, and it must check again.
+   */
+  committing(): Promise<boolean> | true;
+  /** Changes whenever a cache may no longer store what a read that began before saw. */
+  readonly epoch: number;
+}
+
+/**
  * What lets a garbage collection run while the registry serves (gc.ts has the whole protocol).
  *
  * - Writes that make something reachable (a manifest put, an upload or a mount storing a blob) run
@@ -16,7 +37,7 @@
  *
  * When no collection runs, `touch` costs one property read.
  */
-export class CollectionGuard {
+export class CollectionGuard implements UseGuard {
   private held: Set<string> | undefined;
   private readonly deleting = new Map<string, { done: Promise<void>; finish: () => void }>();
   private generation = 0;
@@ -30,6 +51,17 @@ export class CollectionGuard {
     if (this.held === undefined) return undefined;
     this.held.add(digest);
     return this.deleting.get(digest)?.done;
+  }
+
+  hold(digests: readonly string[]): Promise<void> | undefined {
+    if (this.held === undefined) return undefined;
+    const waits = digests.map((d) => this.touch(d)).filter((p) => p !== undefined);
+    return waits.length === 0 ? undefined : Promise.all(waits).then(() => undefined);
+  }
+
+  /** Uses hold synchronously here: nothing checked can have been deleted before the visible writes. */
+  committing(): true {
+    return true;
   }
 
   /** Runs a write that makes content reachable; a collection starting meanwhile waits for it. */

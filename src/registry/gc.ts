@@ -36,8 +36,12 @@
  *    lossily where the driver can (no sync per deletion), in order. A crash may bring some of
  *    them back: garbage again, for the next collection; never a revision naming a deleted blob.
  * This holds for the process that owns the store and runs the collection (the filesystem and
- * memory drivers). A shared store is collected under the same rules by a protocol that publishes
- * the hold and the claims in the store (not yet: `collect` refuses a shared store).
+ * memory drivers). A shared store (replicas on one bucket) is collected under the same rules by
+ * a protocol that publishes the holds and the claims in the store (shared-collection.ts): the
+ * collector announces itself and waits one window, so that writes under way finish or hold what
+ * they use; after the mark it writes every claim at once, reads the holds, and deletes what is
+ * claimed and not held; replicas forget what they believed when it ends. Retention rules are not
+ * applied to a shared store yet (a tag moved meanwhile by another replica would be lost).
  */
 import { parseDigest, type Digest } from "../oci/digest.js";
 import { isPathNotFound, type StorageDriver } from "../storage/driver.js";
@@ -46,6 +50,8 @@ import { inParallel } from "../image/parallel.js";
 import { deleteIfExists } from "./links.js";
 import { globToRegExp } from "../auth/policy.js";
 import type { Registry } from "./index.js";
+import { CollectionGuard } from "./collection-guard.js";
+import { SharedCollection } from "./shared-collection.js";
 
 export interface CollectOptions {
   /** Report what would be deleted, and delete nothing. */
@@ -58,6 +64,8 @@ export interface CollectOptions {
   uploadsAgeMs?: number;
   /** Which tags to remove, per repository pattern: the first rule matching a repository applies. */
   retention?: readonly RetentionRule[];
+  /** On a shared store: the replicas' window (`lading.gc.window`), in ms. */
+  windowMs?: number;
 }
 
 /**
@@ -129,11 +137,12 @@ export class CollectionRefused extends Error {}
 /** Runs one garbage collection over the registry's store while it serves. */
 export async function collect(registry: Registry, options: CollectOptions): Promise<CollectReport> {
   const driver = registry.driver;
-  if (!driver.capabilities.exclusive) {
-    throw new CollectionRefused(`garbage collection of a shared store (${driver.name}) while replicas serve it is not supported yet; lading collects stores it owns (filesystem)`);
-  }
   const guard = registry.blobs.guard;
-  if (guard.active) throw new CollectionRefused("a garbage collection is already running");
+  const local = guard instanceof CollectionGuard ? guard : undefined;
+  if (local?.active) throw new CollectionRefused("a garbage collection is already running");
+  if (local === undefined && options.retention !== undefined && options.retention.length > 0) {
+    throw new CollectionRefused(`retention rules (lading.gc.retention) are not applied to a shared store (${driver.name}) yet: a tag another replica moves meanwhile could be lost`);
+  }
   const started = Date.now();
   const report: CollectReport = {
     dryRun: options.dryRun === true,
@@ -151,7 +160,12 @@ export async function collect(registry: Registry, options: CollectOptions): Prom
     deletedManifests: [],
     deletedBlobs: [],
   };
-  await guard.begin();
+  if (local === undefined) {
+    await collectShared(registry, options, started, report);
+    report.durationMs = Date.now() - started;
+    return report;
+  }
+  await local.begin();
   try {
     const marked = new Set<string>();
     const untagged: Unreached[] = [];
@@ -160,19 +174,132 @@ export async function collect(registry: Registry, options: CollectOptions): Prom
     for (const repository of repositories) {
       if (repository.manifests) await markRepository(registry, repository.name, options, started, marked, untagged, report);
     }
-    await deleteRevisions(registry, untagged, marked, report);
+    await deleteRevisions(registry, untagged, marked, report, { inUse: (d) => local.isHeld(d), claim: (d) => local.claim(d), release: (d) => local.release(d), deleting: () => {} });
     const sweepable = (digest: string): boolean => !marked.has(digest);
     const links = await unmarkedLinks(driver, repositories, sweepable);
-    await sweepBlobs(registry, sweepable, links, started - options.graceMs, report);
+    await sweepBlobs(registry, sweepable, links, started - options.graceMs, report, local);
     if (options.uploadsAgeMs !== undefined) {
       const purged = await registry.uploads.purge(new Date(Date.now() - options.uploadsAgeMs), report.dryRun);
       report.uploads = { deleted: purged.purged.length, kept: purged.kept };
     }
   } finally {
-    guard.end();
+    local.end();
   }
   report.durationMs = Date.now() - started;
   return report;
+}
+
+/**
+ * The same collection on a shared store: announced to the replicas (shared-collection.ts), the
+ * mark as above, then every deletion claimed at once; what a replica held meanwhile is kept.
+ */
+async function collectShared(registry: Registry, options: CollectOptions, started: number, report: CollectReport): Promise<void> {
+  const driver = registry.driver;
+  const collection = report.dryRun ? undefined : await SharedCollection.begin(driver, options.windowMs ?? defaultWindowMs, (message) => new CollectionRefused(message));
+  try {
+    const marked = new Set<string>();
+    const untagged: Unreached[] = [];
+    const repositories = await walkRepositories(driver);
+    report.repositories = repositories.filter((r) => r.manifests).length;
+    for (const repository of repositories) {
+      if (repository.manifests) await markRepository(registry, repository.name, options, started, marked, untagged, report);
+    }
+    const blobs = await unmarkedBlobs(driver, (digest) => !marked.has(digest), started - options.graceMs, report);
+    const wanted = [...new Set([...untagged.map((u) => u.digest.value), ...blobs.map((b) => b.digest.value)])];
+    const free = collection === undefined ? new Set(wanted) : await collection.claim(wanted);
+    const claims: Claims = { inUse: (digest) => !free.has(digest), claim: (digest) => free.has(digest), release: () => {}, deleting: () => collection?.alive() };
+    await deleteRevisions(registry, untagged, marked, report, claims);
+    const sweepable = (digest: string): boolean => free.has(digest) && !marked.has(digest);
+    const links = await unmarkedLinks(driver, repositories, sweepable);
+    await inParallel(blobs, parallelism, async ({ digest, size }) => {
+      if (!sweepable(digest.value)) {
+        report.blobs.inUse++;
+        return;
+      }
+      collection?.alive();
+      await deleteBlob(registry, digest, size, links, report);
+    });
+    if (options.uploadsAgeMs !== undefined) {
+      const purged = await registry.uploads.purge(new Date(Date.now() - options.uploadsAgeMs), report.dryRun);
+      report.uploads = { deleted: purged.purged.length, kept: purged.kept };
+    }
+  } finally {
+    await collection?.end();
+  }
+}
+
+/** The replicas' window when none is configured (`lading.gc.window`). */
+export const defaultWindowMs = 10_000;
+
+/** How a sweep takes what it deletes: a digest in use is kept; a claimed one is deleted, then released. */
+interface Claims {
+  inUse(digest: string): boolean;
+  claim(digest: string): boolean;
+  release(digest: string): void;
+  /** Before each deletion: throws when deleting must stop. */
+  deleting(): void;
+}
+
+/** Every unmarked blob stored before `before` (ms), with its size; counts the reachable and the young. */
+async function unmarkedBlobs(driver: StorageDriver, sweepable: (digest: string) => boolean, before: number, report: CollectReport): Promise<Array<{ digest: Digest; size: number }>> {
+  const found: Array<{ digest: Digest; size: number }> = [];
+  await eachBlobPrefix(driver, report, async (digests) => {
+    const candidates = digests.filter((d) => {
+      if (sweepable(d.value)) return true;
+      report.blobs.reachable++;
+      return false;
+    });
+    await inParallel(candidates, parallelism, async (digest) => {
+      const size = await oldBlobSize(driver, digest, before);
+      if (size === undefined) report.blobs.young++;
+      else found.push({ digest, size });
+    });
+  });
+  return found;
+}
+
+/** The digests under `blobs/`, one two-hex-digit prefix at a time. */
+async function eachBlobPrefix(driver: StorageDriver, report: CollectReport, each: (digests: Digest[]) => Promise<void>): Promise<void> {
+  for (const algorithm of await listAll(driver, blobsRoot)) {
+    for (const prefix of await listAll(driver, `${blobsRoot}/${algorithm}`)) {
+      const digests: Digest[] = [];
+      for (const hex of await listAll(driver, `${blobsRoot}/${algorithm}/${prefix}`)) {
+        const digest = parseDigest(`${algorithm}:${hex}`);
+        if (digest) digests.push(digest);
+        else report.problems.push(`blob directory ${blobsRoot}/${algorithm}/${prefix}/${hex} is not a digest: skipped`);
+      }
+      await each(digests);
+    }
+  }
+}
+
+/** A blob's size when it was stored before `before` (ms); undefined when younger. A directory without its data counts 0. */
+async function oldBlobSize(driver: StorageDriver, digest: Digest, before: number): Promise<number | undefined> {
+  try {
+    const info = await driver.stat(blobDataPath(digest));
+    return info.modTime.getTime() > before ? undefined : info.size;
+  } catch (err) {
+    if (!isPathNotFound(err)) throw err;
+    return 0; // a directory without its data: removed with the rest
+  }
+}
+
+/** Deletes a blob: each repository's link to it first, then its bytes; forgets them (or, in a dry run, counts). */
+async function deleteBlob(registry: Registry, digest: Digest, size: number, links: Map<string, string[]>, report: CollectReport): Promise<void> {
+  const { driver, blobs } = registry;
+  if (!report.dryRun) {
+    for (const name of links.get(digest.value) ?? []) {
+      if (await deleteIfExists(driver, layerLinkDirPath(name, digest), { lossy: true })) report.links.deleted++;
+      blobs.forgetLink(name, digest);
+    }
+    await deleteIfExists(driver, blobDirPath(digest), { lossy: true });
+    blobs.forget(digest);
+  } else {
+    report.links.deleted += links.get(digest.value)?.length ?? 0;
+  }
+  report.blobs.deleted++;
+  report.blobs.bytesFreed += size;
+  report.deletedBlobs.push({ digest: digest.value, size });
 }
 
 interface RepositoryDir {
@@ -393,8 +520,7 @@ async function readReferences(driver: StorageDriver, digest: Digest, problems: s
  * step: one used meanwhile is kept, with everything it reaches (its blobs are marked, its child
  * revisions kept too), and the rest are claimed at once; the deletions follow.
  */
-async function deleteRevisions(registry: Registry, untagged: Unreached[], marked: Set<string>, report: CollectReport): Promise<void> {
-  const guard = registry.blobs.guard;
+async function deleteRevisions(registry: Registry, untagged: Unreached[], marked: Set<string>, report: CollectReport, guard: Claims): Promise<void> {
   const byKey = new Map(untagged.map((entry) => [`${entry.name}\n${entry.digest.value}`, entry]));
   const kept = new Set<Unreached>();
   const keep = (entry: Unreached): void => {
@@ -408,7 +534,7 @@ async function deleteRevisions(registry: Registry, untagged: Unreached[], marked
       if (unreached) keep(unreached);
     }
   };
-  for (const entry of untagged) if (guard.isHeld(entry.digest.value)) keep(entry);
+  for (const entry of untagged) if (guard.inUse(entry.digest.value)) keep(entry);
   // One digest may be unreached in several repositories: claimed once for all of them. Nothing
   // held is left (the step is synchronous), so every claim succeeds.
   const claimed = new Set<string>();
@@ -423,6 +549,7 @@ async function deleteRevisions(registry: Registry, untagged: Unreached[], marked
   try {
     await inParallel(doomed, parallelism, async ({ name, digest, references }) => {
       if (!report.dryRun) {
+        guard.deleting();
         await deleteIfExists(registry.driver, revisionDirPath(name, digest));
         if (references.subject !== undefined) await deleteIfExists(registry.driver, referrerLinkPath(name, references.subject, digest).replace(/\/link$/, ""));
         registry.manifests.forgetRevision(name, digest);
@@ -455,56 +582,29 @@ async function unmarkedLinks(driver: StorageDriver, repositories: RepositoryDir[
 }
 
 /** Deletes every unmarked blob older than `before` (ms) and not used meanwhile, its links first. */
-async function sweepBlobs(registry: Registry, sweepable: (digest: string) => boolean, links: Map<string, string[]>, before: number, report: CollectReport): Promise<void> {
-  const { driver, blobs } = registry;
-  const guard = blobs.guard;
-  for (const algorithm of await listAll(driver, blobsRoot)) {
-    for (const prefix of await listAll(driver, `${blobsRoot}/${algorithm}`)) {
-      const candidates: Digest[] = [];
-      for (const hex of await listAll(driver, `${blobsRoot}/${algorithm}/${prefix}`)) {
-        const digest = parseDigest(`${algorithm}:${hex}`);
-        if (!digest) {
-          report.problems.push(`blob directory ${blobsRoot}/${algorithm}/${prefix}/${hex} is not a digest: skipped`);
-          continue;
-        }
-        if (sweepable(digest.value)) candidates.push(digest);
-        else report.blobs.reachable++;
+async function sweepBlobs(registry: Registry, sweepable: (digest: string) => boolean, links: Map<string, string[]>, before: number, report: CollectReport, guard: CollectionGuard): Promise<void> {
+  const { driver } = registry;
+  await eachBlobPrefix(driver, report, async (digests) => {
+    const candidates = digests.filter((d) => {
+      if (sweepable(d.value)) return true;
+      report.blobs.reachable++;
+      return false;
+    });
+    await inParallel(candidates, parallelism, async (digest) => {
+      const size = await oldBlobSize(driver, digest, before);
+      if (size === undefined) {
+        report.blobs.young++;
+        return;
       }
-      await inParallel(candidates, parallelism, async (digest) => {
-        let size: number;
-        try {
-          const info = await driver.stat(blobDataPath(digest));
-          if (info.modTime.getTime() > before) {
-            report.blobs.young++;
-            return;
-          }
-          size = info.size;
-        } catch (err) {
-          if (!isPathNotFound(err)) throw err;
-          size = 0; // a directory without its data: removed with the rest
-        }
-        if (report.dryRun ? guard.isHeld(digest.value) : !guard.claim(digest.value)) {
-          report.blobs.inUse++;
-          return;
-        }
-        try {
-          if (!report.dryRun) {
-            for (const name of links.get(digest.value) ?? []) {
-              if (await deleteIfExists(driver, layerLinkDirPath(name, digest), { lossy: true })) report.links.deleted++;
-              blobs.forgetLink(name, digest);
-            }
-            await deleteIfExists(driver, blobDirPath(digest), { lossy: true });
-            blobs.forget(digest);
-          } else {
-            report.links.deleted += links.get(digest.value)?.length ?? 0;
-          }
-        } finally {
-          if (!report.dryRun) guard.release(digest.value);
-        }
-        report.blobs.deleted++;
-        report.blobs.bytesFreed += size;
-        report.deletedBlobs.push({ digest: digest.value, size });
-      });
-    }
-  }
+      if (report.dryRun ? guard.isHeld(digest.value) : !guard.claim(digest.value)) {
+        report.blobs.inUse++;
+        return;
+      }
+      try {
+        await deleteBlob(registry, digest, size, links, report);
+      } finally {
+        if (!report.dryRun) guard.release(digest.value);
+      }
+    });
+  });
 }

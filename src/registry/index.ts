@@ -8,6 +8,9 @@ import { UploadStore } from "./uploads.js";
 import { WritePolicy } from "./write-policy.js";
 import { coherenceFor } from "./coherence.js";
 import { ImmutableTags, type TagRule } from "./tag-rules.js";
+import { CollectionGuard, type UseGuard } from "./collection-guard.js";
+import { SharedCollectionGuard } from "./shared-collection.js";
+import { defaultWindowMs } from "./gc.js";
 
 export interface RegistryOptions extends ManifestOptions {
   /** Whether blobs, manifests and tags may be deleted. */
@@ -18,6 +21,10 @@ export interface RegistryOptions extends ManifestOptions {
   redirect?: boolean;
   /** Tags that, once they exist, are never moved or removed (`lading.tags.immutable`). */
   immutableTags?: readonly TagRule[];
+  /** On a shared store: the garbage collection window (`lading.gc.window`, shared-collection.ts), in ms. */
+  collectionWindowMs?: number;
+  /** Where the registry reports trouble it meets in the background. */
+  warn?: (message: string) => void;
 }
 
 /** The registry's semantics over one storage driver: what the HTTP routes call. */
@@ -34,7 +41,12 @@ export class Registry {
   ) {
     const policy = new WritePolicy(options);
     const coherence = coherenceFor(driver);
-    this.blobs = new BlobStore(driver, policy, coherence);
+    // What a garbage collection needs to know of this process's uses: in this process when it owns
+    // the store; published in the store for the collectors of a shared one.
+    const guard: UseGuard = driver.capabilities.exclusive
+      ? new CollectionGuard()
+      : new SharedCollectionGuard(driver, options.collectionWindowMs ?? defaultWindowMs, () => this.forgetAll(), options.warn);
+    this.blobs = new BlobStore(driver, policy, coherence, guard);
     this.uploads = new UploadStore(driver, this.blobs, policy);
     this.tags = new TagStore(driver, policy, coherence, new ImmutableTags(options.immutableTags));
     this.catalog = new Catalog(driver, coherence);
@@ -43,5 +55,16 @@ export class Registry {
 
   repositories(): Promise<string[]> {
     return this.catalog.list();
+  }
+
+  /** Forgets what the caches believe exists (another process collected garbage). */
+  private forgetAll(): void {
+    this.blobs.forgetAll();
+    this.manifests.forgetAll();
+  }
+
+  /** Stops what the registry does in the background. */
+  close(): void {
+    if (this.blobs.guard instanceof SharedCollectionGuard) this.blobs.guard.stop();
   }
 }

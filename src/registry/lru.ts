@@ -62,6 +62,11 @@ export class Lru<K, V> {
     this.entries.delete(key);
     this.weight -= entry.weight;
   }
+
+  clear(): void {
+    this.entries.clear();
+    this.weight = 0;
+  }
 }
 
 /**

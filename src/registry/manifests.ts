@@ -78,11 +78,13 @@ export class ManifestStore {
     const parsed = parseManifest(body, contentType);
     await this.blobs.guard.writing(async () => {
       // Held before anything is checked or skipped: a garbage collection running meanwhile keeps it.
-      for (const held of [digest, ...parsed.blobs, ...parsed.manifests]) {
-        const deleting = this.blobs.guard.touch(held.value);
-        if (deleting) await deleting;
+      const held = this.blobs.guard.hold([digest, ...parsed.blobs, ...parsed.manifests].map((d) => d.value));
+      if (held) await held;
+      for (;;) {
+        await this.checkReferences(name, parsed);
+        const committing = this.blobs.guard.committing();
+        if (committing === true || (await committing)) break;
       }
-      await this.checkReferences(name, parsed);
 
       // One durable batch: the bytes, the revision link, the referrer link, then every tag.
       const prior = this.blobs.writeMutations(digest, body);
@@ -163,6 +165,12 @@ export class ManifestStore {
     if (!linked || linked.value !== digest.value) return false;
     if (guard.epoch === epoch) this.revisions.set(revision, true);
     return true;
+  }
+
+  /** Forgets every revision and manifest (another process collected garbage). */
+  forgetAll(): void {
+    this.revisions.clear();
+    this.cache.clear();
   }
 
   /** Forgets a repository's revision of a manifest (a garbage collection deletes it). */

@@ -31,6 +31,12 @@ export async function runCollection(registry: Registry, options: CollectOptions,
   try {
     report = await collect(registry, options);
   } catch (err) {
+    if (err instanceof CollectionRefused) {
+      // Another collection runs (on a shared store, perhaps another replica's schedule): not a fault.
+      metrics?.gcRuns.inc({ outcome: "refused", dryrun });
+      log.info({ reason: err.message }, "garbage collection not started");
+      throw err;
+    }
     metrics?.gcRuns.inc({ outcome: "failed", dryrun });
     log.error({ err }, "garbage collection failed");
     throw err;
@@ -62,18 +68,35 @@ export async function runCollection(registry: Registry, options: CollectOptions,
 export function collectOptionsOf(config: Config): CollectOptions {
   const gc = config.lading.gc;
   const purging = config.storage.maintenance.uploadpurging;
-  return { dryRun: gc.dryrun, deleteUntagged: gc.deleteuntagged, graceMs: gc.grace, retention: gc.retention, ...(purging.enabled ? { uploadsAgeMs: purging.age } : {}) };
+  return { dryRun: gc.dryrun, deleteUntagged: gc.deleteuntagged, graceMs: gc.grace, retention: gc.retention, windowMs: gc.window, ...(purging.enabled ? { uploadsAgeMs: purging.age } : {}) };
 }
 
-/** Collects every `lading.gc.interval` while serving, when `lading.gc.enabled`; the first time one interval after start. */
-export function scheduleCollection(registry: Registry, config: Config, log: Logger, metrics: Metrics): NodeJS.Timeout | undefined {
+export interface Schedule {
+  /** No more collections; resolves once the one running, if any, is over. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Collects every `lading.gc.interval` while serving, when `lading.gc.enabled`; the first time one
+ * interval after start. A time that comes while the last collection still runs is skipped.
+ */
+export function scheduleCollection(registry: Registry, config: Config, log: Logger, metrics: Metrics): Schedule | undefined {
   const gc = config.lading.gc;
   if (!gc.enabled || config.storage.maintenance.readonly.enabled) return undefined;
+  let running: Promise<unknown> | undefined;
   const timer = setInterval(() => {
-    runCollection(registry, collectOptionsOf(config), log, metrics).catch(() => {});
+    if (running !== undefined) return;
+    running = runCollection(registry, collectOptionsOf(config), log, metrics)
+      .catch(() => {})
+      .finally(() => (running = undefined));
   }, Math.min(gc.interval, 2 ** 31 - 1));
   timer.unref();
-  return timer;
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }
 
 export interface AdminSocket {

@@ -163,7 +163,7 @@ export async function serve(root: Composition): Promise<RunningServer> {
 
   const purging = config.storage.maintenance.uploadpurging;
   const purgeTimer = purging.enabled && !config.storage.maintenance.readonly.enabled ? schedulePurge(registry, purging, log) : undefined;
-  const gcTimer = scheduleCollection(registry, config, log, metrics);
+  const gcSchedule = scheduleCollection(registry, config, log, metrics);
   const fsRoot = config.storage.filesystem?.rootdirectory;
   const admin = fsRoot === undefined ? undefined : await openAdminSocket(adminSocketPath(fsRoot), registry, log, metrics);
 
@@ -174,7 +174,7 @@ export async function serve(root: Composition): Promise<RunningServer> {
     metrics,
     close: async () => {
       if (purgeTimer) clearInterval(purgeTimer);
-      if (gcTimer) clearInterval(gcTimer);
+      await gcSchedule?.stop();
       await admin?.close();
       await drain(server, config.http.draintimeout);
       collector.stop();

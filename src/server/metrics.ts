@@ -14,7 +14,7 @@ export class Metrics {
   readonly bytesIn = new Counter({ name: "lading_http_request_bytes_total", help: "Request body bytes received", labelNames: ["route"], registers: [this.registry] });
   readonly bytesOut = new Counter({ name: "lading_http_response_bytes_total", help: "Response body bytes sent", labelNames: ["route"], registers: [this.registry] });
   readonly uploadsInFlight = new Gauge({ name: "lading_uploads_in_flight", help: "Blob upload requests (POST, PATCH, PUT) being received", registers: [this.registry] });
-  readonly gcRuns = new Counter({ name: "lading_gc_runs_total", help: "Garbage collections by outcome (ok, failed) and whether they were dry runs", labelNames: ["outcome", "dryrun"], registers: [this.registry] });
+  readonly gcRuns = new Counter({ name: "lading_gc_runs_total", help: "Garbage collections by outcome (ok, failed, refused: another one ran) and whether they were dry runs", labelNames: ["outcome", "dryrun"], registers: [this.registry] });
   readonly gcDeleted = new Counter({ name: "lading_gc_deleted_total", help: "What garbage collections deleted (or, in dry runs, would have), by kind: blob, manifest, tag, link, upload", labelNames: ["kind", "dryrun"], registers: [this.registry] });
   readonly gcKept = new Gauge({ name: "lading_gc_kept_blobs", help: "Blobs the last garbage collection kept, by reason: reachable, young (grace period), inuse", labelNames: ["reason"], registers: [this.registry] });
   readonly gcFreedBytes = new Counter({ name: "lading_gc_freed_bytes_total", help: "Blob bytes garbage collections freed (or, in dry runs, would have)", labelNames: ["dryrun"], registers: [this.registry] });
