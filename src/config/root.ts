@@ -35,7 +35,6 @@ export interface Composition {
 export async function compose(config: Config, options: { logger?: Logger } = {}): Promise<Composition> {
   const log = options.logger ?? pino({ level: config.log.level, base: Object.keys(config.log.fields).length > 0 ? config.log.fields : null, timestamp: pino.stdTimeFunctions.isoTime });
   checkTransport(config);
-  checkCollection(config);
   const driver = await createDriver(config.storage, (message) => log.warn(message));
   // A broken auth setting stops the start: the store is released before the error goes on.
   const control = await accessControl(config, keyStoreOf(config, driver), log).catch(async (err: unknown) => {
@@ -79,12 +78,6 @@ function checkTransport(config: Config): void {
     `access control is on and http.addr ${config.http.addr} is not a loopback address: passwords and tokens would cross the network in the clear. ` +
       "Serve TLS (--tls-cert and --tls-key, or http.tls), or, behind a proxy that terminates TLS, pass --insecure-http (lading.auth.insecurehttp: true)",
   );
-}
-
-/** Retention rules are applied to stores one process owns: on a shared one they would never act. */
-function checkCollection(config: Config): void {
-  if (config.storage.s3 === undefined || config.lading.gc.retention.length === 0) return;
-  throw new ConfigError("lading.gc.retention: retention rules are not applied to a shared store (s3) yet, so they would never act; remove them");
 }
 
 /** Where a generated token key is kept: beside a filesystem store's tree, or in the bucket, where every replica finds it. */

@@ -19,6 +19,11 @@ export interface UseGuard {
   readonly epoch: number;
 }
 
+/** What a write moving a tag holds besides digests, so that a collection's retention leaves the tag alone. */
+export function tagHold(name: string, tag: string): string {
+  return `tag:${name}:${tag}`;
+}
+
 /**
  * What lets a garbage collection run while the registry serves (gc.ts has the whole protocol).
  *

@@ -40,8 +40,8 @@
  * a protocol that publishes the holds and the claims in the store (shared-collection.ts): the
  * collector announces itself and waits one window, so that writes under way finish or hold what
  * they use; after the mark it writes every claim at once, reads the holds, and deletes what is
- * claimed and not held; replicas forget what they believed when it ends. Retention rules are not
- * applied to a shared store yet (a tag moved meanwhile by another replica would be lost).
+ * claimed and not held; replicas forget what they believed when it ends. A push moving a tag
+ * holds the tag too, so retention removes its tags after the claims, and only the unheld ones.
  */
 import { parseDigest, type Digest } from "../oci/digest.js";
 import { isPathNotFound, type StorageDriver } from "../storage/driver.js";
@@ -50,7 +50,7 @@ import { inParallel } from "../image/parallel.js";
 import { deleteIfExists } from "./links.js";
 import { globToRegExp } from "../auth/policy.js";
 import type { Registry } from "./index.js";
-import { CollectionGuard } from "./collection-guard.js";
+import { CollectionGuard, tagHold } from "./collection-guard.js";
 import { SharedCollection } from "./shared-collection.js";
 
 export interface CollectOptions {
@@ -140,9 +140,6 @@ export async function collect(registry: Registry, options: CollectOptions): Prom
   const guard = registry.blobs.guard;
   const local = guard instanceof CollectionGuard ? guard : undefined;
   if (local?.active) throw new CollectionRefused("a garbage collection is already running");
-  if (local === undefined && options.retention !== undefined && options.retention.length > 0) {
-    throw new CollectionRefused(`retention rules (lading.gc.retention) are not applied to a shared store (${driver.name}) yet: a tag another replica moves meanwhile could be lost`);
-  }
   const started = Date.now();
   const report: CollectReport = {
     dryRun: options.dryRun === true,
@@ -172,7 +169,7 @@ export async function collect(registry: Registry, options: CollectOptions): Prom
     const repositories = await walkRepositories(driver);
     report.repositories = repositories.filter((r) => r.manifests).length;
     for (const repository of repositories) {
-      if (repository.manifests) await markRepository(registry, repository.name, options, started, marked, untagged, report);
+      if (repository.manifests) await markRepository(registry, repository.name, options, started, marked, untagged, report, (name, tag, digest) => (report.dryRun ? Promise.resolve(true) : registry.tags.untagIf(name, tag, digest)));
     }
     await deleteRevisions(registry, untagged, marked, report, { inUse: (d) => local.isHeld(d), claim: (d) => local.claim(d), release: (d) => local.release(d), deleting: () => {} });
     const sweepable = (digest: string): boolean => !marked.has(digest);
@@ -201,13 +198,29 @@ async function collectShared(registry: Registry, options: CollectOptions, starte
     const untagged: Unreached[] = [];
     const repositories = await walkRepositories(driver);
     report.repositories = repositories.filter((r) => r.manifests).length;
+    // Retention's tags are removed after the claims, those a replica's push holds left alone.
+    const retiring: Array<{ name: string; tag: string; digest: Digest }> = [];
     for (const repository of repositories) {
-      if (repository.manifests) await markRepository(registry, repository.name, options, started, marked, untagged, report);
+      if (repository.manifests) {
+        await markRepository(registry, repository.name, options, started, marked, untagged, report, async (name, tag, digest) => {
+          retiring.push({ name, tag, digest });
+          return true;
+        });
+      }
     }
     const blobs = await unmarkedBlobs(driver, (digest) => !marked.has(digest), started - options.graceMs, report);
-    const wanted = [...new Set([...untagged.map((u) => u.digest.value), ...blobs.map((b) => b.digest.value)])];
+    const wanted = [...new Set([...retiring.map((t) => tagHold(t.name, t.tag)), ...untagged.map((u) => u.digest.value), ...blobs.map((b) => b.digest.value)])];
     const free = collection === undefined ? new Set(wanted) : await collection.claim(wanted);
-    const claims: Claims = { inUse: (digest) => !free.has(digest), claim: (digest) => free.has(digest), release: () => {}, deleting: () => collection?.alive() };
+    // A tag kept after all keeps what it names (and what that reaches).
+    const keptByTag = new Set<string>();
+    for (const { name, tag, digest } of retiring) {
+      collection?.alive();
+      if (free.has(tagHold(name, tag)) && (report.dryRun || (await registry.tags.untagIf(name, tag, digest)))) continue;
+      keptByTag.add(digest.value);
+      report.tags.deleted--;
+      report.deletedTags.splice(report.deletedTags.indexOf(`${name}:${tag}`), 1);
+    }
+    const claims: Claims = { inUse: (digest) => !free.has(digest) || keptByTag.has(digest), claim: (digest) => free.has(digest) && !keptByTag.has(digest), release: () => {}, deleting: () => collection?.alive() };
     await deleteRevisions(registry, untagged, marked, report, claims);
     const sweepable = (digest: string): boolean => free.has(digest) && !marked.has(digest);
     const links = await unmarkedLinks(driver, repositories, sweepable);
@@ -371,7 +384,17 @@ async function readLinkChecked(driver: StorageDriver, path: string, problems: st
   return "broken";
 }
 
-async function markRepository(registry: Registry, name: string, options: CollectOptions, now: number, marked: Set<string>, untagged: Unreached[], report: CollectReport): Promise<void> {
+async function markRepository(
+  registry: Registry,
+  name: string,
+  options: CollectOptions,
+  now: number,
+  marked: Set<string>,
+  untagged: Unreached[],
+  report: CollectReport,
+  /** Removes a tag retention does not keep if it still names `digest`; whether it did. */
+  removeTag: (name: string, tag: string, digest: Digest) => Promise<boolean>,
+): Promise<void> {
   const driver = registry.driver;
   // Revisions: a directory with a link file (registry:2 deletes a manifest by deleting the file).
   // A corrupt link file is reported, and the revision its directory names kept.
@@ -405,7 +428,7 @@ async function markRepository(registry: Registry, name: string, options: Collect
     for (const { tag, digest } of tagged) {
       if (kept.has(tag)) continue;
       // Only if the tag still names what was judged: a push moving it meanwhile wins.
-      if (!report.dryRun && !(await registry.tags.untagIf(name, tag, digest))) continue;
+      if (!(await removeTag(name, tag, digest))) continue;
       removed.add(tag);
       report.tags.deleted++;
       report.deletedTags.push(`${name}:${tag}`);

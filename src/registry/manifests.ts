@@ -10,6 +10,7 @@ import { byKey, keyBytes, Lru } from "./lru.js";
 import { referrerDescriptor, type ReferrerIndex } from "./referrers.js";
 import type { TagStore } from "./tags.js";
 import type { Catalog } from "./catalog.js";
+import { tagHold } from "./collection-guard.js";
 import { writable, type WritePolicy } from "./write-policy.js";
 import { coherenceFor, ExpiringLru, type Coherence } from "./coherence.js";
 
@@ -78,7 +79,8 @@ export class ManifestStore {
     const parsed = parseManifest(body, contentType);
     await this.blobs.guard.writing(async () => {
       // Held before anything is checked or skipped: a garbage collection running meanwhile keeps it.
-      const held = this.blobs.guard.hold([digest, ...parsed.blobs, ...parsed.manifests].map((d) => d.value));
+      const tags = "tag" in reference ? [...new Set([reference.tag, ...extraTags])] : [...new Set(extraTags)];
+      const held = this.blobs.guard.hold([...[digest, ...parsed.blobs, ...parsed.manifests].map((d) => d.value), ...tags.map((tag) => tagHold(name, tag))]);
       if (held) await held;
       for (;;) {
         await this.checkReferences(name, parsed);
@@ -91,8 +93,7 @@ export class ManifestStore {
       const revision = `${name}\n${digest.value}`;
       if (!(this.skipKnownWrites && this.revisions.get(revision))) prior.push(linkMutation(revisionLinkPath(name, digest), digest));
       if (parsed.subject) prior.push(this.referrerIndex.addMutation(name, parsed.subject, digest));
-      const tags = "tag" in reference ? [reference.tag, ...extraTags] : extraTags;
-      await this.tags.tagWith(name, [...new Set(tags)], digest, prior);
+      await this.tags.tagWith(name, tags, digest, prior);
       this.blobs.stored(digest, body.length);
       this.revisions.set(revision, true);
     });

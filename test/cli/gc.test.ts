@@ -110,14 +110,6 @@ describe("lading gc", () => {
     }
   });
 
-  it("stops a server on S3 whose config has retention rules, which a shared store does not apply yet, naming the key", async () => {
-    const config = join(dir, "s3-gc.yml");
-    await writeFile(config, "storage:\n  s3:\n    bucket: b\n    region: us-east-1\n    regionendpoint: http://127.0.0.1:9\nlading:\n  gc:\n    retention:\n      - repositories: ['**']\n        keeplast: 3\n");
-    const { code, stderr } = await run(["serve", "--config", config]);
-    assert.equal(code, 2, stderr);
-    assert.match(stderr, /lading\.gc\.retention: retention rules are not applied to a shared store \(s3\) yet/);
-  });
-
   it("refuses a collection window under 100ms, naming the key", async () => {
     const config = join(dir, "window.yml");
     await writeFile(config, `storage:\n  filesystem:\n    rootdirectory: ${dir}\nlading:\n  gc:\n    window: 10ms\n`);

@@ -3,11 +3,11 @@
  * skopeo pushes through one replica, plain API pushes and lading's client through the other,
  * while `lading gc --config` (a process of its own on the same bucket) collects again and again;
  * every tag then pulls whole through both replicas, and a last collection leaves exactly the
- * blobs the tags reach. And a replica collecting on its schedule.
+ * blobs the tags reach. Retention rules on the bucket, and a replica collecting on its schedule.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import type { CollectReport } from "../../src/registry/gc.js";
@@ -16,7 +16,7 @@ import { useCeph } from "../helpers/ceph.js";
 import { requireTools } from "../helpers/exec.js";
 import { bigImage, multiLayer, singleLayer } from "../helpers/fixtures.js";
 import { buildLayout } from "../helpers/fleet.js";
-import { stress, uploadBlob, verifyStress } from "../helpers/gc-stress.js";
+import { pullWhole, stress, uploadBlob, verifyStress } from "../helpers/gc-stress.js";
 import { runLading } from "../helpers/lading-cli.js";
 import { s3Client, uniqueBucketName } from "../helpers/s3.js";
 import { Scratch } from "../helpers/scratch.js";
@@ -86,7 +86,11 @@ describe("garbage collection of a bucket two replicas serve", { timeout: 300_000
   let first: { url: string; host: string } | undefined;
 
   async function gc(...flags: string[]): Promise<CollectReport> {
-    const { code, stdout, stderr } = await runLading(["gc", "--config", config, "--json", ...flags]);
+    return gcWith(config, ...flags);
+  }
+
+  async function gcWith(file: string, ...flags: string[]): Promise<CollectReport> {
+    const { code, stdout, stderr } = await runLading(["gc", "--config", file, "--json", ...flags]);
     assert.equal(code, 0, `lading gc failed: ${stderr}${stdout}`);
     return JSON.parse(stdout) as CollectReport;
   }
@@ -107,6 +111,26 @@ describe("garbage collection of a bucket two replicas serve", { timeout: 300_000
     assert.deepEqual([...(await blobsInBucket())].sort(), [...reached].sort(), "the blobs left are exactly those the tags reach");
     // Both replicas serve what is left, having forgotten what went.
     assert.deepEqual([...(await verifyStress(b, expected))].sort(), [...reached].sort());
+  });
+
+  it("applies retention rules to the bucket; the replicas serve what is left", async () => {
+    const a = first ?? (await replica());
+    const b = await replica();
+    for (const [i, image] of ["single", "multi", "doomed"].entries()) {
+      await skopeo.copy(`oci:${src}:${image}`, `docker://${a.host}/retained/app:${i + 1}`);
+      await sleep(1_100); // a tag's age is its link's modification time, in seconds on S3
+    }
+    const retention = scratch.path("retention.yml");
+    await writeFile(retention, `${await readFile(config, "utf8")}    retention:\n      - repositories: ["retained/**"]\n        keeplast: 1\n`);
+    const report = await gcWith(retention, "--grace", "0s");
+    assert.deepEqual(report.deletedTags.sort(), ["retained/app:1", "retained/app:2"]);
+    assert.equal(report.manifests.deleted, 2);
+    for (const server of [a, b]) {
+      const tags = (await (await fetch(`${server.url}/v2/retained/app/tags/list`)).json()) as { tags: string[] };
+      assert.deepEqual(tags.tags, ["3"]);
+      assert.equal((await fetch(`${server.url}/v2/retained/app/manifests/1`, { method: "HEAD" })).status, 404);
+    }
+    await pullWhole(b, "retained/app", "3", new Set()); // what the tag left reaches is whole
   });
 
   it("collects on a replica's schedule (lading.gc.enabled) while another serves", async () => {

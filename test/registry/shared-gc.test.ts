@@ -163,6 +163,28 @@ describe("garbage collection of a shared store", () => {
     await assert.rejects(pushing, CollectedMeanwhile);
   });
 
+  it("makes a push moving a tag that retention is removing wait until it is removed, then stores it", async () => {
+    const [a, collector] = fleet(2);
+    for (const tag of ["v1", "v2"]) {
+      await push(a!.registry, "app", tag, await blob(a!.registry, "app"), []);
+      await sleep(5);
+    }
+    const removing = gate(collector!.driver, "delete", (path) => path.endsWith("/_manifests/tags/v1"));
+    const collecting = collect(collector!.registry, { ...run, retention: [{ repositories: ["**"], keeplast: 1, keeptags: [] }] });
+    await removing.arrived;
+    // The collector has found v1 still naming what it judged, and is about to remove it.
+    const config = await blob(a!.registry, "app");
+    let settled = false;
+    const pushing = push(a!.registry, "app", "v1", config, []).finally(() => (settled = true));
+    await sleep(windowMs / 2);
+    assert.equal(settled, false, "the push waits while the collection removes the tag it moves");
+    removing.open();
+    const report = await collecting;
+    assert.deepEqual(report.deletedTags, ["app:v1"]);
+    const v1 = await pushing;
+    assert.equal((await a!.registry.tags.resolve("app", "v1"))?.value, v1.value, "the push, acknowledged after the removal, is what v1 names");
+  });
+
   it("refuses a second collector while one runs, and takes over the state of one that died", async () => {
     const [a, first, second] = fleet(3);
     await blob(a!.registry, "app");
@@ -193,8 +215,28 @@ describe("garbage collection of a shared store", () => {
     assert.deepEqual(real.deletedBlobs.map((d) => d.digest), [garbage.value]);
   });
 
-  it("refuses retention rules on a shared store", async () => {
-    const [, collector] = fleet(2);
-    await assert.rejects(collect(collector!.registry, { ...run, retention: [{ repositories: ["**"], keeplast: 1, keeptags: [] }] }), (err) => err instanceof CollectionRefused && /retention/.test(err.message));
+  it("applies retention rules, leaving alone a tag that a push through another replica moves meanwhile, and what the tag named", async () => {
+    const [a, collector] = fleet(2);
+    const images: Record<string, { manifest: Digest; config: Digest }> = {};
+    for (const tag of ["v1", "v2", "v3"]) {
+      const config = await blob(a!.registry, "app");
+      images[tag] = { config, manifest: await push(a!.registry, "app", tag, config, []) };
+      await sleep(5); // distinct push times
+    }
+    const claims = gate(collector!.driver, "putContent", (path) => path.endsWith("/claims"));
+    const collecting = collect(collector!.registry, { ...run, retention: [{ repositories: ["**"], keeplast: 1, keeptags: [] }] });
+    await claims.arrived;
+    // Retention judged v1 and v2 (only the newest tag stays); now v1 is pushed again, to another image.
+    const moved = await blob(a!.registry, "app");
+    const v1 = await push(a!.registry, "app", "v1", moved, []);
+    claims.open();
+    const report = await collecting;
+    assert.deepEqual(report.deletedTags, ["app:v2"]);
+    assert.deepEqual(report.deletedManifests, [`app@${images.v2!.manifest.value}`]);
+    assert.equal((await a!.registry.tags.resolve("app", "v1"))?.value, v1.value, "the push moving v1 wins");
+    assert.equal(await a!.registry.tags.resolve("app", "v2"), undefined);
+    assert.ok(await stored(a!.driver, images.v1!.manifest), "what v1 named when judged stays this time");
+    assert.equal(await stored(a!.driver, images.v2!.config), false);
+    assert.ok(await stored(a!.driver, moved));
   });
 });
