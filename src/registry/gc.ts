@@ -208,7 +208,8 @@ async function collectShared(registry: Registry, options: CollectOptions, starte
         });
       }
     }
-    const blobs = await unmarkedBlobs(driver, (digest) => !marked.has(digest), started - options.graceMs, report);
+    const blobs: Array<{ digest: Digest; size: number }> = [];
+    await eachOldUnmarked(driver, (digest) => !marked.has(digest), started - options.graceMs, report, async (digest, size) => void blobs.push({ digest, size }));
     const wanted = [...new Set([...retiring.map((t) => tagHold(t.name, t.tag)), ...untagged.map((u) => u.digest.value), ...blobs.map((b) => b.digest.value)])];
     const free = collection === undefined ? new Set(wanted) : await collection.claim(wanted);
     // A tag kept after all keeps what it names (and what that reaches).
@@ -253,9 +254,11 @@ interface Claims {
   deleting(): void;
 }
 
-/** Every unmarked blob stored before `before` (ms), with its size; counts the reachable and the young. */
-async function unmarkedBlobs(driver: StorageDriver, sweepable: (digest: string) => boolean, before: number, report: CollectReport): Promise<Array<{ digest: Digest; size: number }>> {
-  const found: Array<{ digest: Digest; size: number }> = [];
+/**
+ * Every unmarked blob stored before `before` (ms), with its size, given to `each`; counts the
+ * reachable and the young.
+ */
+async function eachOldUnmarked(driver: StorageDriver, sweepable: (digest: string) => boolean, before: number, report: CollectReport, each: (digest: Digest, size: number) => Promise<void>): Promise<void> {
   await eachBlobPrefix(driver, report, async (digests) => {
     const candidates = digests.filter((d) => {
       if (sweepable(d.value)) return true;
@@ -265,10 +268,9 @@ async function unmarkedBlobs(driver: StorageDriver, sweepable: (digest: string) 
     await inParallel(candidates, parallelism, async (digest) => {
       const size = await oldBlobSize(driver, digest, before);
       if (size === undefined) report.blobs.young++;
-      else found.push({ digest, size });
+      else await each(digest, size);
     });
   });
-  return found;
 }
 
 /** The digests under `blobs/`, one two-hex-digit prefix at a time. */
@@ -606,28 +608,15 @@ async function unmarkedLinks(driver: StorageDriver, repositories: RepositoryDir[
 
 /** Deletes every unmarked blob older than `before` (ms) and not used meanwhile, its links first. */
 async function sweepBlobs(registry: Registry, sweepable: (digest: string) => boolean, links: Map<string, string[]>, before: number, report: CollectReport, guard: CollectionGuard): Promise<void> {
-  const { driver } = registry;
-  await eachBlobPrefix(driver, report, async (digests) => {
-    const candidates = digests.filter((d) => {
-      if (sweepable(d.value)) return true;
-      report.blobs.reachable++;
-      return false;
-    });
-    await inParallel(candidates, parallelism, async (digest) => {
-      const size = await oldBlobSize(driver, digest, before);
-      if (size === undefined) {
-        report.blobs.young++;
-        return;
-      }
-      if (report.dryRun ? guard.isHeld(digest.value) : !guard.claim(digest.value)) {
-        report.blobs.inUse++;
-        return;
-      }
-      try {
-        await deleteBlob(registry, digest, size, links, report);
-      } finally {
-        if (!report.dryRun) guard.release(digest.value);
-      }
-    });
+  await eachOldUnmarked(registry.driver, sweepable, before, report, async (digest, size) => {
+    if (report.dryRun ? guard.isHeld(digest.value) : !guard.claim(digest.value)) {
+      report.blobs.inUse++;
+      return;
+    }
+    try {
+      await deleteBlob(registry, digest, size, links, report);
+    } finally {
+      if (!report.dryRun) guard.release(digest.value);
+    }
   });
 }

@@ -3,7 +3,6 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
 import { describe, it } from "node:test";
 import { digestOf, parseDigest, type Digest } from "../../src/oci/digest.js";
 import { mediaTypes } from "../../src/oci/mediatypes.js";
@@ -11,16 +10,11 @@ import { collect, retainedTags, type CollectOptions, type RetentionRule } from "
 import { Registry } from "../../src/registry/index.js";
 import { isPathNotFound, type StorageDriver } from "../../src/storage/driver.js";
 import { createDriver, memoryDriver } from "../../src/storage/index.js";
-import { blobDataPath, blobsRoot, layerLinkPath, revisionLinkPath, tagCurrentLinkPath } from "../../src/storage/paths.js";
+import { blobsRoot, layerLinkPath, revisionLinkPath, tagCurrentLinkPath } from "../../src/storage/paths.js";
+import { blob, stored } from "../helpers/registry-store.js";
 
 const options = { deleteEnabled: true, readOnly: false, maxSize: 4 << 20, requireIndexChildren: true, requireBlobs: true };
 const now: CollectOptions = { graceMs: 0 };
-
-async function blob(registry: Registry, name: string, content: Buffer = randomBytes(100)): Promise<Digest> {
-  const digest = parseDigest(digestOf(content))!;
-  await registry.uploads.complete(name, await registry.uploads.start(name), digest, Readable.from([content]), {});
-  return digest;
-}
 
 function manifestOf(config: Digest, layers: Digest[], extra: Record<string, unknown> = {}): Buffer {
   const descriptor = (d: Digest, mediaType: string) => ({ mediaType, digest: d.value, size: 100 });
@@ -37,16 +31,6 @@ async function image(registry: Registry, name: string, tag: string | undefined, 
   const config = await blob(registry, name);
   const own = layers ?? [await blob(registry, name)];
   return { manifest: await putManifest(registry, name, manifestOf(config, own), tag), config, layers: own };
-}
-
-async function stored(driver: StorageDriver, digest: Digest): Promise<boolean> {
-  try {
-    await driver.stat(blobDataPath(digest));
-    return true;
-  } catch (err) {
-    if (isPathNotFound(err)) return false;
-    throw err;
-  }
 }
 
 /** Every blob digest under blobs/. */

@@ -1,6 +1,4 @@
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { Readable } from "node:stream";
 import { after, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { digestOf, parseDigest, type Digest } from "../../src/oci/digest.js";
@@ -12,6 +10,7 @@ import { CollectedMeanwhile } from "../../src/registry/shared-collection.js";
 import { isPathNotFound, type StorageDriver } from "../../src/storage/driver.js";
 import { memoryDriver } from "../../src/storage/index.js";
 import { blobDataPath } from "../../src/storage/paths.js";
+import { blob, stored } from "../helpers/registry-store.js";
 
 /*
  * Garbage collection of a shared store (shared-collection.ts): replicas and a collector, each a
@@ -60,12 +59,6 @@ function gate(driver: StorageDriver, op: "putContent" | "list" | "delete", match
   return { arrived, open };
 }
 
-async function blob(registry: Registry, name: string, content: Buffer = randomBytes(100)): Promise<Digest> {
-  const digest = parseDigest(digestOf(content))!;
-  await registry.uploads.complete(name, await registry.uploads.start(name), digest, Readable.from([content]), {});
-  return digest;
-}
-
 function manifestOf(config: Digest, layers: Digest[]): Buffer {
   const descriptor = (d: Digest, mediaType: string) => ({ mediaType, digest: d.value, size: 100 });
   return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: mediaTypes.ociManifest, config: descriptor(config, mediaTypes.ociConfig), layers: layers.map((l) => descriptor(l, mediaTypes.ociLayerGzip)) }));
@@ -73,16 +66,6 @@ function manifestOf(config: Digest, layers: Digest[]): Buffer {
 
 async function push(registry: Registry, name: string, tag: string, config: Digest, layers: Digest[]): Promise<Digest> {
   return (await registry.manifests.put(name, { tag }, manifestOf(config, layers), mediaTypes.ociManifest, [])).digest;
-}
-
-async function stored(driver: StorageDriver, digest: Digest): Promise<boolean> {
-  try {
-    await driver.stat(blobDataPath(digest));
-    return true;
-  } catch (err) {
-    if (isPathNotFound(err)) return false;
-    throw err;
-  }
 }
 
 const blobUnknown = (err: unknown) => err instanceof RegistryError && err.code === "MANIFEST_BLOB_UNKNOWN";
