@@ -8,18 +8,17 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, before, describe } from "node:test";
 import type { CollectReport } from "../../src/registry/gc.js";
 import { requireTools } from "../helpers/exec.js";
 import { archImage, bigImage, multiLayer, singleLayer } from "../helpers/fixtures.js";
 import { ImageSet } from "../helpers/image-set.js";
-import { dockerRegistryGarbageCollect, type RunningRegistry } from "../helpers/registries.js";
+import { dockerRegistryGarbageCollect } from "../helpers/registries.js";
 import { buildLayout, Fleet } from "../helpers/fleet.js";
 import { getBlob, headManifest } from "../helpers/registry-http.js";
 import { stress, uploadBlob, verifyStress } from "../helpers/gc-stress.js";
 import { runLading } from "../helpers/lading-cli.js";
 import { Scratch } from "../helpers/scratch.js";
-import { withServerLogs } from "../helpers/server-process.js";
 import { Skopeo } from "../helpers/skopeo.js";
 import type { ImageSpec } from "../helpers/umoci.js";
 
@@ -60,9 +59,7 @@ describe("garbage collection with real clients and the reference", { timeout: 30
     await scratch?.cleanup();
   });
 
-  const test = (name: string, body: () => Promise<void>) => it(name, withServerLogs(() => fleet.running.map((r) => r.process), body));
-  const start = (kind: "lading" | "docker-registry", storage: string) => fleet.start(kind, storage);
-  const stop = (r: RunningRegistry) => fleet.stop(r);
+  const { test, start, stop } = fleet;
 
   test("lading collects a store docker-registry wrote; docker-registry then serves it and its collector finds nothing left", async () => {
     const store = await scratch.dir("interop-store");

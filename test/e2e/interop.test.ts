@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { after, before, describe, it } from "node:test";
+import { after, before, describe } from "node:test";
 import { requireTools } from "../helpers/exec.js";
 import { archImage, bigImage, multiLayer, singleLayer } from "../helpers/fixtures.js";
 import { ImageSet } from "../helpers/image-set.js";
@@ -15,7 +15,6 @@ import { dockerRegistryGarbageCollect, type RunningRegistry } from "../helpers/r
 import { buildLayout, Fleet } from "../helpers/fleet.js";
 import { catalog, deleteManifest, getBlob, headManifest, pushBlobChunked, tags } from "../helpers/registry-http.js";
 import { Scratch } from "../helpers/scratch.js";
-import { withServerLogs } from "../helpers/server-process.js";
 import { Skopeo } from "../helpers/skopeo.js";
 import type { ImageSpec } from "../helpers/umoci.js";
 
@@ -50,10 +49,7 @@ describe("storage interop with docker-registry", { timeout: 120_000 }, () => {
     await scratch?.cleanup();
   });
 
-  const test = (name: string, body: () => Promise<void>) => it(name, withServerLogs(() => fleet.running.map((r) => r.process), body));
-  const start = (kind: "lading" | "docker-registry", storage: string) => fleet.start(kind, storage);
-  /** Stops a server before the other one takes over its store; lading must drain and exit 0 on SIGTERM. */
-  const stop = (r: RunningRegistry) => fleet.stop(r);
+  const { test, start, stop } = fleet;
 
   /**
    * The same images in either direction: OCI single and multi-layer, Docker schema 2, an OCI index

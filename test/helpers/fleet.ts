@@ -4,6 +4,8 @@
  * drain and exit 0 on SIGTERM), and all stopped at the end.
  */
 import assert from "node:assert/strict";
+import { it } from "node:test";
+import { withServerLogs } from "./server-process.js";
 import { writeImageIndex, type Descriptor } from "./oci-layout.js";
 import { startDockerRegistry, startLading, type RunningRegistry } from "./registries.js";
 import type { Scratch } from "./scratch.js";
@@ -17,19 +19,24 @@ export class Fleet {
 
   constructor(private readonly scratch: () => Scratch) {}
 
-  async start(kind: "lading" | "docker-registry", storage: string): Promise<RunningRegistry> {
+  /** A test whose failure shows the logs of the servers running. */
+  readonly test = (name: string, body: () => Promise<void>): void => {
+    it(name, withServerLogs(() => this.running.map((r) => r.process), body));
+  };
+
+  readonly start = async (kind: "lading" | "docker-registry", storage: string): Promise<RunningRegistry> => {
     const r = kind === "lading" ? await startLading(storage) : await startDockerRegistry(storage, await this.scratch().dir("config"));
     this.running.push(r);
     if (kind === "lading") this.everyLading.push(r);
     return r;
-  }
+  };
 
-  /** Stops a server before the other one takes over its store. */
-  async stop(r: RunningRegistry): Promise<void> {
+  /** Stops a server before the other one takes over its store; lading must drain and exit 0 on SIGTERM. */
+  readonly stop = async (r: RunningRegistry): Promise<void> => {
     await r.stop();
     this.running.splice(this.running.indexOf(r), 1);
     if (r.kind === "lading") assert.equal(r.process.exitedWith, "exit code 0", "lading should shut down cleanly on SIGTERM");
-  }
+  };
 
   async stopAll(): Promise<void> {
     for (const r of [...this.running]) await r.stop();
