@@ -19,7 +19,8 @@ import type { UseGuard } from "./collection-guard.js";
  * 1. A collector announces: it writes the state `collecting` with the next generation, and renews
  *    it every W/4 (the heartbeat). It waits W before it marks.
  * 2. Every replica reads the state every W/8. A write (a manifest put, an upload's completion, a
- *    mount) starts on a reading no older than W/4, and records every digest it uses.
+ *    mount) starts on a reading no older than W/4, and records every digest it uses (and every
+ *    tag it moves, so that retention leaves the tag alone).
  *    - If that reading said `idle`, and the write's visible writes have landed within W/2 of the
  *      reading having been sent, the write is over before any mark that could miss it: a
  *      collection announced after the reading marks W after announcing. (Only the pace of the
@@ -32,7 +33,7 @@ import type { UseGuard } from "./collection-guard.js";
  *      MANIFEST_BLOB_UNKNOWN, a mount becomes an upload, an upload stores the bytes again).
  *    - A write that learns only after its visible writes that collections ran meanwhile (it took
  *      longer than W/2) checks their claims; if one of its digests was deleted, it fails instead
- *      of answering success (logged as an error: it cannot happen to a write faster than W/2).
+ *      of answering success (logged: it cannot happen to a write faster than W/2).
  * 3. After the mark, the collector writes its claims (what it would delete), then reads every hold,
  *    and deletes what is claimed and not held. Then it writes the state `idle`.
  * 4. Caches: a replica forgets every existence it believed (blob sizes and bytes, links,
