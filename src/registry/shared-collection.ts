@@ -5,6 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { isPathNotFound, type StorageDriver } from "../storage/driver.js";
 import { inParallel } from "../image/parallel.js";
 import type { UseGuard } from "./collection-guard.js";
+import { listIfExists } from "./links.js";
 
 /**
  * Garbage collection of a shared store (replicas on one bucket): the hold and the claims of
@@ -363,20 +364,9 @@ export class SharedCollection {
     this.alive();
     await this.driver.putContent(claimsPath(this.generation), Buffer.from(JSON.stringify(digests)));
     const held = new Set<string>();
-    let after: string | undefined;
-    for (;;) {
-      let names: string[];
-      try {
-        names = await this.driver.list(holdsPath(this.generation), { limit: 1000, ...(after === undefined ? {} : { after }) });
-      } catch (err) {
-        if (isPathNotFound(err)) break;
-        throw err;
-      }
-      const contents = await inParallel(names, 16, (name) => this.driver.getContent(`${holdsPath(this.generation)}/${name}`));
-      for (const content of contents) for (const d of content.toString("utf8").split("\n")) if (d !== "") held.add(d);
-      if (names.length < 1000) break;
-      after = names[names.length - 1];
-    }
+    const names = await listIfExists(this.driver, holdsPath(this.generation));
+    const contents = await inParallel(names, 16, (name) => this.driver.getContent(`${holdsPath(this.generation)}/${name}`));
+    for (const content of contents) for (const d of content.toString("utf8").split("\n")) if (d !== "") held.add(d);
     return new Set(digests.filter((d) => !held.has(d)));
   }
 
@@ -385,7 +375,7 @@ export class SharedCollection {
     this.stopBeating();
     await this.renewing;
     await writeState(this.driver, { ...this.state, phase: "idle", beat: this.state.beat + 1 });
-    for (const name of await this.driver.list(coordinationRoot).catch(() => [] as string[])) {
+    for (const name of await listIfExists(this.driver, coordinationRoot)) {
       const generation = Number(name);
       if (Number.isInteger(generation) && generation <= this.generation - generationsKept) await this.driver.delete(generationPath(generation)).catch(() => {});
     }
