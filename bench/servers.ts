@@ -177,7 +177,7 @@ async function removeBigFiles(dir: string): Promise<void> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   for (const entry of entries) {
     if (!entry.isFile()) continue;
-    const path = join(entry.parentPath ?? entry.path, entry.name);
+    const path = join(entry.parentPath, entry.name);
     if ((await stat(path)).size >= 1 << 20) await rm(path, { force: true });
   }
 }

@@ -1,7 +1,6 @@
-import { Decompress } from "fzstd";
-import { Readable, Transform } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGunzip } from "node:zlib";
+import { createGunzip, createZstdDecompress } from "node:zlib";
 import tar from "tar-stream";
 import { ImageError } from "./types.js";
 
@@ -25,7 +24,7 @@ const startsWith = (b: Buffer, magic: number[]) => magic.every((m, i) => b[i] ==
 
 /**
  * The uncompressed tar of a layer, by its leading bytes rather than its media type (which some
- * registries and tools get wrong): gzip through zlib, zstd through fzstd (Node 20's zlib has none).
+ * registries and tools get wrong): gzip and zstd through zlib.
  */
 export async function decompressed(layer: Readable): Promise<Readable> {
   const it = layer[Symbol.asyncIterator]();
@@ -42,36 +41,23 @@ export async function decompressed(layer: Readable): Promise<Readable> {
     for (let n = (await it.next()) as IteratorResult<Buffer>; !n.done; n = (await it.next()) as IteratorResult<Buffer>) yield n.value;
   }
   const raw = Readable.from(rest(), { objectMode: false });
-  const decoder = startsWith(head, gzipMagic) ? createGunzip() : startsWith(head, zstdMagic) ? zstdDecoder() : undefined;
-  if (!decoder) return raw;
-  pipeline(raw, decoder).catch((err: unknown) => decoder.destroy(err as Error));
-  return decoder;
+  if (startsWith(head, gzipMagic)) {
+    const gunzip = createGunzip();
+    pipeline(raw, gunzip).catch((err: unknown) => gunzip.destroy(err as Error));
+    return gunzip;
+  }
+  if (!startsWith(head, zstdMagic)) return raw;
+  const zstd = createZstdDecompress();
+  pipeline(raw, zstd).catch(() => undefined); // the failure reaches the reader below
+  return Readable.from(corruptAs("zstd", zstd), { objectMode: false });
 }
 
-/** A streaming zstd decoder; its output is copied because fzstd may reuse its window buffer. */
-function zstdDecoder(): Transform {
-  const decoder = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      try {
-        zstd.push(chunk);
-        callback();
-      } catch (err) {
-        callback(new ImageError(`zstd layer is corrupt: ${(err as Error).message}`));
-      }
-    },
-    flush(callback) {
-      try {
-        zstd.push(new Uint8Array(0), true);
-        callback();
-      } catch (err) {
-        callback(new ImageError(`zstd layer is corrupt: ${(err as Error).message}`));
-      }
-    },
-  });
-  const zstd = new Decompress((data) => {
-    decoder.push(Buffer.from(data));
-  });
-  return decoder;
+async function* corruptAs(kind: string, decoder: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  try {
+    yield* decoder;
+  } catch (err) {
+    throw new ImageError(`${kind} layer is corrupt: ${(err as Error).message}`);
+  }
 }
 
 /** Streams a layer's tar headers, skipping file contents; memory stays flat whatever the layer size. */

@@ -18,7 +18,7 @@ export async function storageProblems(root: string, temporaries: "none" | "uploa
   const entries = await readdir(base, { recursive: true, withFileTypes: true });
   for (const entry of entries) {
     if (!entry.isFile()) continue;
-    const full = join(entry.parentPath ?? entry.path, entry.name);
+    const full = join(entry.parentPath, entry.name);
     const rel = full.slice(base.length + 1);
     const parts = rel.split("/");
     if (entry.name.startsWith(".lading-tmp-") && (temporaries === "anywhere" || (temporaries === "uploads" && parts.includes("_uploads")))) continue;

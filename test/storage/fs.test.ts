@@ -19,7 +19,7 @@ async function backendFiles(root: string): Promise<string[]> {
   const entries = await readdir(root, { recursive: true, withFileTypes: true });
   return entries
     .filter((e) => !e.isDirectory())
-    .map((e) => join(e.parentPath ?? e.path, e.name).slice(root.length))
+    .map((e) => join(e.parentPath, e.name).slice(root.length))
     .filter((p) => !p.startsWith(`/${journalDir}/`) && p !== "/.lading-owner");
 }
 
