@@ -1,4 +1,4 @@
-import { looksLikeDigest, parseDigest, type Digest } from "./digest.js";
+import { isAlgorithm, looksLikeDigest, parseDigest, type Digest } from "./digest.js";
 import { RegistryError } from "./errors.js";
 import { bareMediaType, imageManifestTypes, indexTypes, isNondistributable, manifestTypes, mediaTypes } from "./mediatypes.js";
 
@@ -50,7 +50,10 @@ function checkDescriptor(input: unknown, where: string): Descriptor {
   for (const key of ["urls", "annotations", "data", "artifactType", "platform"]) if (value[key] === null) delete value[key];
   const { mediaType, digest, size } = value;
   if (typeof mediaType !== "string" || mediaType === "") throw invalid(`${where}.mediaType is missing`);
-  if (typeof digest !== "string" || !looksLikeDigest(digest)) throw invalid(`${where}.digest is not a valid digest`);
+  // A digest of an algorithm lading knows must have its exact form (image-spec descriptor.md).
+  if (typeof digest !== "string" || !looksLikeDigest(digest) || (isAlgorithm(digest.slice(0, digest.indexOf(":"))) && !parseDigest(digest))) {
+    throw invalid(`${where}.digest is not a valid digest`);
+  }
   if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) throw invalid(`${where}.size is not a non-negative integer`);
   if (value.urls !== undefined && (!Array.isArray(value.urls) || value.urls.some((u) => typeof u !== "string"))) {
     throw invalid(`${where}.urls is not a list of strings`);
@@ -75,14 +78,71 @@ function referenced(descriptor: Descriptor, where: string): Digest {
   return digest;
 }
 
+/** Real manifests nest five or six levels; parsing a few million takes the event loop for seconds. */
+const maxDepth = 64;
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * The manifest's text, refusing what JSON.parse would take but a manifest must not be: bytes that
+ * are not UTF-8 (silently replaced otherwise), nesting deeper than maxDepth (refused before
+ * parsing), and duplicate keys, which parsers resolve differently (JSON.parse and Go keep the
+ * last, others the first or refuse): the registry would check other blobs than a client pulls.
+ * Not a validator: JSON.parse still judges the syntax afterwards.
+ */
+function manifestText(body: Buffer): string {
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    throw invalid("manifest is not valid UTF-8");
+  }
+  // The keys seen in each open object; null for an open array.
+  const open: (Set<string> | null)[] = [];
+  let keyNext = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      const start = i;
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c /* \ */) i++;
+      if (!keyNext) continue;
+      keyNext = false;
+      const key = keyOf(text.slice(start, i + 1));
+      const keys = open.at(-1)!;
+      if (keys.has(key)) throw invalid(`manifest has a duplicate key ${JSON.stringify(key)}`);
+      keys.add(key);
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (open.length === maxDepth) throw invalid(`manifest nests deeper than ${maxDepth} levels`);
+      open.push(c === 0x7b ? new Set() : null);
+      keyNext = c === 0x7b;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      open.pop();
+      keyNext = false;
+    } else if (c === 0x2c /* , */) {
+      keyNext = open.at(-1) instanceof Set;
+    }
+  }
+  return text;
+}
+
+/** A key as parsed: `"a"` and `"\u0061"` are one key. */
+function keyOf(quoted: string): string {
+  if (!quoted.includes("\\")) return quoted.slice(1, -1);
+  try {
+    return JSON.parse(quoted) as string;
+  } catch {
+    return quoted; // not JSON: JSON.parse refuses the whole text next
+  }
+}
+
 /**
  * Validates a manifest body as pushed with `contentType` and extracts what the registry checks and
  * indexes. Unknown fields are allowed and kept (the bytes are stored as they came).
  */
 export function parseManifest(body: Buffer, contentType: string | undefined): ParsedManifest {
+  const text = manifestText(body);
   let json: unknown;
   try {
-    json = JSON.parse(body.toString("utf8"));
+    json = JSON.parse(text);
   } catch (err) {
     throw invalid(`manifest is not valid JSON: ${(err as Error).message}`);
   }
