@@ -193,19 +193,25 @@ export class ManifestStore {
 
   /**
    * Every blob and child manifest a manifest names must be in the repository: one
-   * MANIFEST_BLOB_UNKNOWN per missing one (distribution-spec "Push"), and for a missing child
-   * manifest also MANIFEST_UNKNOWN, which says what kind of thing is missing.
+   * MANIFEST_BLOB_UNKNOWN per missing one (distribution-spec "Push"; up to maxMissingReported), and
+   * for a missing child manifest also MANIFEST_UNKNOWN, which says what kind of thing is missing.
    */
   private async checkReferences(name: string, parsed: ParsedManifest): Promise<void> {
     const errors: ErrorBody[] = [];
+    let missing = 0;
     if (this.options.requireBlobs) {
-      for (const blob of parsed.blobs) {
-        if (!(await this.blobs.isLinked(name, blob))) errors.push({ code: "MANIFEST_BLOB_UNKNOWN", message: `blob ${blob.value} is not in repository ${name}`, detail: { digest: blob.value } });
+      for (const blob of distinct(parsed.blobs)) {
+        if (missing === maxMissingReported) break;
+        if (await this.blobs.isLinked(name, blob)) continue;
+        missing++;
+        errors.push({ code: "MANIFEST_BLOB_UNKNOWN", message: `blob ${blob.value} is not in repository ${name}`, detail: { digest: blob.value } });
       }
     }
     if (this.options.requireIndexChildren) {
-      for (const child of parsed.manifests) {
+      for (const child of distinct(parsed.manifests)) {
+        if (missing === maxMissingReported) break;
         if (await this.has(name, child)) continue;
+        missing++;
         const message = `manifest ${child.value} named by the index is not in repository ${name}`;
         errors.push({ code: "MANIFEST_BLOB_UNKNOWN", message, detail: { digest: child.value } }, { code: "MANIFEST_UNKNOWN", message, detail: { digest: child.value } });
       }
@@ -213,6 +219,18 @@ export class ManifestStore {
     const [first, ...more] = errors;
     if (first) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", first.message, { detail: first.detail, more });
   }
+}
+
+/**
+ * Missing blobs and manifests a refused push reports, at most: the push fails at the first, and a
+ * manifest of thousands of absent layers then costs this many lookups, not one each (on S3, a
+ * request each) and an answer larger than itself.
+ */
+const maxMissingReported = 100;
+
+/** Each digest once, in order of first appearance. */
+function distinct(digests: readonly Digest[]): Digest[] {
+  return [...new Map(digests.map((d) => [d.value, d])).values()];
 }
 
 /**

@@ -8,7 +8,8 @@ import type { Context } from "../context.js";
 export function digestParam(value: string | null | undefined, what = "digest"): Digest {
   const digest = value ? parseDigest(value) : undefined;
   if (!digest) {
-    const reason = value && looksLikeDigest(value) ? "uses an unsupported algorithm (sha256 and sha512 are supported)" : "is not a valid digest";
+    const known = value ? isAlgorithm(value.slice(0, value.indexOf(":"))) : false;
+    const reason = value && looksLikeDigest(value) && !known ? "uses an unsupported algorithm (sha256 and sha512 are supported)" : "is not a valid digest";
     throw new RegistryError("DIGEST_INVALID", `${what} ${JSON.stringify(value ?? "")} ${reason}`, { detail: { digest: value ?? "" } });
   }
   return digest;

@@ -124,8 +124,10 @@ function claimOf(ctx: Context, rangeAllowed: boolean): ChunkClaim {
   if (length !== undefined && header(ctx.req, "transfer-encoding") === undefined) claim.length = Number(length);
   const range = header(ctx.req, "content-range");
   if (range === undefined || !rangeAllowed) return claim;
-  const match = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(range.trim());
-  if (!match || Number(match[2]) < Number(match[1])) {
+  const match = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(\d+|\*))?$/.exec(range.trim());
+  const total = match?.[3] === undefined || match[3] === "*" ? Infinity : Number(match[3]);
+  // A range ending at or past the total it names lies about one of them.
+  if (!match || Number(match[2]) < Number(match[1]) || Number(match[2]) >= total) {
     ctx.req.resume();
     throw new RegistryError("BLOB_UPLOAD_INVALID", `malformed Content-Range ${JSON.stringify(range)}: expected <start>-<end>`, { status: 416 });
   }
