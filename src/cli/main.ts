@@ -1,69 +1,12 @@
 #!/usr/bin/env -S node --max-semi-space-size=4 --no-incremental-marking
-import "./threadpool.js";
-import { Command } from "commander";
-import { serveCommand } from "./serve.js";
-import { mergeCommand } from "./merge.js";
-import { appendCommand } from "./append.js";
-import { blobCommand } from "./blob.js";
-import { catalogCommand } from "./catalog.js";
-import { configCommand } from "./config.js";
-import { copyCommand } from "./copy.js";
-import { deleteCommand } from "./delete.js";
-import { digestCommand } from "./digest.js";
-import { inspectCommand } from "./inspect.js";
-import { loginCommand } from "./login.js";
-import { logoutCommand } from "./logout.js";
-import { lsCommand } from "./ls.js";
-import { manifestCommand } from "./manifest.js";
-import { mutateCommand } from "./mutate.js";
-import { tagCommand } from "./tag.js";
-import { validateCommand } from "./validate.js";
-import { rebaseCommand } from "./rebase.js";
-import { flattenCommand } from "./flatten.js";
-import { exportCommand } from "./export.js";
-import { pullCommand } from "./pull.js";
-import { pushCommand } from "./push.js";
-import { userCommand } from "./user.js";
-import { tokenCommand } from "./token.js";
-import { gcCommand } from "./gc.js";
-import { exitCodes, reportError } from "./exit.js";
-
-const program = new Command("lading")
-  .description("A container image registry and a daemonless image-assembly toolkit")
-  .version("0.1.0")
-  .showHelpAfterError();
-
-program.addCommand(serveCommand());
-program.addCommand(mergeCommand());
-program.addCommand(appendCommand());
-program.addCommand(blobCommand());
-program.addCommand(catalogCommand());
-program.addCommand(configCommand());
-program.addCommand(copyCommand());
-program.addCommand(deleteCommand());
-program.addCommand(digestCommand());
-program.addCommand(inspectCommand());
-program.addCommand(loginCommand());
-program.addCommand(logoutCommand());
-program.addCommand(lsCommand());
-program.addCommand(manifestCommand());
-program.addCommand(mutateCommand());
-program.addCommand(tagCommand());
-program.addCommand(validateCommand());
-program.addCommand(rebaseCommand());
-program.addCommand(flattenCommand());
-program.addCommand(exportCommand());
-program.addCommand(pullCommand());
-program.addCommand(pushCommand());
-program.addCommand(userCommand());
-program.addCommand(tokenCommand());
-program.addCommand(gcCommand());
-
-// Every command, however deep, exits 2 on a usage error (commander gives subcommands no override of their parent's).
-const usageExits = (command: Command): void => {
-  command.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : exitCodes.usage));
-  command.commands.forEach(usageExits);
-};
-usageExits(program);
-
-program.parseAsync(process.argv).catch((err: unknown) => process.exit(reportError(err)));
+/*
+ * The launcher: nothing else is loaded before the runtime is known to be new enough, so that an
+ * old Node.js gets one line saying so rather than a failure to link a module.
+ */
+const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+if (major < 22 || (major === 22 && minor < 15)) {
+  process.stderr.write(`lading: needs Node.js 22.15 or later (24 is what it is tested on); this is ${process.version}. In the checkout, \`npm ci\` installs Node 24 for npm scripts and npx\n`);
+  process.exit(1);
+}
+await import("./threadpool.js");
+await import("./program.js");
