@@ -114,7 +114,8 @@ export class ExternalTokens {
       return `algorithm ${JSON.stringify(headerAlg(token))} not accepted (signingalgorithms: ${this.algorithms.join(", ")})`;
     }
     if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) return `malformed (${err.message})`;
-    if (err instanceof errors.JOSENotSupported || err instanceof TypeError) {
+    // A key of another type: jose's own error, or WebCrypto's (a TypeError on Node 20, a DataError since).
+    if (err instanceof errors.JOSENotSupported || err instanceof TypeError || (err instanceof DOMException && err.name === "DataError")) {
       return `its signing key does not fit algorithm ${JSON.stringify(headerAlg(token))} (${err.message})`;
     }
     return err instanceof Error ? err.message : String(err);
