@@ -44,10 +44,11 @@
  * holds the tag too, so retention removes its tags after the claims, and only the unheld ones.
  */
 import { parseDigest, type Digest } from "../oci/digest.js";
-import { isPathNotFound, type StorageDriver } from "../storage/driver.js";
+import { isPathNotFound, StorageError, type StorageDriver } from "../storage/driver.js";
 import { blobDataPath, blobDirPath, blobsRoot, layerLinkDirPath, manifestsPath, referrerLinkPath, repositoriesRoot, revisionDirPath, revisionLinkPath, revisionsAlgorithmPath, tagCurrentLinkPath, tagsPath } from "../storage/paths.js";
 import { inParallel } from "../image/parallel.js";
-import { deleteIfExists } from "./links.js";
+import { deleteIfExists, readLink } from "./links.js";
+import { listAll, referencesIn, walkRepositories, type References, type RepositoryDir } from "./store-walk.js";
 import { globToRegExp } from "../auth/policy.js";
 import type { Registry } from "./index.js";
 import { CollectionGuard, tagHold } from "./collection-guard.js";
@@ -128,8 +129,6 @@ export interface CollectReport {
 
 /** The most storage requests the collector has in flight at once. */
 const parallelism = 16;
-/** Names listed per request. */
-const pageSize = 1000;
 
 /** Why `collect` cannot run on this store. */
 export class CollectionRefused extends Error {}
@@ -317,58 +316,11 @@ async function deleteBlob(registry: Registry, digest: Digest, size: number, link
   report.deletedBlobs.push({ digest: digest.value, size });
 }
 
-interface RepositoryDir {
-  name: string;
-  /** Whether it has `_manifests` (a repository for the catalog). */
-  manifests: boolean;
-  /** Whether it has `_layers`. */
-  layers: boolean;
-}
-
 /** A revision no root reaches: deleted with `deleteUntagged`. */
 interface Unreached {
   name: string;
   digest: Digest;
   references: References;
-}
-
-/** What a manifest's bytes name. */
-interface References {
-  children: Digest[];
-  blobs: Digest[];
-  subject: Digest | undefined;
-}
-
-/** Every directory under `repositories/` holding `_manifests` or `_layers`, as registry:2 finds them. */
-async function walkRepositories(driver: StorageDriver): Promise<RepositoryDir[]> {
-  const found: RepositoryDir[] = [];
-  const walk = async (prefix: string): Promise<void> => {
-    const children = await listAll(driver, prefix === "" ? repositoriesRoot : `${repositoriesRoot}/${prefix}`);
-    if (prefix !== "" && (children.includes("_manifests") || children.includes("_layers"))) {
-      found.push({ name: prefix, manifests: children.includes("_manifests"), layers: children.includes("_layers") });
-    }
-    for (const child of children) {
-      if (!child.startsWith("_")) await walk(prefix === "" ? child : `${prefix}/${child}`);
-    }
-  };
-  await walk("");
-  return found;
-}
-
-/** Every name in a directory, a page at a time; empty when it does not exist. */
-async function listAll(driver: StorageDriver, path: string): Promise<string[]> {
-  const names: string[] = [];
-  for (;;) {
-    let page: string[];
-    try {
-      page = await driver.list(path, { limit: pageSize, ...(names.length === 0 ? {} : { after: names[names.length - 1]! }) });
-    } catch (err) {
-      if (isPathNotFound(err)) return names;
-      throw err;
-    }
-    names.push(...page);
-    if (page.length < pageSize) return names;
-  }
 }
 
 /** Reads a link file: its digest, or whether it is missing or broken (empty or corrupt: reported). */
@@ -438,7 +390,10 @@ async function markRepository(
   }
   const remaining = tagged.filter((t) => !removed.has(t.tag));
   for (const { tag, digest } of remaining) {
-    if (!references.has(digest.value)) report.problems.push(`tag ${name}:${tag} names ${digest.value}, which the repository does not hold: skipped`);
+    // A manifest put that landed after its revisions were read is held (it is not collected): only one still missing is a problem.
+    if (!references.has(digest.value) && !(await holdsRevision(driver, name, digest))) {
+      report.problems.push(`tag ${name}:${tag} names ${digest.value}, which the repository does not hold: skipped`);
+    }
   }
   // The roots: what tags name, or every revision but those whose last tag retention removed.
   const stillTagged = new Set(remaining.map((t) => t.digest.value));
@@ -475,6 +430,15 @@ async function markRepository(
   for (const digest of present) {
     if (kept.has(digest.value)) report.manifests.kept++;
     else untagged.push({ name, digest, references: references.get(digest.value)! });
+  }
+}
+
+async function holdsRevision(driver: StorageDriver, name: string, digest: Digest): Promise<boolean> {
+  try {
+    return (await readLink(driver, revisionLinkPath(name, digest))) !== undefined && !(await driver.stat(blobDataPath(digest))).isDir;
+  } catch (err) {
+    if (isPathNotFound(err) || !(err instanceof StorageError)) return false; // missing, or a corrupt link
+    throw err;
   }
 }
 
@@ -516,28 +480,7 @@ async function readReferences(driver: StorageDriver, digest: Digest, problems: s
     problems.push(`manifest ${name}@${digest.value} is not JSON: its blobs are not marked`);
     return { children: [], blobs: [], subject: undefined };
   }
-  const found: References = { children: [], blobs: [], subject: undefined };
-  if (typeof json !== "object" || json === null) return found;
-  const fields = json as Record<string, unknown>;
-  const digestIn = (value: unknown, key = "digest"): Digest | undefined => {
-    const text = typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined;
-    return typeof text === "string" ? parseDigest(text) : undefined;
-  };
-  const each = (list: unknown, into: Digest[], key = "digest"): void => {
-    if (!Array.isArray(list)) return;
-    for (const item of list) {
-      const found = digestIn(item, key);
-      if (found) into.push(found);
-    }
-  };
-  each(fields.manifests, found.children);
-  const config = digestIn(fields.config);
-  if (config) found.blobs.push(config);
-  each(fields.layers, found.blobs);
-  each(fields.blobs, found.blobs);
-  each(fields.fsLayers, found.blobs, "blobSum");
-  found.subject = digestIn(fields.subject);
-  return found;
+  return referencesIn(json);
 }
 
 /**
