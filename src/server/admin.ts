@@ -1,11 +1,13 @@
 import { createHash } from "node:crypto";
 import { unlink } from "node:fs/promises";
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
 import { collect, CollectionRefused, type CollectOptions, type CollectReport, type RetentionRule } from "../registry/gc.js";
+import { checkStore, type FsckOptions, type FsckReport } from "../registry/fsck.js";
 import type { Registry } from "../registry/index.js";
 import type { Metrics } from "./metrics.js";
 
@@ -13,7 +15,7 @@ import type { Metrics } from "./metrics.js";
  * Maintenance inside the server. On the filesystem one process owns the store, and what it has
  * acknowledged may still be in its journal: another process sees only the tree, so a collection
  * run beside a live server must run inside it. The server listens on a Unix socket beside its
- * store (only who may read the store may reach it), and `lading gc` finds it there.
+ * store (only who may read the store may reach it), and `lading gc` and `lading fsck` find it there.
  */
 
 /** Where the server of a filesystem store listens for maintenance requests. */
@@ -71,6 +73,20 @@ export function collectOptionsOf(config: Config): CollectOptions {
   return { dryRun: gc.dryrun, deleteUntagged: gc.deleteuntagged, graceMs: gc.grace, retention: gc.retention, windowMs: gc.window, ...(purging.enabled ? { uploadsAgeMs: purging.age } : {}) };
 }
 
+/** The check options a config gives (`lading fsck`), before command-line flags. */
+export function checkOptionsOf(config: Config): FsckOptions {
+  const purging = config.storage.maintenance.uploadpurging;
+  const sparse = config.lading.manifests.sparse;
+  return {
+    repair: false,
+    hash: true,
+    live: false,
+    uploadsAgeMs: purging.enabled ? purging.age : undefined,
+    requireBlobs: !sparse,
+    requireChildren: config.validation.manifests.indexes.platforms !== "none" && !sparse,
+  };
+}
+
 export interface Schedule {
   /** No more collections; resolves once the one running, if any, is over. */
   stop(): Promise<void>;
@@ -104,10 +120,10 @@ export interface AdminSocket {
 }
 
 /** Listens on the store's maintenance socket: `POST /gc` with collection options in JSON. */
-export async function openAdminSocket(path: string, registry: Registry, log: Logger, metrics: Metrics): Promise<AdminSocket> {
+export async function openAdminSocket(path: string, registry: Registry, config: Config, log: Logger, metrics: Metrics): Promise<AdminSocket> {
   // A socket left by a server that died: this process owns the store now.
   await unlink(path).catch(() => {});
-  const server: Server = createServer((req, res) => void handleAdmin(req, res, registry, log, metrics));
+  const server: Server = createServer((req, res) => void handleAdmin(req, res, registry, config, log, metrics));
   await new Promise<void>((resolvePromise, reject) => {
     server.once("error", reject);
     server.listen(path, () => {
@@ -123,17 +139,33 @@ export async function openAdminSocket(path: string, registry: Registry, log: Log
   };
 }
 
-async function handleAdmin(req: IncomingMessage, res: ServerResponse, registry: Registry, log: Logger, metrics: Metrics): Promise<void> {
+async function handleAdmin(req: IncomingMessage, res: ServerResponse, registry: Registry, config: Config, log: Logger, metrics: Metrics): Promise<void> {
   const reply = (status: number, body: unknown) => {
     res.writeHead(status, { "Content-Type": "application/json" });
     res.end(JSON.stringify(body));
   };
-  if (req.method !== "POST" || req.url !== "/gc") return reply(404, { error: `no such maintenance request: ${req.method} ${req.url}` });
-  let options: CollectOptions;
+  const route = req.method === "POST" ? req.url : undefined;
+  if (route !== "/gc" && route !== "/fsck") return reply(404, { error: `no such maintenance request: ${req.method} ${req.url}` });
+  let body: unknown;
   try {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    options = parseCollectOptions(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+    body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch (err) {
+    return reply(400, { error: `bad maintenance request: ${(err as Error).message}` });
+  }
+  if (route === "/fsck") {
+    const o = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
+    try {
+      reply(200, await checkLive(registry, { ...checkOptionsOf(config), hash: o.hash !== false }, log));
+    } catch (err) {
+      reply(500, { error: (err as Error).message });
+    }
+    return;
+  }
+  let options: CollectOptions;
+  try {
+    options = parseCollectOptions(body);
   } catch (err) {
     return reply(400, { error: `bad collection request: ${(err as Error).message}` });
   }
@@ -142,6 +174,13 @@ async function handleAdmin(req: IncomingMessage, res: ServerResponse, registry: 
   } catch (err) {
     reply(err instanceof CollectionRefused ? 409 : 500, { error: (err as Error).message });
   }
+}
+
+/** Checks the store this server owns, reading through it (what it has acknowledged included); never repairs. */
+async function checkLive(registry: Registry, options: FsckOptions, log: Logger): Promise<FsckReport> {
+  const report = await checkStore(registry.driver, { ...options, repair: false, live: true });
+  log.info({ sound: report.sound, problems: report.problemCount, blobs: report.blobs.checked, duration_ms: report.durationMs }, "store check");
+  return report;
 }
 
 function parseCollectOptions(value: unknown): CollectOptions {
@@ -175,10 +214,31 @@ function retentionRuleOf(value: unknown): RetentionRule {
  * Asks the server owning a filesystem store to collect; undefined when no server listens there
  * (then the caller may open the store itself).
  */
-export async function collectThroughServer(path: string, options: CollectOptions): Promise<CollectReport | undefined> {
-  const body = Buffer.from(JSON.stringify(options));
+export function collectThroughServer(path: string, options: CollectOptions): Promise<CollectReport | undefined> {
+  return askServer<CollectReport>(path, "/gc", options);
+}
+
+/** Asks the server owning a filesystem store to check it (`lading fsck` without `--repair`); undefined when none listens. */
+export function checkThroughServer(path: string, options: { hash: boolean }): Promise<FsckReport | undefined> {
+  return askServer<FsckReport>(path, "/fsck", options);
+}
+
+/** Whether a server listens on the store's maintenance socket. */
+export async function serverListens(path: string): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const socket = createConnection(path);
+    socket.once("connect", () => {
+      socket.destroy();
+      resolvePromise(true);
+    });
+    socket.once("error", () => resolvePromise(false));
+  });
+}
+
+async function askServer<T>(path: string, route: string, request_: unknown): Promise<T | undefined> {
+  const body = Buffer.from(JSON.stringify(request_));
   return new Promise((resolvePromise, reject) => {
-    const req = request({ socketPath: path, method: "POST", path: "/gc", headers: { "Content-Type": "application/json", "Content-Length": body.length } }, (res) => {
+    const req = request({ socketPath: path, method: "POST", path: route, headers: { "Content-Type": "application/json", "Content-Length": body.length } }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (chunk: Buffer) => chunks.push(chunk));
       res.on("error", reject);
@@ -189,7 +249,7 @@ export async function collectThroughServer(path: string, options: CollectOptions
         } catch {
           return reject(new Error(`the server at ${path} answered ${res.statusCode} with something that is not JSON`));
         }
-        if (res.statusCode === 200) return resolvePromise(parsed as CollectReport);
+        if (res.statusCode === 200) return resolvePromise(parsed as T);
         reject(new Error(`the server owning the store refused: ${(parsed as { error?: string }).error ?? `status ${res.statusCode}`}`));
       });
     });

@@ -165,7 +165,7 @@ export async function serve(root: Composition): Promise<RunningServer> {
   const purgeTimer = purging.enabled && !config.storage.maintenance.readonly.enabled ? schedulePurge(registry, purging, log) : undefined;
   const gcSchedule = scheduleCollection(registry, config, log, metrics);
   const fsRoot = config.storage.filesystem?.rootdirectory;
-  const admin = fsRoot === undefined ? undefined : await openAdminSocket(adminSocketPath(fsRoot), registry, log, metrics);
+  const admin = fsRoot === undefined ? undefined : await openAdminSocket(adminSocketPath(fsRoot), registry, config, log, metrics);
 
   return {
     url,
