@@ -15,7 +15,11 @@ import { join } from "node:path";
 export async function storageProblems(root: string, temporaries: "none" | "uploads" | "anywhere" = "none"): Promise<string[]> {
   const base = join(root, "docker/registry/v2");
   const problems: string[] = [];
-  const entries = await readdir(base, { recursive: true, withFileTypes: true });
+  // A store whose writes are all still in the journal (a kill right after them) has no tree yet.
+  const entries = await readdir(base, { recursive: true, withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return [];
+    throw err;
+  });
   for (const entry of entries) {
     if (!entry.isFile()) continue;
     const full = join(entry.parentPath, entry.name);
