@@ -21,11 +21,13 @@ function s3Keys(storage: Extract<ServerStorage, { kind: "s3" }>): Record<string,
 
 /**
  * lading's config (its filesystem root is given with --storage, see `ladingArgs`): access log
- * off, warnings only.
+ * off, warnings only, and no request rate per client (every request of a workload comes from one
+ * address, as no real client's would; the reference has no such limit).
  */
 export function ladingConfig(storage: ServerStorage, extra: Record<string, unknown>): Record<string, unknown> {
   const s3 = storage.kind === "s3" ? { storage: { s3: s3Keys(storage), redirect: { disable: !storage.redirect } } } : {};
-  return { log: { level: "warn", accesslog: { disabled: true } }, ...s3, ...extra };
+  const lading = (extra.lading ?? {}) as Record<string, unknown>;
+  return { log: { level: "warn", accesslog: { disabled: true } }, ...s3, ...extra, lading: { ...lading, limits: { rate: 0, ...(lading.limits as object | undefined) } } };
 }
 
 /** `lading serve`'s arguments after the launcher. */

@@ -50,6 +50,10 @@ export async function compose(config: Config, options: { logger?: Logger } = {})
     requireBlobs: !config.lading.manifests.sparse,
     immutableTags: config.lading.tags.immutable,
     collectionWindowMs: config.lading.gc.window,
+    uploadLimits: {
+      ...(config.lading.limits.maxblobsize > 0 ? { maxBlobSize: config.lading.limits.maxblobsize } : {}),
+      ...(config.lading.limits.openuploads > 0 ? { openPerClient: config.lading.limits.openuploads } : {}),
+    },
     warn: (message) => log.warn(message),
   });
   return {

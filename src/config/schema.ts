@@ -236,12 +236,49 @@ const retentionRule = z
   .strict()
   .refine((r) => r.keeplast !== undefined || r.olderthan !== undefined, { message: "a retention rule needs keeplast or olderthan (or both); with neither it would remove every tag but keeptags" });
 
+const sizeUnits: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+
+/** A size in bytes: a number, or a string such as "512MiB", "16GiB", "2GB". */
+const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const match = typeof value === "number" ? undefined : /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+  const bytes = typeof value === "number" ? value : match !== null && match !== undefined ? Number(match[1]) * (sizeUnits[(match[2] || "b").toLowerCase()] ?? NaN) : NaN;
+  if (!Number.isFinite(bytes) || bytes < 0) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `not a size: ${JSON.stringify(value)} (use e.g. 512MiB, 16GiB, or a number of bytes)` });
+    return z.NEVER;
+  }
+  return Math.floor(bytes);
+});
+
+/**
+ * What protects the server from one client, and a small machine from its load (src/server/limits.ts).
+ * 0 turns a limit off.
+ */
+const limits = z
+  .object({
+    /** Requests carrying blob bytes at once, over all clients; beyond, 429 with Retry-After. */
+    uploads: z.number().int().nonnegative().default(64),
+    /** The largest blob an upload may make. */
+    maxblobsize: byteSize.default("16GiB"),
+    /** Requests per second per client address (a token bucket holding `burst`); beyond, 429 with Retry-After. */
+    rate: z.number().nonnegative().default(1000),
+    burst: z.number().int().positive().default(2000),
+    /** Upload sessions one client address may have open (abandoned ones count until purged); beyond, 429. */
+    openuploads: z.number().int().nonnegative().default(1000),
+    /** A client has this long to send a request's headers. */
+    headertimeout: duration.default("30s").refine((ms) => ms >= 1000, { message: "must be at least 1s" }),
+    /** A request body that sends nothing for this long is dropped (its upload stays resumable). */
+    bodytimeout: duration.default("60s").refine((ms) => ms >= 1000, { message: "must be at least 1s" }),
+  })
+  .strict()
+  .default({});
+
 /** lading's own settings, beside registry:2's. */
 const lading = z
   .object({
     manifests: z.object({ maxsize: z.number().int().positive().default(4 << 20), sparse: z.boolean().default(false) }).strict().default({}),
     metrics: z.object({ enabled: z.boolean().default(true), path: z.string().startsWith("/").default("/metrics") }).strict().default({}),
     auth: ladingAuthSection,
+    limits,
     /** Garbage collection (src/registry/gc.ts): on a schedule while serving, and the defaults of `lading gc`. */
     gc: z
       .object({

@@ -4,7 +4,7 @@ import { Catalog } from "./catalog.js";
 import { ManifestStore, type ManifestOptions } from "./manifests.js";
 import { ReferrerIndex } from "./referrers.js";
 import { TagStore } from "./tags.js";
-import { UploadStore } from "./uploads.js";
+import { UploadStore, type UploadLimits } from "./uploads.js";
 import { WritePolicy } from "./write-policy.js";
 import { coherenceFor } from "./coherence.js";
 import { ImmutableTags, type TagRule } from "./tag-rules.js";
@@ -23,6 +23,8 @@ export interface RegistryOptions extends ManifestOptions {
   immutableTags?: readonly TagRule[];
   /** On a shared store: the garbage collection window (`lading.gc.window`, shared-collection.ts), in ms. */
   collectionWindowMs?: number;
+  /** `lading.limits` for uploads. */
+  uploadLimits?: UploadLimits;
   /** Where the registry reports trouble it meets in the background. */
   warn?: (message: string) => void;
 }
@@ -47,7 +49,7 @@ export class Registry {
       ? new CollectionGuard()
       : new SharedCollectionGuard(driver, options.collectionWindowMs ?? defaultWindowMs, () => this.forgetAll(), options.warn);
     this.blobs = new BlobStore(driver, policy, coherence, guard);
-    this.uploads = new UploadStore(driver, this.blobs, policy);
+    this.uploads = new UploadStore(driver, this.blobs, policy, options.uploadLimits);
     this.tags = new TagStore(driver, policy, coherence, new ImmutableTags(options.immutableTags));
     this.catalog = new Catalog(driver, coherence);
     this.manifests = new ManifestStore(driver, this.blobs, this.tags, new ReferrerIndex(driver), this.catalog, options, policy, coherence);

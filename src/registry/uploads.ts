@@ -33,6 +33,22 @@ export interface Received {
   received: number;
 }
 
+/** `lading.limits` as the upload store applies them; absent: no limit. */
+export interface UploadLimits {
+  /** The largest blob an upload may make, in bytes. */
+  maxBlobSize?: number;
+  /** Sessions one client may have open. */
+  openPerClient?: number;
+}
+
+function tooLarge(max: number): RegistryError {
+  return new RegistryError("SIZE_INVALID", `the blob would be larger than the ${max} bytes this registry takes (lading.limits.maxblobsize)`, { status: 413 });
+}
+
+function isTooLarge(err: unknown): boolean {
+  return err instanceof RegistryError && err.code === "SIZE_INVALID" && err.status === 413;
+}
+
 const idRe = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 const maxLiveHashes = 10_000;
 const maxFreshSessions = 100_000;
@@ -53,15 +69,22 @@ export class UploadStore {
    */
   private readonly fresh = new Map<string, { name: string; startedAt: Date }>();
 
+  /** Open sessions per client (`UploadLimits.openPerClient`), and whose each session is. */
+  private readonly byClient = new Map<string, Set<string>>();
+  private readonly clientOf = new Map<string, string>();
+
   constructor(
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
     private readonly policy: WritePolicy = writable,
+    private readonly limits: UploadLimits = {},
   ) {}
 
-  async start(name: string, algorithm: Algorithm = "sha256"): Promise<string> {
+  /** Starts a session; `client` (its address) is refused one past `openPerClient` sessions that are neither finished nor purged. */
+  async start(name: string, algorithm: Algorithm = "sha256", client?: string): Promise<string> {
     this.policy.write();
     const id = randomUUID();
+    if (client !== undefined && this.limits.openPerClient !== undefined) this.countFor(client, id, this.limits.openPerClient);
     const startedAt = new Date();
     if (this.driver.capabilities.exclusive) {
       if (this.fresh.size >= maxFreshSessions) this.evictFresh();
@@ -87,7 +110,29 @@ export class UploadStore {
       },
     };
     const result = await purgeUploads(this.driver, olderThan, dryRun, claim);
+    if (!dryRun) for (const path of [...forgotten, ...result.purged]) this.uncount(path.slice(path.lastIndexOf("/") + 1));
     return { ...result, purged: [...forgotten, ...result.purged] };
+  }
+
+  private countFor(client: string, id: string, max: number): void {
+    let open = this.byClient.get(client);
+    if (open === undefined) this.byClient.set(client, (open = new Set()));
+    if (open.size >= max) {
+      throw new RegistryError("TOOMANYREQUESTS", `${client} has ${open.size} uploads open, the most one client may have (lading.limits.openuploads): finish or cancel some, or wait for upload purging`, {
+        headers: { "Retry-After": "60" },
+      });
+    }
+    open.add(id);
+    this.clientOf.set(id, client);
+  }
+
+  private uncount(id: string): void {
+    const client = this.clientOf.get(id);
+    if (client === undefined) return;
+    this.clientOf.delete(id);
+    const open = this.byClient.get(client);
+    open?.delete(id);
+    if (open?.size === 0) this.byClient.delete(client);
   }
 
   /** Forgets sessions held in memory that started before `olderThan` (storage has its own purge). */
@@ -161,6 +206,7 @@ export class UploadStore {
         received = await this.receive(name, id, writer, body, claim);
       } catch (err) {
         await writer.close();
+        if (isTooLarge(err)) await this.discard(name, id);
         throw err;
       }
       await writer.close();
@@ -199,6 +245,7 @@ export class UploadStore {
         await writer.commit();
       } catch (err) {
         await writer.close();
+        if (isTooLarge(err)) await this.discard(name, id);
         throw err;
       }
       const actual = await this.digestOf(id, dataPath, writer.size, digest.algorithm);
@@ -225,6 +272,10 @@ export class UploadStore {
    * durable batch (the bytes go through the journal: no file of their own to sync).
    */
   private async storeSmall(name: string, digest: Digest, body: Readable, length: number): Promise<Received> {
+    if (length > (this.limits.maxBlobSize ?? Infinity)) {
+      body.resume();
+      throw tooLarge(this.limits.maxBlobSize!);
+    }
     const chunks: Buffer[] = [];
     let received = 0;
     for await (const chunk of body) {
@@ -258,18 +309,21 @@ export class UploadStore {
       if (found !== undefined) this.remember(id, (live = found));
     }
     const hashing = live !== undefined && live.hashed === offset;
+    // A blob over the limit: refused before its bytes when their number is announced, cut off when it is not.
+    const room = (this.limits.maxBlobSize ?? Infinity) - offset;
+    if (claim.length !== undefined && claim.length > room) {
+      body.resume();
+      throw tooLarge(this.limits.maxBlobSize!);
+    }
     let received = 0;
     // A listener beside the pipe sees every chunk the writer gets, in order: no Transform stream
     // (and its per-chunk bookkeeping) between the socket and the file.
     const hash = hashing ? live!.hash : undefined;
-    const onData = hash
-      ? (chunk: Buffer) => {
-          received += chunk.length;
-          hash.update(chunk);
-        }
-      : (chunk: Buffer) => {
-          received += chunk.length;
-        };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      hash?.update(chunk);
+      if (received > room) body.destroy(tooLarge(this.limits.maxBlobSize!));
+    };
     body.on("data", onData);
     try {
       await pipeline(body, writer.stream);
@@ -302,6 +356,7 @@ export class UploadStore {
   /** An upload that comes back after a crash is only garbage for purging: no sync needed. */
   private async discard(name: string, id: string): Promise<void> {
     this.live.delete(id);
+    this.uncount(id);
     if (this.fresh.delete(id)) return;
     await deleteIfExists(this.driver, uploadPath(name, id), { lossy: true });
   }

@@ -17,6 +17,8 @@ import { tokenEndpoint } from "./routes/token.js";
 import { sendError } from "./errors.js";
 import { HeapCollector } from "./heap-collector.js";
 import { adminSocketPath, openAdminSocket, scheduleCollection } from "./admin.js";
+import { Health } from "./health.js";
+import { RateLimiter, Slots } from "./limits.js";
 import { Metrics } from "./metrics.js";
 import { match } from "./router.js";
 
@@ -75,7 +77,11 @@ export async function serve(root: Composition): Promise<RunningServer> {
   const extraHeaders = Object.entries(config.http.headers);
   const accessLog = !config.log.accesslog.disabled;
   const collector = new HeapCollector();
-  const mounts = new Map<string, Handler>([["/healthz", health]]);
+  const healthCheck = new Health(root.driver, config.storage.maintenance.readonly.enabled);
+  const mounts = new Map<string, Handler>([["/healthz", (ctx) => health(ctx, healthCheck)]]);
+  const limits = config.lading.limits;
+  const rate = limits.rate > 0 ? new RateLimiter(limits.rate, limits.burst) : undefined;
+  const uploadSlots = limits.uploads > 0 ? new Slots(limits.uploads, "uploads") : undefined;
   if (config.lading.metrics.enabled) mounts.set(config.lading.metrics.path, (ctx) => serveMetrics(ctx, metrics));
   if (root.tokens !== undefined && audit !== undefined) mounts.set("/token", tokenEndpoint(root.tokens.access, root.tokens.issuer, audit));
 
@@ -116,7 +122,12 @@ export async function serve(root: Composition): Promise<RunningServer> {
       if (audit !== undefined && status < 300) record(audit, ctx, status);
     });
     let upload = false;
+    let slot = false;
+    watchBody(req, res, limits.bodytimeout);
     try {
+      // Health and metrics answer whoever asks, as often as they ask: they are how overload is seen.
+      const probe = pathname === "/healthz" || pathname === config.lading.metrics.path;
+      if (rate !== undefined && !probe) rate.take(addressOf(req));
       const mounted = mounts.get(pathname);
       if (mounted !== undefined) return await mounted(ctx);
       const found = match(req.method ?? "GET", pathname);
@@ -125,6 +136,11 @@ export async function serve(root: Composition): Promise<RunningServer> {
       ctx.params = found.params;
       ctx.grant = await access.authorize(req, found.access);
       upload = uploadRoutes.has(found.route) && req.method !== "GET" && req.method !== "DELETE";
+      // A slot is for bytes: a POST that starts an upload or a PUT that only completes one takes none.
+      if (upload && uploadSlots !== undefined && hasBody(req)) {
+        uploadSlots.take();
+        slot = true;
+      }
       if (upload) metrics.uploadsInFlight.inc();
       await found.handler(ctx);
     } catch (err) {
@@ -138,15 +154,19 @@ export async function serve(root: Composition): Promise<RunningServer> {
       sendError(res, req.method, err, log);
     } finally {
       if (upload) metrics.uploadsInFlight.dec();
+      if (slot) uploadSlots?.release();
     }
   };
 
   const listener = (req: IncomingMessage, res: ServerResponse) => void handle(req, res);
-  const server: Server = config.http.tls ? createHttpsServer(tlsOptions(config.http.tls), listener) : createHttpServer(listener);
-  // Large blobs take as long as they take; idle keep-alive connections outlive load balancers' 60 s.
+  // Timeouts are checked every second (Node's default, 30 s, would let a slow client hold a connection that much longer).
+  const checks = { connectionsCheckingInterval: 1_000 };
+  const server: Server = config.http.tls ? createHttpsServer({ ...tlsOptions(config.http.tls), ...checks }, listener) : createHttpServer(checks, listener);
+  // Large blobs take as long as they take (a body that stops is watchBody's); idle keep-alive
+  // connections outlive load balancers' 60 s; headers take at most lading.limits.headertimeout.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  server.headersTimeout = limits.headertimeout;
 
   const { host, port } = parseAddr(config.http.addr);
   await new Promise<void>((resolve, reject) => {
@@ -217,10 +237,29 @@ function tlsOptions(tls: NonNullable<Config["http"]["tls"]>): HttpsServerOptions
   };
 }
 
-async function health(ctx: Context): Promise<void> {
-  await ctx.registry.driver.list("/").catch(() => []);
-  ctx.res.writeHead(200, { "Content-Type": "application/json" });
-  ctx.res.end(ctx.req.method === "HEAD" ? undefined : '{"status":"ok"}');
+async function health(ctx: Context, check: Health): Promise<void> {
+  const { healthy, body } = await check.check();
+  if (!healthy) ctx.log.warn({ error: body.error }, "unhealthy");
+  ctx.res.writeHead(healthy ? 200 : 503, { "Content-Type": "application/json" });
+  ctx.res.end(ctx.req.method === "HEAD" ? undefined : JSON.stringify(body));
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
+}
+
+/**
+ * Drops a request whose body sends nothing for `idleMs` (a client that stalled or never meant to
+ * send it): the socket is closed, and an upload stays resumable from what it received.
+ */
+function watchBody(req: IncomingMessage, res: ServerResponse, idleMs: number): void {
+  if (!hasBody(req)) return;
+  req.setTimeout(idleMs, () => req.socket.destroy());
+  // Once the body is in, the connection's time is Node's again (keep-alive), unless the answer went first and set it.
+  req.once("end", () => {
+    if (!res.writableFinished) req.setTimeout(0);
+  });
 }
 
 async function serveMetrics(ctx: Context, metrics: Metrics): Promise<void> {

@@ -3,6 +3,7 @@ import type { Digest } from "../../oci/digest.js";
 import { RegistryError } from "../../oci/errors.js";
 import { isValidName } from "../../oci/reference.js";
 import type { ChunkClaim } from "../../registry/uploads.js";
+import { addressOf } from "../auth/controller.js";
 import { header, sendEmpty, urlFor, type Context } from "../context.js";
 import { algorithmParam, digestParam } from "./params.js";
 
@@ -25,7 +26,7 @@ export async function startUpload(ctx: Context): Promise<void> {
     return sendCreated(ctx, name, digest);
   }
   ctx.req.resume();
-  const id = await ctx.registry.uploads.start(name, algorithmParam(ctx.query.get("digest-algorithm")));
+  const id = await ctx.registry.uploads.start(name, algorithmParam(ctx.query.get("digest-algorithm")), addressOf(ctx.req));
   sendEmpty(ctx, 202, uploadHeaders(ctx, name, id, 0));
 }
 
