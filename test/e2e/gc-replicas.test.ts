@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
-import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { CollectReport } from "../../src/registry/gc.js";
 import { s3StorageOverrides, sleep, startTestServer, type TestServer } from "../api/support.js";
 import { useCeph } from "../helpers/ceph.js";
@@ -18,6 +18,7 @@ import { bigImage, multiLayer, singleLayer } from "../helpers/fixtures.js";
 import { buildLayout } from "../helpers/fleet.js";
 import { pullWhole, stress, uploadBlob, verifyStress } from "../helpers/gc-stress.js";
 import { runLading } from "../helpers/lading-cli.js";
+import type { FsckReport } from "../../src/registry/fsck.js";
 import { s3Client, uniqueBucketName } from "../helpers/s3.js";
 import { Scratch } from "../helpers/scratch.js";
 import { Skopeo } from "../helpers/skopeo.js";
@@ -111,6 +112,29 @@ describe("garbage collection of a bucket two replicas serve", { timeout: 300_000
     assert.deepEqual([...(await blobsInBucket())].sort(), [...reached].sort(), "the blobs left are exactly those the tags reach");
     // Both replicas serve what is left, having forgotten what went.
     assert.deepEqual([...(await verifyStress(b, expected))].sort(), [...reached].sort());
+  });
+
+  it("lading fsck finds the bucket sound beside its replicas, and repairs what is broken in it", async () => {
+    await replica();
+    const fsck = async (...flags: string[]) => {
+      const { code, stdout, stderr } = await runLading(["fsck", "--config", config, "--json", ...flags]);
+      return { code, report: JSON.parse(stdout) as FsckReport, stderr };
+    };
+    const sound = await fsck();
+    assert.equal(sound.code, 0, JSON.stringify(sound.report.problems) + sound.stderr);
+    assert.ok(sound.report.blobs.checked > 0 && sound.report.manifests > 0, "it checked what the replicas stored");
+    // A tag naming a manifest the bucket does not hold, and an upload without a start time.
+    const repository = `${ROOT.slice(1)}/docker/registry/v2/repositories/stress/api`;
+    const ghost = `sha256:${"0".repeat(64)}`;
+    await raw.send(new PutObjectCommand({ Bucket: bucket, Key: `${repository}/_manifests/tags/ghost/current/link`, Body: ghost }));
+    await raw.send(new PutObjectCommand({ Bucket: bucket, Key: `${repository}/_uploads/broken/data`, Body: "x" }));
+    const broken = await fsck();
+    assert.equal(broken.code, 4);
+    assert.deepEqual(broken.report.problems.map((p) => p.kind).sort(), ["tag-dangling", "upload-malformed"]);
+    const repaired = await fsck("--repair");
+    assert.equal(repaired.code, 0, JSON.stringify(repaired.report.problems));
+    assert.equal(repaired.report.repairedCount, 2);
+    assert.equal((await fsck()).code, 0);
   });
 
   it("applies retention rules to the bucket; the replicas serve what is left", async () => {

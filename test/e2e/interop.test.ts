@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe } from "node:test";
 import { requireTools } from "../helpers/exec.js";
+import { runLading } from "../helpers/lading-cli.js";
 import { archImage, bigImage, multiLayer, singleLayer } from "../helpers/fixtures.js";
 import { ImageSet } from "../helpers/image-set.js";
 import { sha256 } from "../helpers/oci-layout.js";
@@ -105,6 +106,8 @@ describe("storage interop with docker-registry", { timeout: 120_000 }, () => {
     await set.verify(writer); // the reference's own view first, so a failure below is lading's
     const written = await listing(writer);
     await stop(writer);
+    const fsck = await runLading(["fsck", "--storage", store]);
+    assert.equal(fsck.code, 0, `lading fsck of the store docker-registry wrote: ${fsck.stdout}${fsck.stderr}`);
 
     const reader = await start("lading", store);
     await set.verify(reader);
@@ -142,6 +145,8 @@ describe("storage interop with docker-registry", { timeout: 120_000 }, () => {
     await set.verify(writer);
     const written = await listing(writer);
     await stop(writer);
+    const fsck = await runLading(["fsck", "--storage", store]);
+    assert.equal(fsck.code, 0, `lading fsck of the store lading wrote: ${fsck.stdout}${fsck.stderr}`);
 
     const reader = await start("docker-registry", store);
     await set.verify(reader);
