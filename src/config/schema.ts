@@ -328,7 +328,22 @@ export const configSchema = z
       .strict()
       .optional(),
     redis: unsupported("redis (lading keeps its caches in memory)"),
-    health: internal,
+    /**
+     * registry:2's health checks: its storage driver check tunes lading's /healthz probe
+     * (src/server/health.ts); checks of files, URLs and ports lading does not make.
+     */
+    health: z
+      .object({
+        storagedriver: z
+          .object({ enabled: z.boolean().default(false), interval: duration.default("10s"), threshold: z.number().int().positive().default(3) })
+          .strict()
+          .optional(),
+        file: unsupported("file health checks (health.file)"),
+        http: unsupported("HTTP health checks (health.http)"),
+        tcp: unsupported("TCP health checks (health.tcp)"),
+      })
+      .strict()
+      .default({}),
     proxy: unsupported("a pull-through cache (proxy)"),
     compatibility: unsupported("compatibility settings (compatibility)"),
     loglevel: unsupported("the top-level loglevel key: use log.level"),

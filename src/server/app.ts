@@ -77,7 +77,11 @@ export async function serve(root: Composition): Promise<RunningServer> {
   const extraHeaders = Object.entries(config.http.headers);
   const accessLog = !config.log.accesslog.disabled;
   const collector = new HeapCollector();
-  const healthCheck = new Health(root.driver, config.storage.maintenance.readonly.enabled);
+  const probe = config.health.storagedriver;
+  const healthCheck = new Health(root.driver, {
+    readOnly: config.storage.maintenance.readonly.enabled,
+    ...(probe?.enabled ? { intervalMs: probe.interval, threshold: probe.threshold } : { intervalMs: 2_000, threshold: 1 }),
+  });
   const mounts = new Map<string, Handler>([["/healthz", (ctx) => health(ctx, healthCheck)]]);
   const limits = config.lading.limits;
   const rate = limits.rate > 0 ? new RateLimiter(limits.rate, limits.burst) : undefined;

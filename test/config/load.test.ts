@@ -121,6 +121,13 @@ health:
     assert.equal((await loadConfig({ env: { LADING_STORAGE_FILESYSTEM_DIRECTIO: "false" } })).storage.filesystem?.directio, false);
     await rejects("storage:\n  filesystem:\n    rootdirectory: /x\n    directio: sometimes\n", /storage\.filesystem\.directio/);
   });
+  it("takes registry:2's storage health check and refuses the checks lading does not make", async () => {
+    const path = await file("health.yml", "storage:\n  inmemory: {}\nhealth:\n  storagedriver:\n    enabled: true\n    interval: 5s\n    threshold: 2\n");
+    assert.deepEqual((await loadConfig({ file: path })).health.storagedriver, { enabled: true, interval: 5000, threshold: 2 });
+    await rejects("health:\n  file:\n    - file: /tmp/down\n      interval: 10s\n", /health\.file.*lading does not support file health checks/);
+    await rejects("health:\n  http:\n    - uri: http://localhost:5000/debug/health\n", /health\.http/);
+  });
+
   it("names the key of a bad duration", () => rejects("storage:\n  maintenance:\n    uploadpurging:\n      age: soon\n", /storage\.maintenance\.uploadpurging\.age: not a duration/));
   it("refuses two storage drivers", () => rejects("storage:\n  inmemory: {}\n  filesystem:\n    rootdirectory: /x\n", /exactly one storage driver/));
   it("refuses YAML that does not parse", () => rejects("http: [\n", /not valid YAML/));
