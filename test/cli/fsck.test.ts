@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { descriptor, digestOf, mt, pushBlob, pushImage, pushManifest, request, startTestServer, type PushedImage } from "../api/support.js";
-import { runLading } from "../helpers/lading-cli.js";
+import { ladingMain, runLading } from "../helpers/lading-cli.js";
 import type { FsckReport } from "../../src/registry/fsck.js";
 
 const v2 = "docker/registry/v2";
@@ -189,6 +190,17 @@ describe("lading fsck", () => {
     } finally {
       await server.close();
     }
+  });
+
+  it("draws a progress bar on a terminal, and none when not on one", async () => {
+    const { root } = await store("progress");
+    // script(1) gives the command a pseudo-terminal, as a user's shell would.
+    const tty = spawnSync("script", ["-qc", `"${process.execPath}" "${ladingMain}" fsck --storage "${root}"`, "/dev/null"], { encoding: "utf8" });
+    assert.equal(tty.status, 0, tty.stdout + tty.stderr);
+    assert.match(tty.stdout, /blob prefixes \[[^\]]*\] \d+\/\d+/);
+    assert.match(tty.stdout, /repositories {2}\[[^\]]*\] 2\/2/);
+    const piped = await runLading(["fsck", "--storage", root]);
+    assert.equal(piped.stderr, "", "no progress without a terminal");
   });
 
   it("names a missing store and a missing flag", async () => {
