@@ -370,7 +370,7 @@ describe("the API against a model of a registry", () => {
     };
     await fc.assert(
       fc.asyncProperty(fc.commands(steps, { maxCommands: 40, size: "max" }), (commands) => fc.asyncModelRun(setup, commands)),
-      { numRuns: apiStorage === "s3" ? 8 : 40 },
+      { numRuns: apiStorage === "s3" ? 15 : 40 },
     );
   });
 });
