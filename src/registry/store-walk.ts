@@ -4,9 +4,6 @@ import { repositoriesRoot } from "../storage/paths.js";
 
 /** Walks of registry:2's layout shared by the collector (gc.ts) and the checker (fsck.ts). */
 
-/** Names listed per request. */
-const pageSize = 1000;
-
 export interface RepositoryDir {
   name: string;
   /** Whether it has `_manifests` (a repository for the catalog). */
@@ -38,19 +35,17 @@ export async function walkRepositories(driver: StorageDriver): Promise<Repositor
   return found;
 }
 
-/** Every name in a directory, a page at a time; empty when it does not exist. */
+/**
+ * Every name in a directory; empty when it does not exist. Drivers list a whole directory in one
+ * call (an object store pages inside it): asked a page at a time, the filesystem would read and
+ * sort the whole directory for every page.
+ */
 export async function listAll(driver: StorageDriver, path: string): Promise<string[]> {
-  const names: string[] = [];
-  for (;;) {
-    let page: string[];
-    try {
-      page = await driver.list(path, { limit: pageSize, ...(names.length === 0 ? {} : { after: names[names.length - 1]! }) });
-    } catch (err) {
-      if (isPathNotFound(err)) return names;
-      throw err;
-    }
-    names.push(...page);
-    if (page.length < pageSize) return names;
+  try {
+    return await driver.list(path);
+  } catch (err) {
+    if (isPathNotFound(err)) return [];
+    throw err;
   }
 }
 
