@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from "node:https";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { Audit, AuditEvent } from "../auth/audit.js";
 import { unrestricted } from "../auth/policy.js";
@@ -171,6 +172,7 @@ export async function serve(root: Composition): Promise<RunningServer> {
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = limits.headertimeout;
+  server.on("clientError", refuseUnparsed);
 
   const { host, port } = parseAddr(config.http.addr);
   await new Promise<void>((resolve, reject) => {
@@ -246,6 +248,28 @@ async function health(ctx: Context, check: Health): Promise<void> {
   if (!healthy) ctx.log.warn({ error: body.error }, "unhealthy");
   ctx.res.writeHead(healthy ? 200 : 503, { "Content-Type": "application/json" });
   ctx.res.end(ctx.req.method === "HEAD" ? undefined : JSON.stringify(body));
+}
+
+/**
+ * A request Node's parser refuses before any handler sees it (headers too large or too slow, bad
+ * framing, bytes that are not HTTP) is answered in the registry's error envelope too, then closed.
+ */
+function refuseUnparsed(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const error =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? new RegistryError("UNSUPPORTED", "the request's headers are larger than the server takes (16 KiB)", { status: 431 })
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? new RegistryError("UNSUPPORTED", "the request's headers did not arrive in time (lading.limits.headertimeout)", { status: 408 })
+        : new RegistryError("UNSUPPORTED", `malformed HTTP request (${err.code ?? err.message})`, { status: 400 });
+  const body = JSON.stringify({ errors: error.toJSON() });
+  socket.end(
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Docker-Distribution-API-Version: registry/2.0\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 function hasBody(req: IncomingMessage): boolean {

@@ -104,6 +104,7 @@ export function readBody(ctx: Context, limit: number, tooLarge: () => RegistryEr
 export function intParam(ctx: Context, name: string): number | undefined {
   const value = ctx.query.get(name);
   if (value === null || value === "") return undefined;
-  if (!/^\d+$/.test(value)) throw new RegistryError("UNSUPPORTED", `query parameter ${name} must be a non-negative integer`, { status: 400 });
-  return Number(value);
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new RegistryError("UNSUPPORTED", `query parameter ${name} must be a non-negative integer below 2^53`, { status: 400 });
+  return n;
 }

@@ -133,8 +133,22 @@ describe("limits", () => {
       await closed;
       clearInterval(drip);
       assert.match(received(), /^HTTP\/1\.1 408 /);
+      assert.match(received(), /\r\n\r\n\{"errors":\[\{"code":"UNSUPPORTED","message":"the request's headers did not arrive in time/);
       // Others are served meanwhile and after.
       assert.equal((await request(server, "GET", "/v2/")).status, 200);
+    });
+  });
+
+  it("answers headers larger than Node takes, and bytes that are not HTTP, in the error envelope", async () => {
+    await withServer({}, async (server) => {
+      for (const [request, status] of [[`GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`, 431], ["NOT HTTP AT ALL\r\n\r\n", 400]] as const) {
+        const { socket, received, closed } = rawConnection(server);
+        socket.write(request);
+        await closed;
+        assert.match(received(), new RegExp(`^HTTP/1\\.1 ${status} `));
+        const body = JSON.parse(received().slice(received().indexOf("\r\n\r\n") + 4)) as { errors: Array<{ code: string }> };
+        assert.equal(body.errors[0]?.code, "UNSUPPORTED");
+      }
     });
   });
 
