@@ -2,19 +2,17 @@ import { SingleBar, Presets } from "cli-progress";
 import { stat } from "node:fs/promises";
 import { Command } from "commander";
 import { destination, pino } from "pino";
-import { loadConfig } from "../config/load.js";
 import { compose } from "../config/root.js";
 import { humanBytes } from "../image/human-bytes.js";
 import { checkStore, type FsckOptions, type FsckProgress, type FsckReport } from "../registry/fsck.js";
 import { adminSocketPath, checkOptionsOf, checkThroughServer, serverListens } from "../server/admin.js";
 import { FilesystemDriver } from "../storage/fs/filesystem.js";
-import { exitCodes, usageError } from "./exit.js";
+import { exitCodes } from "./exit.js";
 import { withJsonErrors } from "./json-errors.js";
+import { storeConfig, storeOptions, type StoreFlags } from "./store-options.js";
 import { printJson } from "./options.js";
 
-interface FsckFlags {
-  config?: string;
-  storage?: string;
+interface FsckFlags extends StoreFlags {
   repair?: boolean;
   hash: boolean;
   json?: boolean;
@@ -28,22 +26,14 @@ interface FsckFlags {
  * a repair looks at each problem twice and removes only what is broken.
  */
 export function fsckCommand(): Command {
-  return new Command("fsck")
+  return storeOptions(new Command("fsck"))
     .description("check a store: blobs hash to their names, links, manifests, tags and uploads are whole (--repair removes what is broken)")
-    .option("-c, --config <file>", "the server's config file (env: LADING_CONFIG)")
-    .option("-s, --storage <dir>", "filesystem storage root (storage.filesystem.rootdirectory)")
     .option("--repair", "remove what is broken: corrupt blobs, dangling links and tags, revisions without bytes, malformed and abandoned uploads")
     .option("--no-hash", "do not hash blobs, only check that their bytes are there (faster)")
     .option("--json", "print the report as JSON")
     .action(
       withJsonErrors(async (flags: FsckFlags) => {
-        const file = flags.config ?? process.env.LADING_CONFIG;
-        if (file === undefined && flags.storage === undefined) throw usageError("name the store: --storage DIR, or --config FILE (or LADING_CONFIG)");
-        const env = { ...process.env };
-        delete env.LADING_CONFIG;
-        const overrides: Record<string, unknown> = {};
-        if (flags.storage !== undefined) overrides["storage.filesystem.rootdirectory"] = flags.storage;
-        const config = await loadConfig({ ...(file === undefined ? {} : { file }), env, overrides });
+        const config = await storeConfig(flags);
         const options: FsckOptions = { ...checkOptionsOf(config), repair: flags.repair === true, hash: flags.hash };
         const root = config.storage.filesystem?.rootdirectory;
         let report: FsckReport | undefined;

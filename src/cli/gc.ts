@@ -1,17 +1,15 @@
 import { Command } from "commander";
 import { parseDuration } from "../config/duration.js";
-import { loadConfig } from "../config/load.js";
 import { compose } from "../config/root.js";
 import type { CollectOptions, CollectReport } from "../registry/gc.js";
 import { adminSocketPath, collectOptionsOf, collectThroughServer, runCollection } from "../server/admin.js";
 import { usageError } from "./exit.js";
 import { withJsonErrors } from "./json-errors.js";
+import { storeConfig, storeOptions, type StoreFlags } from "./store-options.js";
 import { printJson } from "./options.js";
 import { humanBytes } from "../image/human-bytes.js";
 
-interface GcFlags {
-  config?: string;
-  storage?: string;
+interface GcFlags extends StoreFlags {
   dryRun?: boolean;
   deleteUntagged?: boolean;
   grace?: string;
@@ -25,10 +23,8 @@ interface GcFlags {
  * what it has acknowledged and not yet written to the tree. Otherwise the command opens the store.
  */
 export function gcCommand(): Command {
-  return new Command("gc")
+  return storeOptions(new Command("gc"))
     .description("delete blobs and manifests nothing references (safe while the registry serves)")
-    .option("-c, --config <file>", "the server's config file (env: LADING_CONFIG)")
-    .option("-s, --storage <dir>", "filesystem storage root (storage.filesystem.rootdirectory)")
     .option("-n, --dry-run", "report what would be deleted, delete nothing (lading.gc.dryrun)")
     .option("--delete-untagged", "also delete manifests no tag reaches, except referrers of kept ones (lading.gc.deleteuntagged)")
     .option("--grace <duration>", "keep blobs stored less than this long ago, e.g. 30m, 2h (lading.gc.grace; default 1h)")
@@ -36,13 +32,7 @@ export function gcCommand(): Command {
     .option("-v, --verbose", "list every deleted manifest and blob")
     .action(
       withJsonErrors(async (flags: GcFlags) => {
-        const file = flags.config ?? process.env.LADING_CONFIG;
-        if (file === undefined && flags.storage === undefined) throw usageError("name the store: --storage DIR, or --config FILE (or LADING_CONFIG)");
-        const env = { ...process.env };
-        delete env.LADING_CONFIG;
-        const overrides: Record<string, unknown> = {};
-        if (flags.storage !== undefined) overrides["storage.filesystem.rootdirectory"] = flags.storage;
-        const config = await loadConfig({ ...(file === undefined ? {} : { file }), env, overrides });
+        const config = await storeConfig(flags);
         const options: CollectOptions = { ...collectOptionsOf(config) };
         if (flags.dryRun) options.dryRun = true;
         if (flags.deleteUntagged) options.deleteUntagged = true;

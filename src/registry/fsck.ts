@@ -23,7 +23,7 @@ import { pipeline } from "node:stream/promises";
 import { Writable } from "node:stream";
 import { isAlgorithm, parseDigest, type Algorithm, type Digest } from "../oci/digest.js";
 import { isValidName, isValidTag } from "../oci/reference.js";
-import { isPathNotFound, type StorageDriver } from "../storage/driver.js";
+import { isPathNotFound, type FileInfo, type StorageDriver } from "../storage/driver.js";
 import {
   blobDataPath,
   blobDirPath,
@@ -42,9 +42,10 @@ import {
   uploadsRootPath,
 } from "../storage/paths.js";
 import { inParallel } from "../image/parallel.js";
+import { listIfExists } from "./links.js";
 import { Lru } from "./lru.js";
 import { coordinationRoot, readState } from "./shared-collection.js";
-import { listAll, referencesIn, walkRepositories } from "./store-walk.js";
+import { referencesIn, walkRepositories } from "./store-walk.js";
 
 export type ProblemKind =
   | "blob-corrupt"
@@ -198,11 +199,11 @@ export async function checkStore(driver: StorageDriver, options: FsckOptions, no
 
   // Blobs, one prefix at a time.
   const prefixes: Array<{ algorithm: string; prefix: string }> = [];
-  for (const algorithm of await listAll(driver, blobsRoot)) {
-    for (const prefix of await listAll(driver, `${blobsRoot}/${algorithm}`)) prefixes.push({ algorithm, prefix });
+  for (const algorithm of await listIfExists(driver, blobsRoot)) {
+    for (const prefix of await listIfExists(driver, `${blobsRoot}/${algorithm}`)) prefixes.push({ algorithm, prefix });
   }
   for (const [i, { algorithm, prefix }] of prefixes.entries()) {
-    const names = await listAll(driver, `${blobsRoot}/${algorithm}/${prefix}`);
+    const names = await listIfExists(driver, `${blobsRoot}/${algorithm}/${prefix}`);
     await inParallel(names, options.hash ? hashParallelism : parallelism, async (hex) => {
       const digest = parseDigest(`${algorithm}:${hex}`);
       if (digest === undefined || !hex.startsWith(prefix)) {
@@ -322,7 +323,7 @@ async function checkRepository(
   );
 
   // Tags: each resolves to a revision with bytes.
-  const tags = await listAll(driver, tagsPath(name));
+  const tags = await listIfExists(driver, tagsPath(name));
   report.tags += tags.length;
   await inParallel(tags, parallelism, async (tag) => {
     const where = tagPath(name, tag);
@@ -345,8 +346,8 @@ async function checkRepository(
   });
 
   // Referrers (lading's own index of manifests by subject): each names a revision here.
-  for (const algorithm of await listAll(driver, `${repositoryPath(name)}/_referrers`)) {
-    for (const subject of await listAll(driver, `${repositoryPath(name)}/_referrers/${algorithm}`)) {
+  for (const algorithm of await listIfExists(driver, `${repositoryPath(name)}/_referrers`)) {
+    for (const subject of await listIfExists(driver, `${repositoryPath(name)}/_referrers/${algorithm}`)) {
       const subjectDigest = parseDigest(`${algorithm}:${subject}`);
       if (subjectDigest === undefined) continue;
       await eachDigestFolder(driver, `${repositoryPath(name)}/_referrers/${algorithm}/${subject}`, run, remover, async (digest) => {
@@ -365,7 +366,7 @@ async function checkRepository(
   }
 
   // Uploads: each has a readable start time; those older than the purge age are abandoned.
-  const ids = await listAll(driver, uploadsRootPath(name));
+  const ids = await listIfExists(driver, uploadsRootPath(name));
   await inParallel(ids, parallelism, async (id) => {
     const ok = await run(async () => {
       const where = uploadPath(name, id);
@@ -393,8 +394,8 @@ async function checkRepository(
  * problems (removed by a repair: nothing can reach them).
  */
 async function eachDigestFolder(driver: StorageDriver, dir: string, run: (check: Check) => Promise<boolean>, remover: Remover, each: (digest: Digest) => Promise<void>): Promise<void> {
-  for (const algorithm of await listAll(driver, dir)) {
-    const hexes = await listAll(driver, `${dir}/${algorithm}`);
+  for (const algorithm of await listIfExists(driver, dir)) {
+    const hexes = await listIfExists(driver, `${dir}/${algorithm}`);
     await inParallel(hexes, parallelism, async (hex) => {
       const digest = isAlgorithm(algorithm) ? parseDigest(`${algorithm}:${hex}`) : undefined;
       if (digest !== undefined) return each(digest);
@@ -490,24 +491,17 @@ async function readLinkText(driver: StorageDriver, path: string): Promise<string
   }
 }
 
-async function isFile(driver: StorageDriver, path: string): Promise<boolean> {
+async function statIfThere(driver: StorageDriver, path: string): Promise<FileInfo | undefined> {
   try {
-    return !(await driver.stat(path)).isDir;
+    return await driver.stat(path);
   } catch (err) {
-    if (isPathNotFound(err)) return false;
+    if (isPathNotFound(err)) return undefined;
     throw err;
   }
 }
 
-async function isThere(driver: StorageDriver, path: string): Promise<boolean> {
-  try {
-    await driver.stat(path);
-    return true;
-  } catch (err) {
-    if (isPathNotFound(err)) return false;
-    throw err;
-  }
-}
+const isFile = async (driver: StorageDriver, path: string): Promise<boolean> => (await statIfThere(driver, path))?.isDir === false;
+const isThere = async (driver: StorageDriver, path: string): Promise<boolean> => (await statIfThere(driver, path)) !== undefined;
 
 async function deleteIfThere(driver: StorageDriver, path: string): Promise<void> {
   try {

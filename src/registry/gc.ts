@@ -47,8 +47,8 @@ import { parseDigest, type Digest } from "../oci/digest.js";
 import { isPathNotFound, StorageError, type StorageDriver } from "../storage/driver.js";
 import { blobDataPath, blobDirPath, blobsRoot, layerLinkDirPath, manifestsPath, referrerLinkPath, repositoriesRoot, revisionDirPath, revisionLinkPath, revisionsAlgorithmPath, tagCurrentLinkPath, tagsPath } from "../storage/paths.js";
 import { inParallel } from "../image/parallel.js";
-import { deleteIfExists, readLink } from "./links.js";
-import { listAll, referencesIn, walkRepositories, type References, type RepositoryDir } from "./store-walk.js";
+import { deleteIfExists, listIfExists, readLink } from "./links.js";
+import { referencesIn, walkRepositories, type References, type RepositoryDir } from "./store-walk.js";
 import { globToRegExp } from "../auth/policy.js";
 import type { Registry } from "./index.js";
 import { CollectionGuard, tagHold } from "./collection-guard.js";
@@ -274,10 +274,10 @@ async function eachOldUnmarked(driver: StorageDriver, sweepable: (digest: string
 
 /** The digests under `blobs/`, one two-hex-digit prefix at a time. */
 async function eachBlobPrefix(driver: StorageDriver, report: CollectReport, each: (digests: Digest[]) => Promise<void>): Promise<void> {
-  for (const algorithm of await listAll(driver, blobsRoot)) {
-    for (const prefix of await listAll(driver, `${blobsRoot}/${algorithm}`)) {
+  for (const algorithm of await listIfExists(driver, blobsRoot)) {
+    for (const prefix of await listIfExists(driver, `${blobsRoot}/${algorithm}`)) {
       const digests: Digest[] = [];
-      for (const hex of await listAll(driver, `${blobsRoot}/${algorithm}/${prefix}`)) {
+      for (const hex of await listIfExists(driver, `${blobsRoot}/${algorithm}/${prefix}`)) {
         const digest = parseDigest(`${algorithm}:${hex}`);
         if (digest) digests.push(digest);
         else report.problems.push(`blob directory ${blobsRoot}/${algorithm}/${prefix}/${hex} is not a digest: skipped`);
@@ -353,8 +353,8 @@ async function markRepository(
   // Revisions: a directory with a link file (registry:2 deletes a manifest by deleting the file).
   // A corrupt link file is reported, and the revision its directory names kept.
   const revisions: Digest[] = [];
-  for (const algorithm of await listAll(driver, `${manifestsPath(name)}/revisions`)) {
-    for (const hex of await listAll(driver, revisionsAlgorithmPath(name, algorithm))) {
+  for (const algorithm of await listIfExists(driver, `${manifestsPath(name)}/revisions`)) {
+    for (const hex of await listIfExists(driver, revisionsAlgorithmPath(name, algorithm))) {
       const digest = parseDigest(`${algorithm}:${hex}`);
       if (digest) revisions.push(digest);
       else report.problems.push(`revision directory ${revisionsAlgorithmPath(name, algorithm)}/${hex} is not a digest: skipped`);
@@ -444,7 +444,7 @@ async function holdsRevision(driver: StorageDriver, name: string, digest: Digest
 
 /** A repository's tags and what they name; with `dated`, when each was last pointed (for retention). */
 async function readTags(driver: StorageDriver, name: string, dated: boolean, report: CollectReport): Promise<Array<DatedTag & { digest: Digest }>> {
-  const found = await inParallel(await listAll(driver, tagsPath(name)), parallelism, async (tag) => {
+  const found = await inParallel(await listIfExists(driver, tagsPath(name)), parallelism, async (tag) => {
     const path = tagCurrentLinkPath(name, tag);
     const digest = await readLinkChecked(driver, path, report.problems);
     if (typeof digest !== "object") return undefined;
@@ -536,8 +536,8 @@ async function unmarkedLinks(driver: StorageDriver, repositories: RepositoryDir[
   for (const { name, layers } of repositories) {
     if (!layers) continue;
     const root = `${repositoriesRoot}/${name}/_layers`;
-    for (const algorithm of await listAll(driver, root)) {
-      for (const hex of await listAll(driver, `${root}/${algorithm}`)) {
+    for (const algorithm of await listIfExists(driver, root)) {
+      for (const hex of await listIfExists(driver, `${root}/${algorithm}`)) {
         const digest = `${algorithm}:${hex}`;
         if (!sweepable(digest)) continue;
         const names = links.get(digest);

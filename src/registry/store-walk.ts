@@ -1,5 +1,6 @@
 import { parseDigest, type Digest } from "../oci/digest.js";
-import { isPathNotFound, type StorageDriver } from "../storage/driver.js";
+import type { StorageDriver } from "../storage/driver.js";
+import { listIfExists } from "./links.js";
 import { repositoriesRoot } from "../storage/paths.js";
 
 /** Walks of registry:2's layout shared by the collector (gc.ts) and the checker (fsck.ts). */
@@ -23,7 +24,7 @@ export interface References {
 export async function walkRepositories(driver: StorageDriver): Promise<RepositoryDir[]> {
   const found: RepositoryDir[] = [];
   const walk = async (prefix: string): Promise<void> => {
-    const children = await listAll(driver, prefix === "" ? repositoriesRoot : `${repositoriesRoot}/${prefix}`);
+    const children = await listIfExists(driver, prefix === "" ? repositoriesRoot : `${repositoriesRoot}/${prefix}`);
     if (prefix !== "" && (children.includes("_manifests") || children.includes("_layers"))) {
       found.push({ name: prefix, manifests: children.includes("_manifests"), layers: children.includes("_layers") });
     }
@@ -33,20 +34,6 @@ export async function walkRepositories(driver: StorageDriver): Promise<Repositor
   };
   await walk("");
   return found;
-}
-
-/**
- * Every name in a directory; empty when it does not exist. Drivers list a whole directory in one
- * call (an object store pages inside it): asked a page at a time, the filesystem would read and
- * sort the whole directory for every page.
- */
-export async function listAll(driver: StorageDriver, path: string): Promise<string[]> {
-  try {
-    return await driver.list(path);
-  } catch (err) {
-    if (isPathNotFound(err)) return [];
-    throw err;
-  }
 }
 
 /**
