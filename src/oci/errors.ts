@@ -1,6 +1,7 @@
 /**
  * The one table of registry error codes (distribution-spec "Error Codes"), with the HTTP status each
  * is served with by default. UNKNOWN is only ever sent for a failure of the registry itself (500).
+ * UNAVAILABLE is also what a full store answers, with 507 Insufficient Storage (server/errors.ts).
  */
 export const errorCodes = {
   BLOB_UNKNOWN: { status: 404, message: "blob unknown to registry" },

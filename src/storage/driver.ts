@@ -176,6 +176,17 @@ export class StorageUnavailableError extends StorageError {
   }
 }
 
+/**
+ * The store has no room for a write (a full disk, a quota): nothing of the write is kept, and
+ * writes succeed again once space is freed, without a restart.
+ */
+export class StorageFullError extends StorageError {
+  constructor(message: string, driver: string, options?: { cause?: unknown }) {
+    super(message, driver, options);
+    this.name = "StorageFullError";
+  }
+}
+
 export class PathNotFoundError extends StorageError {
   constructor(
     readonly path: string,
@@ -207,4 +218,20 @@ export function isValidPath(path: string): boolean {
 
 export function isPathNotFound(err: unknown): err is PathNotFoundError {
   return err instanceof PathNotFoundError;
+}
+
+/** Whether an errno code says the filesystem has no room (blocks or inodes) or a quota is reached. */
+export function isNoSpaceCode(code: unknown): boolean {
+  return code === "ENOSPC" || code === "EDQUOT";
+}
+
+/**
+ * Whether a write failed for lack of room: a StorageFullError, or an error from a driver's stream
+ * (which reaches the caller as the system error it is) whose errno code, or a cause's, says so.
+ */
+export function isStorageFull(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof StorageFullError || isNoSpaceCode((e as { code?: unknown }).code)) return true;
+  }
+  return false;
 }

@@ -1,4 +1,5 @@
 import { Worker } from "node:worker_threads";
+import { isNoSpaceCode } from "../driver.js";
 import type { JournalOp, RecordLocation } from "./journal.js";
 
 export interface ApplyWorkerData {
@@ -36,6 +37,9 @@ export interface ApplyFailure {
 /** The most jobs one message to the worker carries. */
 const maxBatch = 1024;
 
+/** Waits before a job that found no room is tried again: the first, doubled at each failure up to the last. */
+const spaceRetryMs = { first: 50, max: 1_000 };
+
 interface Job {
   job: ApplyJob;
   resolve: () => void;
@@ -61,6 +65,12 @@ interface Job {
  * A worker that dies (out of memory, say) is replaced. The jobs of the batch it had go to the new
  * worker one per message, applied as a replay would. Only a job that a fresh worker dies on alone
  * stops the applier, and with it the journal's writes, until a restart.
+ *
+ * A journaled job that finds no room (ENOSPC, EDQUOT) was acknowledged already: it is neither
+ * failed nor skipped, but tried again, alone and as a replay would, until it fits, and nothing
+ * after it is applied meanwhile (the applier "stalls"). An unjournaled job that finds no room fails
+ * (its caller still waits, and nothing of it was promised), and so does every one handed over
+ * while stalled.
  */
 export class Applier {
   /** The worker, started with the first job and stopped after `idleMs` without one. */
@@ -73,16 +83,28 @@ export class Applier {
   private posted: Job[] | undefined;
   private failed: Error | undefined;
   private started = 0;
+  /** Set while a journaled job waits for room: what it met, and the wait before its next try. */
+  private stall: { error: Error; delayMs: number; timer: NodeJS.Timeout | undefined } | undefined;
+  /** Cleared when the driver closes: its journal's replay will apply what does not fit now. */
+  private waitsForSpace = true;
 
   /**
    * @param idleMs how long the worker outlives its last job: a worker holds 9-20 MiB, which
    *   a store written now and then should not keep, and restarting one takes about 20 ms
+   * @param onStall told when applying stalls for lack of room (with what was met; after the jobs
+   *   applied before it have settled) and when it goes on (undefined)
    */
   constructor(
     private readonly data: Omit<ApplyWorkerData, "trashPrefix">,
     private readonly idleMs = 1_000,
     private readonly warn: (message: string) => void = () => {},
+    private readonly onStall: (error: Error | undefined) => void = () => {},
   ) {}
+
+  /** What a journaled job waiting for room met, while one does. */
+  get stalled(): Error | undefined {
+    return this.stall?.error;
+  }
 
   /**
    * Resolves once `ops` are applied; rejects with the error (its errno code kept) that stopped them.
@@ -90,6 +112,7 @@ export class Applier {
    */
   apply(ops: readonly JournalOp[], where?: RecordLocation): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
+    if (this.stall && !where) return Promise.reject(this.stall.error);
     let put = 0;
     const job: ApplyJob = {
       ops: ops.map((o): ApplyOp => {
@@ -107,6 +130,20 @@ export class Applier {
     });
   }
 
+  /**
+   * Stops waiting for room (the driver is closing): the job waiting and every one after it fail,
+   * as does any later job that finds none, and the journal's replay applies them at the next start.
+   */
+  stopWaitingForSpace(): void {
+    this.waitsForSpace = false;
+    if (!this.stall) return;
+    clearTimeout(this.stall.timer);
+    const error = this.stall.error;
+    this.stall = undefined;
+    // A retry with the worker fails or succeeds on its own; what waits behind it fails with it.
+    if (!this.posted) this.stop(error, []);
+  }
+
   /** Stops the worker; whatever it was still applying is left to the journal's replay. */
   async close(): Promise<void> {
     this.failed ??= new Error("the apply worker is closed");
@@ -114,7 +151,7 @@ export class Applier {
   }
 
   private post(): void {
-    if (this.posted) return;
+    if (this.posted || this.stall?.timer !== undefined) return;
     const batch = this.retrying.length > 0 ? this.retrying.splice(0, 1) : this.queued.splice(0, maxBatch);
     if (batch.length === 0) return;
     if (this.failed) return this.rejectAll([batch]);
@@ -153,13 +190,50 @@ export class Applier {
     const batch = this.posted;
     if (!batch) return;
     this.posted = undefined;
+    let waiting: { job: Job; error: Error } | undefined;
     batch.forEach((job, i) => {
+      if (i >= results.length) return;
       const failure = results[i];
-      if (failure) job.reject(Object.assign(new Error(failure.message), failure.code ? { code: failure.code } : {}));
-      else job.resolve();
+      if (!failure) return job.resolve();
+      const error = Object.assign(new Error(failure.message), failure.code ? { code: failure.code } : {});
+      if (isNoSpaceCode(failure.code) && job.job.segment !== undefined) waiting = { job, error };
+      else job.reject(error);
     });
+    // The worker ran none of the jobs after one that found no room: they go first, in order.
+    this.queued.unshift(...batch.slice(results.length));
+    if (waiting && !this.waitsForSpace) return this.stop(waiting.error, [waiting.job]);
+    if (waiting) this.waitForSpace(waiting.job, waiting.error);
+    else if (this.stall) this.resume();
     this.post();
     this.idleIfDone();
+  }
+
+  /** Holds a journaled job that found no room, and what comes after it, until it fits. */
+  private waitForSpace(job: Job, error: Error): void {
+    job.job.replay = true;
+    this.retrying.unshift(job);
+    const first = !this.stall;
+    const delayMs = first ? spaceRetryMs.first : Math.min(2 * this.stall!.delayMs, spaceRetryMs.max);
+    const timer = setTimeout(() => {
+      if (this.stall) this.stall.timer = undefined;
+      this.post();
+    }, delayMs);
+    timer.unref();
+    this.stall = { error, delayMs, timer };
+    if (!first) return;
+    this.warn(`applying a journaled write found no room (${error.message}); it is tried again until it fits, and until then writes are refused`);
+    // Nothing was promised to the callers of unjournaled jobs: they are not kept waiting.
+    const unjournaled = this.queued.filter((j) => j.job.segment === undefined);
+    this.queued = this.queued.filter((j) => j.job.segment !== undefined);
+    for (const j of unjournaled) j.reject(error);
+    // Told once the jobs applied before it have settled, and reads waiting only for them have gone on.
+    setImmediate(() => this.stall && this.onStall(this.stall.error));
+  }
+
+  private resume(): void {
+    this.stall = undefined;
+    this.warn("applying journaled writes goes on: the write that found no room is done with");
+    this.onStall(undefined);
   }
 
   /** The worker died (its error, then its exit): its batch goes to a new one, unless it died on a retried job. */
@@ -177,8 +251,13 @@ export class Applier {
   }
 
   private die(err: Error, posted: Job[]): void {
-    this.failed ??= err;
     this.warn(`the apply worker died on a job applied alone (${err.message}); no further writes are applied until a restart`);
+    this.stop(err, posted);
+  }
+
+  /** Fails `posted` and every job waiting, and every later one. */
+  private stop(err: Error, posted: Job[]): void {
+    this.failed ??= err;
     const batches = [posted, this.retrying, this.queued];
     this.retrying = [];
     this.queued = [];

@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import type { ApplyFailure, ApplyJob, ApplyWorkerData } from "./applier.js";
+import { isNoSpaceCode } from "../driver.js";
 import { errnoCode } from "./errno.js";
 import type { JournalOp } from "./journal.js";
 import { Tree } from "./tree.js";
@@ -51,16 +52,28 @@ function run(job: ApplyJob): void {
   }
 }
 
+function attempt(job: ApplyJob): ApplyFailure | null {
+  try {
+    run(job);
+    return null;
+  } catch (err) {
+    return { message: err instanceof Error ? err.message : String(err), code: errnoCode(err) };
+  } finally {
+    if (buffer.length > 1 << 20) buffer = Buffer.allocUnsafe(64 << 10);
+  }
+}
+
+/**
+ * One result per job, except after a job that found no room: the jobs after it are not run (one
+ * may depend on it, as a link on the blob it names) and get no result; the applier hands them over
+ * again.
+ */
 parentPort!.on("message", (batch: ApplyJob[]) => {
-  const results = batch.map((job): ApplyFailure | null => {
-    try {
-      run(job);
-      return null;
-    } catch (err) {
-      return { message: err instanceof Error ? err.message : String(err), code: errnoCode(err) };
-    } finally {
-      if (buffer.length > 1 << 20) buffer = Buffer.allocUnsafe(64 << 10);
-    }
-  });
+  const results: Array<ApplyFailure | null> = [];
+  for (const job of batch) {
+    const failure = attempt(job);
+    results.push(failure);
+    if (failure && isNoSpaceCode(failure.code)) break;
+  }
   parentPort!.postMessage(results);
 });

@@ -5,8 +5,10 @@ import { dirname, join, resolve } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { promisify } from "node:util";
 import {
+  isNoSpaceCode,
   PathNotFoundError,
   StorageError,
+  StorageFullError,
   StorageUnavailableError,
   readableSource,
   type Capabilities,
@@ -70,6 +72,11 @@ const applyNice = 10;
  * crash left before anything can be served. Blob data is made durable by the writer's `commit`
  * (one fdatasync); the move that publishes it is journaled.
  *
+ * A full disk (ENOSPC, EDQUOT) fails a write with StorageFullError and keeps nothing of it: the
+ * journal refuses a record the tree has no room for (journal.ts); one acknowledged and then short
+ * of room after all (inodes, a race) waits in the applier until it fits (applier.ts), meanwhile
+ * reads that would meet it and every write fail at once. Writes resume once space is freed.
+ *
  * Assumption: the filesystem persists metadata operations in the order they were made, as ext4
  * (data=ordered), xfs and btrfs do. fdatasync of a new file then makes its name durable too, and an
  * upload discarded after its data was moved out cannot be persisted without that move.
@@ -104,6 +111,9 @@ export class FilesystemDriver implements StorageDriver {
   /** Applies journaled (and unjournaled) operations to the tree, on a worker thread, in order. */
   private readonly applier: Applier;
 
+  /** Fails each read waiting for pending writes: called when their application stalls for lack of room. */
+  private readonly waiting = new Set<(error: Error) => void>();
+
   /** Whether big objects bypass the page cache (see direct.ts). */
   private readonly directio: boolean;
 
@@ -127,6 +137,7 @@ export class FilesystemDriver implements StorageDriver {
         dir: join(this.root, journalDir),
         syncTree: () => this.syncTree(),
         syncTreeSync: () => execFileSync("sync", ["-f", this.root]),
+        space: () => this.space(),
         ...(options.checkpointBytes !== undefined ? { maxBytes: options.checkpointBytes } : {}),
         ...(options.checkpointMs !== undefined ? { maxAgeMs: options.checkpointMs } : {}),
       },
@@ -135,11 +146,13 @@ export class FilesystemDriver implements StorageDriver {
     this.journal = journal;
     this.replayed = replayed;
     fs.rmSync(this.scratch, { recursive: true, force: true });
-    this.applier = new Applier({ root: this.root, scratch: this.scratch, nice: applyNice }, undefined, options.warn);
+    this.applier = new Applier({ root: this.root, scratch: this.scratch, nice: applyNice }, undefined, options.warn, (error) => {
+      if (error) for (const fail of this.waiting) fail(error);
+    });
   }
 
   async getContent(path: string): Promise<Buffer> {
-    await this.pending.wait(path);
+    await this.settled(path, "getContent");
     try {
       return await fsp.readFile(this.full(path));
     } catch (err) {
@@ -151,8 +164,7 @@ export class FilesystemDriver implements StorageDriver {
   async putContent(path: string, content: Uint8Array, options: WriteOptions = {}): Promise<void> {
     try {
       if (options.durable ?? true) {
-        const op: JournalOp = { op: "put", path, content };
-        await this.journal.commit([op], (where) => this.apply([op], where));
+        await this.journaled([{ op: "put", path, content }]);
       } else {
         await this.apply([{ op: "put", path, content }]);
       }
@@ -162,7 +174,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async reader(path: string, range: { start?: number; end?: number } = {}): Promise<Readable> {
-    await this.pending.wait(path);
+    await this.settled(path, "reader");
     const { fd } = await this.openFile(path, "reader");
     const start = range.start ?? 0;
     const end = range.end;
@@ -178,7 +190,7 @@ export class FilesystemDriver implements StorageDriver {
    * to a read stream when every slab is in use.
    */
   async source(path: string, range: { start?: number; end?: number } = {}): Promise<Source> {
-    await this.pending.wait(path);
+    await this.settled(path, "source");
     const { fd, size } = await this.openFile(path, "source");
     const start = range.start ?? 0;
     const end = Math.min(range.end ?? size - 1, size - 1);
@@ -238,7 +250,7 @@ export class FilesystemDriver implements StorageDriver {
    * through a 1 MiB write stream when every slab is in use.
    */
   async writer(path: string, options: { append?: boolean } = {}): Promise<FileWriter> {
-    await this.pending.wait(path);
+    await this.settled(path, "writer");
     const full = this.full(path);
     const pair = slabs.takePair();
     const { O_RDWR, O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
@@ -266,7 +278,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async stat(path: string): Promise<FileInfo> {
-    await this.pending.wait(path, true);
+    await this.settled(path, "stat", true);
     try {
       const st = await fsp.stat(this.full(path));
       const isDir = st.isDirectory();
@@ -277,7 +289,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async list(path: string, page?: ListPage): Promise<string[]> {
-    await this.pending.wait(path, true);
+    await this.settled(path, "list", true);
     try {
       const names = await fsp.readdir(this.full(path));
       return pageOf(names.filter((name) => !isInternalName(name)).sort(), page);
@@ -287,7 +299,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async move(source: string, dest: string): Promise<void> {
-    await this.pending.wait(source);
+    await this.settled(source, "move");
     try {
       // Checked first so that a missing source journals nothing and leaves no new directories behind.
       await fsp.lstat(this.full(source));
@@ -295,8 +307,7 @@ export class FilesystemDriver implements StorageDriver {
       throw this.wrap(err, "move", source);
     }
     try {
-      const op: JournalOp = { op: "move", source, dest };
-      await this.journal.commit([op], (where) => this.apply([op], where));
+      await this.journaled([{ op: "move", source, dest }]);
     } catch (err) {
       throw this.wrap(err, "move", `${source} -> ${dest}`);
     }
@@ -309,10 +320,9 @@ export class FilesystemDriver implements StorageDriver {
   async delete(path: string, options: WriteOptions = {}): Promise<void> {
     try {
       if (options.durable ?? true) {
-        await this.pending.wait(path, true);
+        await this.settled(path, "delete", true);
         await fsp.lstat(this.full(path));
-        const op: JournalOp = { op: "delete", path };
-        await this.journal.commit([op], (where) => this.apply([op], where));
+        await this.journaled([{ op: "delete", path }]);
       } else {
         await this.apply([{ op: "delete", path }]);
       }
@@ -325,7 +335,7 @@ export class FilesystemDriver implements StorageDriver {
     if (mutations.length === 0) return;
     for (const m of mutations) {
       if (m.op !== "move") continue;
-      await this.pending.wait(m.source);
+      await this.settled(m.source, "batch");
       try {
         await fsp.lstat(this.full(m.source));
       } catch (err) {
@@ -333,13 +343,15 @@ export class FilesystemDriver implements StorageDriver {
       }
     }
     try {
-      await this.journal.commit(mutations, (where) => this.apply(mutations, where));
+      await this.journaled(mutations);
     } catch (err) {
       throw this.wrap(err, "batch", mutations.map((m) => (m.op === "put" ? m.path : m.dest)).join(", "));
     }
   }
 
   async close(): Promise<void> {
+    // What does not fit now is left in the journal for the next start's replay.
+    this.applier.stopWaitingForSpace();
     await this.journal.close();
     await this.applied();
     await this.applier.close();
@@ -361,14 +373,58 @@ export class FilesystemDriver implements StorageDriver {
     return this.journal.checkpoint();
   }
 
-  /** Maps ENOENT/ENOTDIR to PathNotFoundError and anything else to a StorageError naming the call. */
+  /**
+   * Maps ENOENT/ENOTDIR to PathNotFoundError, no room (ENOSPC, EDQUOT) to StorageFullError and
+   * anything else to a StorageError naming the call.
+   */
   wrap(err: unknown, op: string, path: string): StorageError {
     if (err instanceof StorageError) return err;
     if (err instanceof JournalFailedError) return new StorageUnavailableError(`${this.name}: ${err.message}`, this.name, { cause: err });
     const code = errnoCode(err);
     if (code === "ENOENT" || code === "ENOTDIR") return new PathNotFoundError(path, this.name);
     const message = err instanceof Error ? err.message : String(err);
-    return new StorageError(`${this.name}: ${op} ${path}: ${message}`, this.name, { cause: err });
+    const Failure = isNoSpaceCode(code) ? StorageFullError : StorageError;
+    return new Failure(`${this.name}: ${op} ${path}: ${message}`, this.name, { cause: err });
+  }
+
+  /**
+   * Waits for the pending writes that an operation on `path` would meet (see PendingPaths.wait).
+   * While their application waits for room (applier.ts), it fails at once instead: a read never
+   * sees a tree without a write that was acknowledged, and never waits for the disk to be freed.
+   */
+  private async settled(path: string, op: string, beneath = false): Promise<void> {
+    const writes = this.pending.wait(path, beneath);
+    if (!writes) return;
+    const stalled = this.applier.stalled;
+    if (stalled) throw this.waitsForRoom(stalled, op, path);
+    let fail!: (error: Error) => void;
+    const failed = new Promise<never>((_, reject) => (fail = (error) => reject(this.waitsForRoom(error, op, path))));
+    this.waiting.add(fail);
+    try {
+      await Promise.race([writes, failed]);
+    } finally {
+      this.waiting.delete(fail);
+    }
+  }
+
+  private waitsForRoom(error: Error, op: string, path: string): StorageFullError {
+    return new StorageFullError(`${this.name}: ${op} ${path}: a write to it waits for room (${error.message})`, this.name, { cause: error });
+  }
+
+  /**
+   * Journals operations, and then applies them. Refused while the application of an earlier
+   * write waits for room: the journal takes nothing the tree could not take.
+   */
+  private journaled(ops: readonly JournalOp[]): Promise<void> {
+    const stalled = this.applier.stalled;
+    if (stalled) return Promise.reject(stalled);
+    return this.journal.commit(ops, (where) => this.apply(ops, where));
+  }
+
+  /** The bytes free on the root's filesystem for this process (root may use the reserved blocks), and its block size. */
+  private async space(): Promise<{ free: number; blockSize: number }> {
+    const st = await fsp.statfs(this.root);
+    return { free: (process.getuid?.() === 0 ? st.bfree : st.bavail) * st.bsize, blockSize: st.bsize };
   }
 
   private full(path: string): string {

@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { crc32 } from "node:zlib";
+import { isNoSpaceCode } from "../driver.js";
 import { errnoCode } from "./errno.js";
 
 /*
@@ -26,6 +27,11 @@ import { errnoCode } from "./errno.js";
  *
  * A record that is short or fails its checksum ends its segment: it belonged to a group whose
  * write never returned, so no caller was told it was durable and nothing of it was applied.
+ *
+ * A full disk. A record is written only if the filesystem has room for it and for its application
+ * (`space`): one the tree could not take would be acknowledged and then wait. A group whose write
+ * finds no room after all is cut off the segment again (truncated, synced) and refused; the journal
+ * goes on. Any other failure of the journal's own writes stops it until a restart.
  */
 
 export type JournalOp =
@@ -45,6 +51,7 @@ const writevFd = promisify(fs.writev);
 const segmentFlags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_DSYNC;
 const closeFd = promisify(fs.close);
 const ftruncateFd = promisify(fs.ftruncate);
+const fdatasyncFd = promisify(fs.fdatasync);
 
 export function encodeRecord(ops: readonly JournalOp[]): Buffer[] {
   const header: HeaderOp[] = ops.map((o) =>
@@ -127,6 +134,10 @@ export class JournalFailedError extends Error {}
 
 const segmentRe = /^(\d{16})\.log$/;
 
+/** A reading of the room left is reused for this long while it shows at least `plentyOfRoom` bytes. */
+const roomReadingMs = 100;
+const plentyOfRoom = 256 << 20;
+
 function segmentName(seq: number): string {
   return `${String(seq).padStart(16, "0")}.log`;
 }
@@ -171,6 +182,11 @@ export interface JournalOptions {
   syncTree(): Promise<void>;
   /** Same, synchronously: used once at open, after replay. */
   syncTreeSync(): void;
+  /**
+   * The filesystem's free bytes (for this process) and block size: a record that would not fit,
+   * with its application, is refused before it is written. Without it every record is written.
+   */
+  space?(): Promise<{ free: number; blockSize: number }>;
   /** Checkpoint once the active segment holds this many bytes. */
   maxBytes?: number;
   /** Checkpoint this long after the first record of a segment. */
@@ -204,6 +220,8 @@ interface Pending {
   /** The record's bytes, dropped once written. */
   record: Buffer[] | undefined;
   bytes: number;
+  /** Bytes each of its operations writes into the tree (a put's content; 0 for a move or delete). */
+  writes: number[];
   apply: (where: RecordLocation) => Promise<void>;
   resolve: () => void;
   reject: (err: unknown) => void;
@@ -220,6 +238,8 @@ export class Journal {
   private rotation: { done: Promise<Segment>; resolve: (old: Segment) => void; reject: (err: unknown) => void } | undefined;
   private checkpointing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** The last reading of the filesystem's room (`space`), less what was admitted since, and when it was taken. */
+  private room: { free: number; blockSize: number; at: number } | undefined;
   /** Set when a write of the journal failed: its state on disk is unknown, so it takes no more records. */
   private failed: Error | undefined;
   private closed = false;
@@ -274,8 +294,9 @@ export class Journal {
     if (this.closed) return Promise.reject(new Error("journal is closed"));
     const record = encodeRecord(ops);
     const bytes = record.reduce((n, b) => n + b.length, 0);
+    const writes = ops.map((o) => (o.op === "put" ? o.content.byteLength : 0));
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ record, bytes, apply, resolve, reject });
+      this.pending.push({ record, bytes, writes, apply, resolve, reject });
       if (!this.pumping) void this.pump();
     });
   }
@@ -291,7 +312,10 @@ export class Journal {
     if (this.closed) return;
     this.closed = true;
     while (this.pumping || this.pending.length > 0) await new Promise((r) => setTimeout(r, 1));
-    if (!this.failed) await this.checkpoint();
+    // A checkpoint that fails because an application failed meanwhile leaves the segments to the replay.
+    if (!this.failed) await this.checkpoint().catch((err: unknown) => {
+      if (!this.failed) throw err;
+    });
     if (this.timer) clearTimeout(this.timer);
     await closeFd(this.segment.fd);
     if (!this.failed && this.segment.size === 0) {
@@ -306,12 +330,14 @@ export class Journal {
       while (this.pending.length > 0 || this.rotation) {
         if (this.rotation) await this.rotateNow();
         if (this.pending.length === 0) continue;
-        const group = this.pending;
+        const taken = this.pending;
         this.pending = [];
         if (this.failed) {
-          for (const item of group) item.reject(this.failed);
+          for (const item of taken) item.reject(this.failed);
           continue;
         }
+        const group = await this.withRoom(taken);
+        if (group.length === 0) continue;
         const seg = this.segment;
         const bytes = group.reduce((n, i) => n + i.bytes, 0);
         const buffers = group.flatMap((i) => i.record ?? []);
@@ -321,12 +347,13 @@ export class Journal {
         for (const item of group) item.record = undefined;
         try {
           const { bytesWritten: written } = await writevFd(seg.fd, buffers, seg.size);
-          // A short write (a full disk) reports no error: the records would be torn on disk.
-          if (written !== bytes) throw new Error(`short write: ${written} of ${bytes} bytes`);
+          // A short write reports no error: the records would be torn on disk. The disk is full.
+          if (written !== bytes) throw Object.assign(new Error(`short write: ${written} of ${bytes} bytes`), { code: "ENOSPC" });
         } catch (err) {
-          this.fail(err, "journal write failed");
-          // Best effort: cut the tail so a later open does not replay what no caller was told was done.
-          await ftruncateFd(seg.fd, seg.size).catch(() => {});
+          // The tail is cut (and that made durable) so that no later open replays what no caller
+          // was told was done. Cut, the segment is as it was: after no room, the journal goes on.
+          const cut = await ftruncateFd(seg.fd, seg.size).then(() => fdatasyncFd(seg.fd)).then(() => true, () => false);
+          if (!cut || !isNoSpaceCode(errnoCode(err))) this.fail(err, "journal write failed");
           for (const item of group) item.reject(err);
           continue;
         }
@@ -364,6 +391,40 @@ export class Journal {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /**
+   * The items of a group that the filesystem has room for, written and applied (`space`); the
+   * others are refused. The estimate is generous: every block a record's puts start, one more per
+   * operation (a directory may grow) and the journal's own. What it misses (inodes, a write racing
+   * it) the applier waits out.
+   */
+  private async withRoom(group: Pending[]): Promise<Pending[]> {
+    if (!this.options.space) return group;
+    // A recent reading that showed plenty of room is reused, less what was admitted since: only a
+    // filling disk costs a statfs per group.
+    if (!this.room || this.room.free < plentyOfRoom || Date.now() - this.room.at > roomReadingMs) {
+      try {
+        this.room = { ...(await this.options.space()), at: Date.now() };
+      } catch {
+        // Not known: written, as without `space`.
+        return group;
+      }
+    }
+    const room = this.room;
+    const block = room.blockSize;
+    let need = 2 * block;
+    const admitted = group.filter((item) => {
+      const more = item.bytes + item.writes.reduce((n, w) => n + Math.ceil(w / block) * block + block, 0);
+      if (need + more <= room.free) {
+        need += more;
+        return true;
+      }
+      item.reject(Object.assign(new Error(`no room: ${room.free} bytes free, and the write needs about ${need + more}`), { code: "ENOSPC" }));
+      return false;
+    });
+    room.free -= need;
+    return admitted;
   }
 
   /**
@@ -408,8 +469,10 @@ export class Journal {
     if (!this.pumping) void this.pump();
     const old = await done;
     await closeFd(old.fd);
-    // Every record of the old segment is applied before the tree is synced.
+    // Every record of the old segment is applied before the tree is synced; if one could not be,
+    // the segment stays for the replay.
     while (old.applying.size > 0) await Promise.allSettled([...old.applying]);
+    if (this.failed) throw this.failed;
     await this.options.syncTree();
     // Every segment before the active one, not only `old`: one an earlier failed checkpoint left
     // must never outlive a newer one, or a replay would apply it over newer state.

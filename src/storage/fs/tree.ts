@@ -67,7 +67,17 @@ export class Tree {
   private put(path: string, content: Uint8Array): void {
     const full = join(this.root, path);
     const temp = siblingTemp(full);
-    this.retryingDir(dirname(full), () => fs.writeFileSync(temp, content));
+    try {
+      this.retryingDir(dirname(full), () => fs.writeFileSync(temp, content));
+    } catch (err) {
+      // A write that failed part way (a full disk) must not keep the part that fitted.
+      try {
+        fs.unlinkSync(temp);
+      } catch {
+        // Never made; or left for the next put of the path, which writes over it.
+      }
+      throw err;
+    }
     fs.renameSync(temp, full);
   }
 
