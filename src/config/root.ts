@@ -64,10 +64,13 @@ export async function compose(config: Config, options: { logger?: Logger } = {})
     ...control,
     close: async () => {
       registry.close();
-      await registry.uploads.persistFresh();
-      // A checkpoint: the store is then whole without lading's journal (registry:2 can serve it).
-      await driver.close();
-      await control.audit?.close();
+      try {
+        await registry.uploads.persistFresh();
+      } finally {
+        // A checkpoint: the store is then whole without lading's journal (registry:2 can serve it).
+        await driver.close();
+        await control.audit?.close();
+      }
     },
   };
 }

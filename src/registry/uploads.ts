@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import type { Writable } from "node:stream";
+import { finished } from "node:stream/promises";
 import { newHash, type Algorithm, type Digest } from "../oci/digest.js";
 import { RegistryError } from "../oci/errors.js";
-import { isPathNotFound, type FileWriter, type StorageDriver } from "../storage/driver.js";
+import { isPathNotFound, isStorageFull, type FileWriter, type StorageDriver } from "../storage/driver.js";
 import { uploadDataPath, uploadHashStatePath, uploadPath, uploadStartedAtPath } from "../storage/paths.js";
 import { nativeHash, resumableHash, type UploadHash } from "./upload-hash.js";
 import { smallBlobSize, type BlobStore } from "./blobs.js";
@@ -206,7 +207,8 @@ export class UploadStore {
         received = await this.receive(name, id, writer, body, claim);
       } catch (err) {
         await writer.close();
-        if (isTooLarge(err)) await this.discard(name, id);
+        // Nothing is kept of an upload refused for its size or for lack of room.
+        if (isTooLarge(err) || isStorageFull(err)) await this.discard(name, id);
         throw err;
       }
       await writer.close();
@@ -245,7 +247,8 @@ export class UploadStore {
         await writer.commit();
       } catch (err) {
         await writer.close();
-        if (isTooLarge(err)) await this.discard(name, id);
+        // Nothing is kept of an upload refused for its size or for lack of room.
+        if (isTooLarge(err) || isStorageFull(err)) await this.discard(name, id);
         throw err;
       }
       const actual = await this.digestOf(id, dataPath, writer.size, digest.algorithm);
@@ -326,7 +329,7 @@ export class UploadStore {
     };
     body.on("data", onData);
     try {
-      await pipeline(body, writer.stream);
+      await pour(body, writer.stream);
     } catch (err) {
       // Some of the bytes may have reached storage and the hash may be ahead of them: rebuild later.
       this.live.delete(id);
@@ -438,4 +441,19 @@ function digestMismatch(digest: Digest, actualHex: string): RegistryError {
 
 function rangeError(offset: number, message: string): RegistryError {
   return new RegistryError("BLOB_UPLOAD_INVALID", message, { status: 416, headers: { Range: `0-${Math.max(offset - 1, 0)}` } });
+}
+
+/**
+ * Streams a request body into a writer. Unlike pipeline, a failure of the writer (a full disk)
+ * leaves the request undestroyed: its socket has yet to carry the error response. A body that
+ * fails or ends early (the client went away) destroys the writer with its error.
+ */
+async function pour(body: Readable, dest: Writable): Promise<void> {
+  void finished(body, { writable: false }).catch((err: unknown) => dest.destroy(err as Error));
+  body.pipe(dest);
+  try {
+    await finished(dest);
+  } finally {
+    body.unpipe(dest);
+  }
 }

@@ -1,4 +1,4 @@
-import type { StorageDriver } from "../storage/driver.js";
+import { isStorageFull, type StorageDriver } from "../storage/driver.js";
 
 /**
  * `/healthz`: 200 while the store can be read and written, 503 with the reason otherwise. A probe
@@ -40,7 +40,8 @@ export class Health {
         try {
           await this.driver.putContent("/.lading-health", Buffer.from(new Date().toISOString()));
         } catch (err) {
-          return { healthy: false, body: { status: "unavailable", error: `storage cannot be written: ${(err as Error).message}` } };
+          const what = isStorageFull(err) ? "storage is full" : "storage cannot be written";
+          return { healthy: false, body: { status: "unavailable", error: `${what}: ${(err as Error).message}` } };
         }
       }
       try {

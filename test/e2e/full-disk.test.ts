@@ -300,6 +300,10 @@ describe("lading on a full disk", { timeout: 600_000 }, () => {
     for (const img of acknowledged) await pullWhole(url, img);
     assert.deepEqual((await getJson<{ tags: string[] }>(`${url}/v2/full/a/tags/list`)).tags, ["v1", "v2"]);
     assert.deepEqual((await getJson<{ repositories: string[] }>(`${url}/v2/_catalog`)).repositories, ["full/a", "full/b"]);
+    // /healthz says so: a probe's write finds no room.
+    const health = await send(`${url}/healthz`);
+    assert.equal(health.status, 503);
+    assert.match((JSON.parse(health.body.toString()) as { error: string }).error, /^storage is full: /);
     assert.equal((await disk!.free()).bytes, 0, "still full");
   });
 
@@ -314,6 +318,13 @@ describe("lading on a full disk", { timeout: 600_000 }, () => {
     }
     assert.equal(lading!.process.pid, pid);
     assert.equal(lading!.process.exitedWith, undefined);
+    // Healthy again once its last probe's answer (reused for 2 s) has aged.
+    let health = await send(`${url}/healthz`);
+    for (let tries = 0; health.status !== 200 && tries < 50; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      health = await send(`${url}/healthz`);
+    }
+    assert.equal(health.status, 200);
   });
 
   /**
