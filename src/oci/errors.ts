@@ -18,6 +18,9 @@ export const errorCodes = {
   DENIED: { status: 403, message: "requested access to the resource is denied" },
   UNSUPPORTED: { status: 405, message: "the operation is unsupported" },
   TOOMANYREQUESTS: { status: 429, message: "too many requests" },
+  // registry:2's own, beside the spec's: what docker's client and registry:2 send for these.
+  PAGINATION_NUMBER_INVALID: { status: 400, message: "invalid number of results requested" },
+  RANGE_INVALID: { status: 416, message: "invalid content range" },
   UNAVAILABLE: { status: 503, message: "service unavailable" },
   UNKNOWN: { status: 500, message: "unknown error" },
 } as const;

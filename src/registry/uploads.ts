@@ -440,7 +440,7 @@ function digestMismatch(digest: Digest, actualHex: string): RegistryError {
 }
 
 function rangeError(offset: number, message: string): RegistryError {
-  return new RegistryError("BLOB_UPLOAD_INVALID", message, { status: 416, headers: { Range: `0-${Math.max(offset - 1, 0)}` } });
+  return new RegistryError("RANGE_INVALID", message, { headers: { Range: `0-${Math.max(offset - 1, 0)}` } });
 }
 
 /**

@@ -105,6 +105,6 @@ export function intParam(ctx: Context, name: string): number | undefined {
   const value = ctx.query.get(name);
   if (value === null || value === "") return undefined;
   const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new RegistryError("UNSUPPORTED", `query parameter ${name} must be a non-negative integer below 2^53`, { status: 400 });
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new RegistryError("PAGINATION_NUMBER_INVALID", `query parameter ${name} must be a non-negative integer below 2^53`);
   return n;
 }

@@ -23,8 +23,7 @@ export async function getBlob(ctx: Context): Promise<void> {
   }
   const range = parseRange(header(ctx.req, "range"), size);
   if (range === "unsatisfiable") {
-    throw new RegistryError("UNSUPPORTED", `range ${header(ctx.req, "range")} is not satisfiable for a blob of ${size} bytes`, {
-      status: 416,
+    throw new RegistryError("RANGE_INVALID", `range ${header(ctx.req, "range")} is not satisfiable for a blob of ${size} bytes`, {
       headers: { "Content-Range": `bytes */${size}` },
     });
   }

@@ -130,7 +130,7 @@ function claimOf(ctx: Context, rangeAllowed: boolean): ChunkClaim {
   // A range ending at or past the total it names lies about one of them.
   if (!match || Number(match[2]) < Number(match[1]) || Number(match[2]) >= total) {
     ctx.req.resume();
-    throw new RegistryError("BLOB_UPLOAD_INVALID", `malformed Content-Range ${JSON.stringify(range)}: expected <start>-<end>`, { status: 416 });
+    throw new RegistryError("RANGE_INVALID", `malformed Content-Range ${JSON.stringify(range)}: expected <start>-<end>`);
   }
   claim.start = Number(match[1]);
   claim.end = Number(match[2]);
