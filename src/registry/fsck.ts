@@ -42,7 +42,7 @@ import {
   uploadsRootPath,
 } from "../storage/paths.js";
 import { inParallel } from "../image/parallel.js";
-import { listIfExists } from "./links.js";
+import { deleteIfExists, listIfExists } from "./links.js";
 import { Lru } from "./lru.js";
 import { coordinationRoot, readState } from "./shared-collection.js";
 import { referencesIn, walkRepositories } from "./store-walk.js";
@@ -192,7 +192,7 @@ export async function checkStore(driver: StorageDriver, options: FsckOptions, no
   const remover = (what: string, path: string, forget?: Digest) => ({
     what,
     run: async () => {
-      await deleteIfThere(driver, path);
+      await deleteIfExists(driver, path);
       if (forget !== undefined) exists.delete(forget.value);
     },
   });
@@ -297,8 +297,10 @@ async function checkRepository(
   // Layer links: the repository may serve these blobs.
   const linked = new Set<string>();
   await eachDigestFolder(driver, `${repositoryPath(name)}/_layers`, run, remover, async (digest) => {
+    const link = { present: false };
+    const ok = await run(() => checkLink(driver, layerLinkPath(name, digest), digest, "layer link", layerLinkDirPath(name, digest), blobExists, remover, link));
+    if (!link.present) return;
     report.links++;
-    const ok = await run(() => checkLink(driver, layerLinkPath(name, digest), digest, "layer link", layerLinkDirPath(name, digest), blobExists, remover));
     if (ok) linked.add(digest.value);
   });
 
@@ -306,10 +308,10 @@ async function checkRepository(
   const revisions = new Set<string>();
   const manifests: Digest[] = [];
   await eachDigestFolder(driver, `${manifestsPath(name)}/revisions`, run, remover, async (digest) => {
-    const link = await readLinkText(driver, revisionLinkPath(name, digest));
-    if (link === undefined) return; // registry:2 deletes a manifest by deleting its link file
+    const link = { present: false };
+    const ok = await run(() => checkLink(driver, revisionLinkPath(name, digest), digest, "revision link", revisionDirPath(name, digest), blobExists, remover, link, "revision-without-bytes"));
+    if (!link.present) return; // registry:2 deletes a manifest by deleting its link file
     report.links++;
-    const ok = await run(() => checkLink(driver, revisionLinkPath(name, digest), digest, "revision link", revisionDirPath(name, digest), blobExists, remover, "revision-without-bytes"));
     if (!ok) return;
     revisions.add(digest.value);
     manifests.push(digest);
@@ -405,7 +407,7 @@ async function eachDigestFolder(driver: StorageDriver, dir: string, run: (check:
   }
 }
 
-/** A link file that must hold `digest`, whose blob must be stored. */
+/** A link file that must hold `digest`, whose blob must be stored; `link.present` says whether the file is there at all. */
 async function checkLink(
   driver: StorageDriver,
   path: string,
@@ -414,9 +416,11 @@ async function checkLink(
   folder: string,
   blobExists: (digest: Digest) => Promise<boolean>,
   remover: Remover,
+  link: { present: boolean },
   missingKind: ProblemKind = "link-dangling",
 ): Promise<Found | undefined> {
   const text = await readLinkText(driver, path);
+  link.present = text !== undefined;
   if (text === undefined) return undefined;
   const named = parseDigest(text.trim());
   if (named?.value !== digest.value) return { kind: "link-corrupt", path, message: `${what} ${path} holds ${quote(text)}, not ${digest.value}`, remove: remover("remove the link", folder) };
@@ -502,13 +506,5 @@ async function statIfThere(driver: StorageDriver, path: string): Promise<FileInf
 
 const isFile = async (driver: StorageDriver, path: string): Promise<boolean> => (await statIfThere(driver, path))?.isDir === false;
 const isThere = async (driver: StorageDriver, path: string): Promise<boolean> => (await statIfThere(driver, path)) !== undefined;
-
-async function deleteIfThere(driver: StorageDriver, path: string): Promise<void> {
-  try {
-    await driver.delete(path);
-  } catch (err) {
-    if (!isPathNotFound(err)) throw err;
-  }
-}
 
 const quote = (text: string): string => JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);

@@ -154,6 +154,7 @@ export class UploadStore {
       if (this.busy.has(id)) continue;
       this.fresh.delete(id);
       this.live.delete(id);
+      this.uncount(id);
       return;
     }
   }

@@ -78,10 +78,10 @@ export async function serve(root: Composition): Promise<RunningServer> {
   const extraHeaders = Object.entries(config.http.headers);
   const accessLog = !config.log.accesslog.disabled;
   const collector = new HeapCollector();
-  const probe = config.health.storagedriver;
+  const storageCheck = config.health.storagedriver;
   const healthCheck = new Health(root.driver, {
     readOnly: config.storage.maintenance.readonly.enabled,
-    ...(probe?.enabled ? { intervalMs: probe.interval, threshold: probe.threshold } : { intervalMs: 2_000, threshold: 1 }),
+    ...(storageCheck?.enabled ? { intervalMs: storageCheck.interval, threshold: storageCheck.threshold } : { intervalMs: 2_000, threshold: 1 }),
   });
   const mounts = new Map<string, Handler>([["/healthz", (ctx) => health(ctx, healthCheck)]]);
   const limits = config.lading.limits;
