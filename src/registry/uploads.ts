@@ -62,6 +62,8 @@ const maxFreshSessions = 100_000;
 export class UploadStore {
   private readonly live = new Map<string, LiveHash>();
   private readonly busy = new Set<string>();
+  /** Uploads a request of this process is writing to, settled when it lets go. */
+  private readonly writing = new Map<string, Promise<void>>();
   /**
    * Sessions that have no bytes yet, kept in memory instead of storage when the store is this
    * process's alone: most uploads are one POST and one PUT, and a session directory made and
@@ -180,6 +182,8 @@ export class UploadStore {
   /** The number of bytes received so far. */
   async offset(name: string, id: string): Promise<number> {
     this.checkId(id);
+    // A request still closing may yet move the offset: the answer waits for it, so a client never resumes from a stale one.
+    await this.writing.get(id);
     if (this.isFresh(name, id)) return 0;
     try {
       return (await this.driver.stat(uploadDataPath(name, id))).size;
@@ -421,10 +425,14 @@ export class UploadStore {
   private async exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
     if (this.busy.has(id)) throw new RegistryError("BLOB_UPLOAD_INVALID", "another request is writing to this upload");
     this.busy.add(id);
+    let release = (): void => {};
+    this.writing.set(id, new Promise<void>((resolve) => (release = resolve)));
     try {
       return await work();
     } finally {
       this.busy.delete(id);
+      this.writing.delete(id);
+      release();
     }
   }
 }

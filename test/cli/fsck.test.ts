@@ -195,7 +195,9 @@ describe("lading fsck", () => {
   it("draws a progress bar on a terminal, and none when not on one", async () => {
     const { root } = await store("progress");
     // script(1) gives the command a pseudo-terminal, as a user's shell would.
-    const tty = spawnSync("script", ["-qc", `"${process.execPath}" "${ladingMain}" fsck --storage "${root}"`, "/dev/null"], { encoding: "utf8" });
+    // LADING_* variables are config keys to lading: the store named on the command line must be the only one.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("LADING_")));
+    const tty = spawnSync("script", ["-qc", `"${process.execPath}" "${ladingMain}" fsck --storage "${root}"`, "/dev/null"], { encoding: "utf8", env });
     assert.equal(tty.status, 0, tty.stdout + tty.stderr);
     assert.match(tty.stdout, /blob prefixes \[[^\]]*\] \d+\/\d+/);
     assert.match(tty.stdout, /repositories {2}\[[^\]]*\] 2\/2/);

@@ -21,10 +21,10 @@ import type { FsckReport } from "../../src/registry/fsck.js";
  *   acknowledged write made it name, or what a write in flight at the kill would have;
  * - every client retries what the kill interrupted, and succeeds.
  * Last, docker-registry serves the store a kill and `lading fsck` left.
- * LADING_CRASH_ROUNDS sets the number of rounds (4 by default); `npm run soak:crash` runs 50.
+ * CRASH_ROUNDS sets the number of rounds (4 by default); `npm run soak:crash` runs 50.
  */
 
-const rounds = Number(process.env.LADING_CRASH_ROUNDS ?? 4);
+const rounds = Number(process.env.CRASH_ROUNDS ?? 4);
 const clients = 6;
 const sha256 = (data: Buffer | string) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
 const ociManifest = "application/vnd.oci.image.manifest.v1+json";
