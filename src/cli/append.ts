@@ -1,8 +1,9 @@
 import { Command } from "commander";
-import { parseReference } from "../client/reference.js";
+import { formatReference, parseReference } from "../client/reference.js";
 import { appendLayers } from "../image/append.js";
 import { parsePlatform } from "../image/platform.js";
-import { platformOption, poolFrom, printJson, registryOptions, type RegistryFlags } from "./options.js";
+import { platformOption, poolFrom, printJson, registryOptions, type RegistryFlags, timestampOption } from "./options.js";
+import { count, writtenLine } from "../image/written.js";
 
 export function appendCommand(): Command {
   return registryOptions(
@@ -11,7 +12,7 @@ export function appendCommand(): Command {
       .argument("<base>")
       .argument("<inputs...>", "directories or .tar/.tar.gz files, one layer each")
       .requiredOption("-t, --tag <target>", "where to push the result")
-      .option("--timestamp <rfc3339>", "created time of the new history entries and config")
+      .addOption(timestampOption("created time of the new history entries and config"))
       .addOption(platformOption()),
   ).action(async (base: string, inputs: string[], flags: RegistryFlags & { tag: string; timestamp?: string; platform?: string }) => {
     const result = await appendLayers({
@@ -23,6 +24,6 @@ export function appendCommand(): Command {
       ...(flags.platform ? { platform: parsePlatform(flags.platform) } : {}),
     });
     if (flags.json) printJson(result);
-    else process.stdout.write(`${result.digest}\n`);
+    else process.stdout.write(writtenLine("appended", formatReference(parseReference(base)), formatReference(parseReference(flags.tag)), result.digest, `${count(inputs.length, "layer")} added, ${result.bytesMoved} bytes moved`));
   });
 }

@@ -4,6 +4,7 @@ import { copyImage } from "../image/copy.js";
 import { parsePlatform } from "../image/platform.js";
 import { platformOption, poolFrom, printJson, registryOptions, type RegistryFlags } from "./options.js";
 import { blobProgress } from "./progress.js";
+import { count, writtenLine } from "../image/written.js";
 
 export function copyCommand(): Command {
   return registryOptions(
@@ -26,6 +27,6 @@ export function copyCommand(): Command {
       onBlob: progress.onBlob,
     }).finally(progress.stop);
     if (flags.json) printJson(report);
-    else process.stdout.write(`copied ${report.source} → ${report.target} (${report.digest}): ${report.manifests} manifest(s), ${report.blobs.length} blob(s), ${report.bytesMoved} bytes moved\n`);
+    else process.stdout.write(writtenLine("copied", report.source, report.target, report.digest, `${count(report.manifests, "manifest")}, ${count(report.blobs.length, "blob")}, ${report.bytesMoved} bytes moved`));
   });
 }

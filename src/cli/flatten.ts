@@ -2,8 +2,9 @@ import { Command } from "commander";
 import { formatReference, parseReference } from "../client/reference.js";
 import { flattenImage } from "../image/flatten.js";
 import { parsePlatform } from "../image/platform.js";
-import { platformOption, poolFrom, printJson, registryOptions, type RegistryFlags } from "./options.js";
+import { platformOption, poolFrom, printJson, registryOptions, type RegistryFlags, timestampOption } from "./options.js";
 import { blobProgress } from "./progress.js";
+import { count, writtenLine } from "../image/written.js";
 
 export function flattenCommand(): Command {
   return registryOptions(
@@ -11,7 +12,7 @@ export function flattenCommand(): Command {
       .description("squash every layer into one (whiteouts applied), with a matching diff_id and one history entry")
       .argument("<ref>")
       .requiredOption("-t, --tag <target>", "where to push the flattened image")
-      .option("--timestamp <rfc3339>", "created time of the config and its history entry (default: the image's)")
+      .addOption(timestampOption("created time of the config and its history entry (default: the image's)"))
       .addOption(platformOption()),
   ).action(async (text: string, flags: RegistryFlags & { tag: string; timestamp?: string; platform?: string }) => {
     const progress = blobProgress(!flags.json);
@@ -24,9 +25,6 @@ export function flattenCommand(): Command {
       ...(flags.platform ? { platform: parsePlatform(flags.platform) } : {}),
     }).finally(progress.stop);
     if (flags.json) printJson(result);
-    else {
-      process.stdout.write(`flattened ${result.stats.layers} layer(s) into one (${result.stats.entries} entries, ${result.stats.hidden} hidden by later layers): ${result.layer.digest}\n`);
-      process.stdout.write(`${formatReference(parseReference(flags.tag))}@${result.digest}\n`);
-    }
+    else process.stdout.write(writtenLine("flattened", formatReference(parseReference(text)), formatReference(parseReference(flags.tag)), result.digest, `${count(result.stats.layers, "layer")} into one, ${result.layer.digest} (${count(result.stats.entries, "entry", "entries")}, ${result.stats.hidden} hidden by later layers)`));
   });
 }

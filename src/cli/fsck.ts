@@ -8,7 +8,6 @@ import { checkStore, type FsckOptions, type FsckProgress, type FsckReport } from
 import { adminSocketPath, checkOptionsOf, checkThroughServer, serverListens } from "../server/admin.js";
 import { FilesystemDriver } from "../storage/fs/filesystem.js";
 import { exitCodes } from "./exit.js";
-import { withJsonErrors } from "./json-errors.js";
 import { storeConfig, storeOptions, type StoreFlags } from "./store-options.js";
 import { printJson } from "./options.js";
 
@@ -32,7 +31,7 @@ export function fsckCommand(): Command {
     .option("--no-hash", "do not hash blobs, only check that their bytes are there (faster)")
     .option("--json", "print the report as JSON")
     .action(
-      withJsonErrors(async (flags: FsckFlags) => {
+      async (flags: FsckFlags) => {
         const config = await storeConfig(flags);
         const options: FsckOptions = { ...checkOptionsOf(config), repair: flags.repair === true, hash: flags.hash };
         const root = config.storage.filesystem?.rootdirectory;
@@ -63,7 +62,7 @@ export function fsckCommand(): Command {
         if (flags.json) printJson(report);
         else process.stdout.write(describe(report));
         if (!report.sound) process.exitCode = exitCodes.invalid;
-      }),
+      },
     );
 }
 

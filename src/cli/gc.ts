@@ -4,7 +4,6 @@ import { compose } from "../config/root.js";
 import type { CollectOptions, CollectReport } from "../registry/gc.js";
 import { adminSocketPath, collectOptionsOf, collectThroughServer, runCollection } from "../server/admin.js";
 import { usageError } from "./exit.js";
-import { withJsonErrors } from "./json-errors.js";
 import { storeConfig, storeOptions, type StoreFlags } from "./store-options.js";
 import { printJson } from "./options.js";
 import { humanBytes } from "../image/human-bytes.js";
@@ -31,7 +30,7 @@ export function gcCommand(): Command {
     .option("--json", "print the report as JSON")
     .option("-v, --verbose", "list every deleted manifest and blob")
     .action(
-      withJsonErrors(async (flags: GcFlags) => {
+      async (flags: GcFlags) => {
         const config = await storeConfig(flags);
         const options: CollectOptions = { ...collectOptionsOf(config) };
         if (flags.dryRun) options.dryRun = true;
@@ -53,7 +52,7 @@ export function gcCommand(): Command {
         }
         if (flags.json) printJson(report);
         else process.stdout.write(describe(report, flags.verbose === true));
-      }),
+      },
     );
 }
 

@@ -1,26 +1,25 @@
-import { exitCodes } from "./exit.js";
+import type { Command } from "commander";
 import { printJson } from "./options.js";
 
-/**
- * Wraps a command's action so that, with `--json`, a failure is also a JSON object on stdout
- * (`{"error": {"message", "exitCode"}}`) for the script reading it; the error still propagates, so
- * the one line on stderr and the exit code stay as for every command.
- */
-export function withJsonErrors<A extends unknown[]>(action: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    try {
-      await action(...args);
-    } catch (err) {
-      if (wantsJson(args)) {
-        const code = (err as { exitCode?: unknown } | null)?.exitCode;
-        printJson({ error: { message: err instanceof Error ? err.message : String(err), exitCode: typeof code === "number" ? code : exitCodes.failure } });
-      }
-      throw err;
-    }
-  };
+/** The command commander is running, once it has parsed its options. */
+let running: Command | undefined;
+
+/** Follows which command runs, so that a failure can be answered in the form it asked for. */
+export function trackRunningCommand(program: Command): void {
+  program.hook("preAction", (_program, action) => {
+    running = action;
+  });
 }
 
-/** Commander passes the options object after the positional arguments. */
-function wantsJson(args: readonly unknown[]): boolean {
-  return args.some((a) => typeof a === "object" && a !== null && !Array.isArray(a) && (a as { json?: unknown }).json === true);
+/**
+ * With `--json`, a failure is also a JSON object on stdout (`{"error": {"message", "exitCode"}}`)
+ * for the script reading it, whichever command failed and however (in its action, or while
+ * commander parsed its flags); the one line on stderr and the exit code stay as for every command.
+ */
+export function printJsonError(err: unknown, exitCode: number): void {
+  const json = running === undefined ? process.argv.slice(2).includes("--json") : running.opts()["json"] === true;
+  if (!json) return;
+  const message = err instanceof Error ? err.message : String(err);
+  printJson({ error: { message: message.replace(/^error: /, ""), exitCode } });
 }
+

@@ -5,7 +5,7 @@ import { readMergeFile, type MergeFile } from "../image/merge-file.js";
 import { conflictCount, formatMergeReport } from "../image/merge-report.js";
 import { parsePlatform } from "../image/platform.js";
 import { exitCodes, usageError } from "./exit.js";
-import { collectValues, poolFrom, printJson, registryOptions, type RegistryFlags } from "./options.js";
+import { collectValues, poolFrom, printJson, registryOptions, type RegistryFlags, timestampOption } from "./options.js";
 import { blobProgress } from "./progress.js";
 
 interface MergeFlags extends RegistryFlags {
@@ -27,7 +27,7 @@ export function mergeCommand(): Command {
       .option("-t, --tag <target>", "the image to create")
       .option("-f, --file <merge.yaml>", "read base, sections, target and config overrides from a file")
       .option("--dry-run", "print the plan; write nothing")
-      .option("--timestamp <rfc3339>", "the merged config's created time (same inputs, same digest)")
+      .addOption(timestampOption("the merged config's created time (same inputs, same digest)"))
       .option("--no-check-conflicts", "skip reading section layers for conflicting paths")
       .option("--strict", "any conflict stops the merge before anything is written (exit code 3)")
       .option("--platform <os/arch[/variant]>", "merge only this platform of a multi-platform base (repeatable)", collectValues),

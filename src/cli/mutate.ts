@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { parseReference } from "../client/reference.js";
+import { formatReference, parseReference } from "../client/reference.js";
 import type { ConfigChanges } from "../image/config-changes.js";
 import { applyChanges } from "../image/config-changes.js";
 import { parsePlatform } from "../image/platform.js";
@@ -7,6 +7,7 @@ import { loadImage } from "../image/remote.js";
 import { writeImage } from "../image/write.js";
 import { usageError } from "./exit.js";
 import { collectValues, platformOption, poolFrom, printJson, registryOptions, type RegistryFlags } from "./options.js";
+import { writtenLine } from "../image/written.js";
 
 interface MutateFlags extends RegistryFlags {
   tag?: string; env?: string[]; label?: string[]; annotation?: string[]; entrypoint?: string; cmd?: string; workdir?: string; user?: string; exposedPort?: string[]; setPlatform?: string; platform?: string;
@@ -51,6 +52,6 @@ export function mutateCommand(): Command {
     if (!target) throw usageError("mutating an image named by digest needs --tag");
     const result = await writeImage(pool, image, target, applyChanges(image.config, changes), { annotations });
     if (flags.json) printJson(result);
-    else process.stdout.write(`${result.digest}\n`);
+    else process.stdout.write(writtenLine("mutated", formatReference(ref), formatReference(target), result.digest, "config changed, layers kept"));
   });
 }

@@ -1,4 +1,4 @@
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { TransportPool } from "../client/transport.js";
 
 /** Flags every command that talks to a registry shares. */
@@ -40,3 +40,12 @@ export const platformOption = () => new Option("--platform <os/arch[/variant]>",
 
 /** Collects a repeatable option into a list. */
 export const collectValues = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+
+/** `--timestamp`: an RFC 3339 time, checked as the flag is read (a bad one is a usage error, exit 2). */
+export const timestampOption = (description: string) =>
+  new Option("--timestamp <rfc3339>", description).argParser((value: string) => {
+    if (!rfc3339.test(value) || Number.isNaN(Date.parse(value))) throw new InvalidArgumentError(`${JSON.stringify(value)} is not an RFC 3339 time (e.g. 2024-01-01T00:00:00Z)`);
+    return value;
+  });

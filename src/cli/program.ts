@@ -26,6 +26,7 @@ import { tokenCommand } from "./token.js";
 import { gcCommand } from "./gc.js";
 import { fsckCommand } from "./fsck.js";
 import { exitCodes, reportError } from "./exit.js";
+import { printJsonError, trackRunningCommand } from "./json-errors.js";
 
 const program = new Command("lading")
   .description("A container image registry and a daemonless image-assembly toolkit")
@@ -61,9 +62,17 @@ program.addCommand(fsckCommand());
 
 // Every command, however deep, exits 2 on a usage error (commander gives subcommands no override of their parent's).
 const usageExits = (command: Command): void => {
-  command.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : exitCodes.usage));
+  command.exitOverride((err) => {
+    if (err.exitCode !== 0) printJsonError(err, exitCodes.usage);
+    process.exit(err.exitCode === 0 ? 0 : exitCodes.usage);
+  });
   command.commands.forEach(usageExits);
 };
 usageExits(program);
+trackRunningCommand(program);
 
-program.parseAsync(process.argv).catch((err: unknown) => process.exit(reportError(err)));
+program.parseAsync(process.argv).catch((err: unknown) => {
+  const code = reportError(err);
+  printJsonError(err, code);
+  process.exit(code);
+});

@@ -5,6 +5,7 @@ import { pushImage } from "../image/push.js";
 import { poolFrom, printJson, registryOptions, type RegistryFlags } from "./options.js";
 import { blobProgress } from "./progress.js";
 import { formatOption } from "./pull.js";
+import { count, writtenLine } from "../image/written.js";
 
 export function pushCommand(): Command {
   return registryOptions(
@@ -18,6 +19,6 @@ export function pushCommand(): Command {
     const progress = blobProgress(!flags.json);
     const report = await pushImage(parseLocalRef(src, flags.format), parseReference(dst), { pool: poolFrom(flags), concurrency: flags.jobs, onBlob: progress.onBlob }).finally(progress.stop);
     if (flags.json) printJson(report);
-    else process.stdout.write(`pushed ${report.source} → ${report.destination} (${report.digest}): ${report.manifests} manifest(s), ${report.blobs.length} blob(s), ${report.bytes} bytes uploaded\n`);
+    else process.stdout.write(writtenLine("pushed", report.source, report.destination, report.digest, `${count(report.manifests, "manifest")}, ${count(report.blobs.length, "blob")}, ${report.bytes} bytes uploaded`));
   });
 }

@@ -2,7 +2,8 @@ import { Command } from "commander";
 import { formatReference, parseReference } from "../client/reference.js";
 import { parsePlatform } from "../image/platform.js";
 import { rebaseImage } from "../image/rebase.js";
-import { platformOption, poolFrom, printJson, registryOptions, type RegistryFlags } from "./options.js";
+import { platformOption, poolFrom, printJson, registryOptions, type RegistryFlags, timestampOption } from "./options.js";
+import { count, writtenLine } from "../image/written.js";
 
 interface RebaseFlags extends RegistryFlags {
   old: string;
@@ -20,7 +21,7 @@ export function rebaseCommand(): Command {
       .requiredOption("--old <ref>", "the base IMAGE was built on")
       .requiredOption("--new <ref>", "the base to put under IMAGE's own layers")
       .option("-t, --tag <target>", "where to push the result (default: IMAGE's tag, in place)")
-      .option("--timestamp <rfc3339>", "the config's created time (default: the image's own)")
+      .addOption(timestampOption("the config's created time (default: the image's own)"))
       .addOption(platformOption()),
   ).action(async (image: string, flags: RebaseFlags) => {
     const source = parseReference(image);
@@ -35,9 +36,6 @@ export function rebaseCommand(): Command {
       ...(flags.platform ? { platform: parsePlatform(flags.platform) } : {}),
     });
     if (flags.json) printJson({ target: formatReference(target), ...result });
-    else {
-      process.stdout.write(`rebased ${formatReference(source)}: ${result.removed} old base layer(s) replaced by ${result.added}, ${result.kept} own layer(s) kept, ${result.bytesMoved} bytes moved\n`);
-      process.stdout.write(`${formatReference(target)}@${result.digest}\n`);
-    }
+    else process.stdout.write(writtenLine("rebased", formatReference(source), formatReference(target), result.digest, `${count(result.removed, "old base layer")} replaced by ${result.added}, ${count(result.kept, "own layer")} kept, ${result.bytesMoved} bytes moved`));
   });
 }

@@ -5,7 +5,6 @@ import { Robots, type Robot } from "../auth/robots.js";
 import { parseDuration } from "../config/duration.js";
 import { authFileOptions, robotsFile, type AuthFileFlags } from "./auth-files.js";
 import { usageError } from "./exit.js";
-import { withJsonErrors } from "./json-errors.js";
 import { collectValues, printJson } from "./options.js";
 
 interface TokenFlags extends AuthFileFlags {
@@ -29,7 +28,7 @@ export function tokenCommand(): Command {
     .option("--actions <list>", "what it may do there: pull, push, delete or * (comma-separated, repeatable)", collectValues)
     .option("--expires <duration>", "lifetime, e.g. 90d, 12h, 30m, 1d12h (default: never expires)")
     .action(
-      withJsonErrors(async (flags: TokenFlags) => {
+      async (flags: TokenFlags) => {
         const spec = {
           name: robotName(flags.name),
           repositories: repositoriesFrom(flags.repos ?? []),
@@ -47,11 +46,11 @@ export function tokenCommand(): Command {
           `Created robot token ${robot.name}: ${robot.actions.join(", ")} on ${robot.repositories.join(", ")}, ${robot.expires === undefined ? "never expires" : `expires ${robot.expires}`}.\n` +
             "The secret above is shown only this once. Sign in with it as the password (any user name).\n",
         );
-      }),
+      },
     );
 
   sub("list", "list robot tokens (never their secrets)").action(
-    withJsonErrors(async (flags: TokenFlags) => {
+    async (flags: TokenFlags) => {
       const now = Date.now();
       const rows = (await Robots.load(await robotsFile(flags))).list().map((robot) => describe(robot, now));
       if (flags.json) return printJson({ robots: rows });
@@ -60,20 +59,20 @@ export function tokenCommand(): Command {
       );
       const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
       for (const row of table) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()}\n`);
-    }),
+    },
   );
 
   sub("revoke", "delete a robot token: its secret stops working")
     .argument("<name>")
     .action(
-      withJsonErrors(async (name: string, flags: TokenFlags) => {
+      async (name: string, flags: TokenFlags) => {
         const file = await robotsFile(flags);
         const robots = await Robots.load(file);
         if (!robots.revoke(name)) throw new Error(`no robot token named ${name} in ${file}`);
         await robots.save(file);
         if (flags.json) printJson({ name, revoked: true });
         else process.stdout.write(`Revoked robot token ${name}\n`);
-      }),
+      },
     );
   return token;
 }

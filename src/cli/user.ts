@@ -3,7 +3,6 @@ import { Groups } from "../auth/groups.js";
 import { Htpasswd, isValidName } from "../auth/htpasswd.js";
 import { authFileOptions, userFiles, type AuthFileFlags } from "./auth-files.js";
 import { usageError } from "./exit.js";
-import { withJsonErrors } from "./json-errors.js";
 import { collectValues, printJson } from "./options.js";
 import { passwordOptions, readNewPassword, refuseArgvPassword, type PasswordFlags } from "./password-input.js";
 
@@ -24,7 +23,7 @@ export function userCommand(): Command {
     .argument("<name>")
     .option("-g, --group <group>", "a group to put the user in (repeatable, or comma-separated)", collectValues)
     .action(
-      withJsonErrors(async (name: string, flags: UserFlags) => {
+      async (name: string, flags: UserFlags) => {
         refuseArgvPassword(flags);
         checkName(name);
         const groupNames = groupsFrom(flags.group ?? []);
@@ -40,13 +39,13 @@ export function userCommand(): Command {
         }
         await users.save(files.htpasswd);
         report(flags, { user: name, groups: groups.of(name), added: true }, `Added user ${name}${groupNames.length > 0 ? ` in ${groups.of(name).join(", ")}` : ""}`);
-      }),
+      },
     );
 
   passwordOptions(sub("passwd", "set an existing user's password"))
     .argument("<name>")
     .action(
-      withJsonErrors(async (name: string, flags: UserFlags) => {
+      async (name: string, flags: UserFlags) => {
         refuseArgvPassword(flags);
         const files = await userFiles(flags);
         const users = await Htpasswd.load(files.htpasswd);
@@ -54,13 +53,13 @@ export function userCommand(): Command {
         await users.setPassword(name, await readNewPassword(name, flags));
         await users.save(files.htpasswd);
         report(flags, { user: name, passwordChanged: true }, `Changed the password of ${name}`);
-      }),
+      },
     );
 
   sub("remove", "remove a user and their groups line")
     .argument("<name>")
     .action(
-      withJsonErrors(async (name: string, flags: UserFlags) => {
+      async (name: string, flags: UserFlags) => {
         const files = await userFiles(flags);
         const users = await Htpasswd.load(files.htpasswd);
         const groups = await Groups.load(files.groups);
@@ -72,7 +71,7 @@ export function userCommand(): Command {
           await groups.save(files.groups);
         }
         report(flags, { user: name, removed: true }, `Removed user ${name}`);
-      }),
+      },
     );
 
   sub("groups", "set a user's groups (replacing the ones they had)")
@@ -80,7 +79,7 @@ export function userCommand(): Command {
     .argument("[groups...]", "the groups (space- or comma-separated)")
     .option("--clear", "take the user out of every group")
     .action(
-      withJsonErrors(async (name: string, named: string[], flags: UserFlags) => {
+      async (name: string, named: string[], flags: UserFlags) => {
         const groupNames = groupsFrom(named);
         if (groupNames.length === 0 && flags.clear !== true) throw usageError("name the groups, or pass --clear to take the user out of every group");
         if (groupNames.length > 0 && flags.clear === true) throw usageError("--clear takes no groups");
@@ -92,19 +91,19 @@ export function userCommand(): Command {
         await groups.save(files.groups);
         const now = groups.of(name);
         report(flags, { user: name, groups: now }, now.length === 0 ? `${name} is in no group` : `${name} is in ${now.join(", ")}`);
-      }),
+      },
     );
 
   sub("list", "list the users with their groups")
     .action(
-      withJsonErrors(async (flags: UserFlags) => {
+      async (flags: UserFlags) => {
         const files = await userFiles(flags);
         const [users, groups] = await Promise.all([Htpasswd.load(files.htpasswd), Groups.load(files.groups)]);
         const rows = users.users().map((name) => ({ name, groups: [...groups.of(name)] }));
         if (flags.json) return printJson({ users: rows });
         const width = Math.max(0, ...rows.map((r) => r.name.length));
         for (const r of rows) process.stdout.write(`${r.groups.length === 0 ? r.name : `${r.name.padEnd(width)}  ${r.groups.join(",")}`}\n`);
-      }),
+      },
     );
   return user;
 }

@@ -1,10 +1,11 @@
 import path from "node:path/posix";
-import type { TarHeader } from "./tar-headers.js";
+import type { TarHeader } from "./layer-reader.js";
 
 export type ConflictKind = "overlap" | "whiteout" | "opaque" | "package-db";
 
 export interface Conflict {
   kind: ConflictKind;
+  /** Absolute, as in the image's filesystem and in the text report: `/etc/passwd`. */
   path: string;
   /** Sections involved, in merge order; the last one's version is what the merged image shows. */
   sections: string[];
@@ -64,7 +65,7 @@ export class ConflictAnalyzer {
       for (const [p, entry] of s.written) writers.set(p, [...(writers.get(p) ?? []), { label: s.label, entry }]);
       for (const d of s.dirs) {
         const clash = writers.get(d)?.filter((w) => w.label !== s.label);
-        if (clash?.length) out.push({ kind: "overlap", path: d, sections: [...clash.map((c) => c.label), s.label], message: `${s.label} makes /${d} a directory where ${clash.map((c) => c.label).join(", ")} wrote a ${clash[0]!.entry.type}` });
+        if (clash?.length) out.push({ kind: "overlap", path: `/${d}`, sections: [...clash.map((c) => c.label), s.label], message: `${s.label} makes /${d} a directory where ${clash.map((c) => c.label).join(", ")} wrote a ${clash[0]!.entry.type}` });
       }
     }
     for (const [p, list] of writers) {
@@ -73,22 +74,22 @@ export class ConflictAnalyzer {
       const known = wellKnown.find((k) => k.pattern.test(p));
       const last = labels.at(-1)!;
       if (known) {
-        out.push({ kind: "package-db", path: p, sections: labels, message: `${labels.join(" and ")} each change /${p} (${known.what}); the merged image keeps only ${last}'s copy, so the other changes are lost` });
+        out.push({ kind: "package-db", path: `/${p}`, sections: labels, message: `${labels.join(" and ")} each change /${p} (${known.what}); the merged image keeps only ${last}'s copy, so the other changes are lost` });
         continue;
       }
       const first = list[0]!.entry;
       const identical = list.every((w) => w.entry.type === first.type && w.entry.size === first.size && w.entry.mode === first.mode && w.entry.linkname === first.linkname);
-      out.push({ kind: "overlap", path: p, sections: labels, identical, message: `/${p} is written by ${labels.join(" and ")}${identical ? " (same size and mode)" : ""}; ${last}'s version wins` });
+      out.push({ kind: "overlap", path: `/${p}`, sections: labels, identical, message: `/${p} is written by ${labels.join(" and ")}${identical ? " (same size and mode)" : ""}; ${last}'s version wins` });
     }
     this.sections.forEach((later, j) => {
       for (const earlier of this.sections.slice(0, j)) {
         for (const w of later.whiteouts) {
           const hidden = [...earlier.written.keys()].filter((p) => p === w || under(p, w));
-          if (hidden.length > 0) out.push({ kind: "whiteout", path: w, sections: [earlier.label, later.label], message: `${later.label} deletes /${w}, hiding ${hidden.length} path(s) ${earlier.label} wrote (e.g. /${hidden[0]})` });
+          if (hidden.length > 0) out.push({ kind: "whiteout", path: `/${w}`, sections: [earlier.label, later.label], message: `${later.label} deletes /${w}, hiding ${hidden.length} path(s) ${earlier.label} wrote (e.g. /${hidden[0]})` });
         }
         for (const d of later.opaque) {
           const hidden = [...earlier.written.keys()].filter((p) => under(p, d));
-          if (hidden.length > 0) out.push({ kind: "opaque", path: d, sections: [earlier.label, later.label], message: `${later.label} makes /${d} opaque, hiding ${hidden.length} path(s) ${earlier.label} wrote (e.g. /${hidden[0]})` });
+          if (hidden.length > 0) out.push({ kind: "opaque", path: `/${d}`, sections: [earlier.label, later.label], message: `${later.label} makes /${d} opaque, hiding ${hidden.length} path(s) ${earlier.label} wrote (e.g. /${hidden[0]})` });
         }
       }
     });

@@ -6,7 +6,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { formatReference, parseReference } from "../client/reference.js";
-import { normalizePath } from "./tar-headers.js";
+import { layerEntries, normalizePath } from "./layer-reader.js";
 import { ImageError } from "./types.js";
 
 /**
@@ -55,9 +55,8 @@ export async function extractArchive(file: string): Promise<ExtractedArchive> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "lading-archive-"));
   const cleanup = () => rm(dir, { recursive: true, force: true });
   try {
-    const extract = tar.extract();
-    const done = pipeline(createReadStream(file), extract);
-    for await (const entry of extract) {
+    // docker load takes the archive gzipped or zstd-compressed too: so does the layer reader.
+    for await (const entry of layerEntries(createReadStream(file))) {
       const name = normalizePath(entry.header.name);
       if (entry.header.type !== "file" || name === "" || name.split("/").includes("..")) {
         entry.resume();
@@ -67,7 +66,6 @@ export async function extractArchive(file: string): Promise<ExtractedArchive> {
       await mkdir(path.dirname(target), { recursive: true });
       await pipeline(entry, createWriteStream(target));
     }
-    await done;
     const manifest = await readFile(path.join(dir, "manifest.json"), "utf8").catch(() => {
       throw new ImageError(`${file} is not a docker save archive (no manifest.json)`);
     });

@@ -2,15 +2,10 @@ import path from "node:path/posix";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
-import { decompressed, normalizePath } from "./tar-headers.js";
+import { entryPath, layerEntries, LayerReadError, normalizePath, type EntryHeader as Header, type LayerEntry as Entry } from "./layer-reader.js";
 
 /** Opens layer `i` (compressed or not) afresh: the filesystem is read in two passes. */
 export type LayerOpener = (index: number) => Readable | Promise<Readable>;
-
-/** tar-stream passes PAX records (xattrs, long names) through; its types leave the field out. */
-type Header = Omit<tar.Header, "pax"> & { pax?: Record<string, string> };
-/** One entry of an extracted tar: its header and a stream of its content. */
-type Entry = tar.Extract extends AsyncIterable<infer S> ? S : never;
 
 /** The entry that provides a path in the final filesystem: layer index and position within that layer. */
 interface Survivor {
@@ -32,10 +27,16 @@ function dropUnder(state: Map<string, Survivor>, target: string, keepSelf: boole
   for (const p of state.keys()) if ((!keepSelf && p === target) || (p !== target && under(p, target))) state.delete(p);
 }
 
-async function* entries(open: LayerOpener, i: number): AsyncGenerator<Entry> {
-  const extract = tar.extract();
-  pipeline(await decompressed(await open(i)), extract).catch((err: unknown) => extract.destroy(err as Error));
-  yield* extract;
+/** How a layer is named in errors: the image, the layer's index and its digest. */
+export type LayerNamer = (index: number) => string;
+
+async function* entries(open: LayerOpener, i: number, name: LayerNamer): AsyncGenerator<Entry> {
+  try {
+    yield* layerEntries(await open(i));
+  } catch (err) {
+    if (err instanceof LayerReadError) throw new LayerReadError(`${name(i)}: ${err.message}`, { cause: err });
+    throw err;
+  }
 }
 
 /**
@@ -44,7 +45,7 @@ async function* entries(open: LayerOpener, i: number): AsyncGenerator<Entry> {
  * directory hides everything under it. Also finds hard links whose target a later layer removed or
  * replaced: those are written as the file itself (see `plan`).
  */
-async function survey(open: LayerOpener, count: number): Promise<{ state: Map<string, Survivor>; links: Map<number, Map<string, string>>; seen: number }> {
+async function survey(open: LayerOpener, count: number, name: LayerNamer): Promise<{ state: Map<string, Survivor>; links: Map<number, Map<string, string>>; seen: number }> {
   const state = new Map<string, Survivor>();
   const hardlinks: { layer: number; path: string; target: string; targetOrdinal: number | undefined }[] = [];
   let seen = 0;
@@ -52,9 +53,9 @@ async function survey(open: LayerOpener, count: number): Promise<{ state: Map<st
     const writes: { path: string; ordinal: number; directory: boolean }[] = [];
     const lastOrdinal = new Map<string, number>();
     let ordinal = 0;
-    for await (const entry of entries(open, layer)) {
-      const h = entry.header;
-      const p = normalizePath(h.name);
+    for await (const entry of entries(open, layer, name)) {
+      const h = entry.header as Header;
+      const p = entryPath(h);
       const base = path.basename(p);
       const dir = path.dirname(p) === "." ? "" : path.dirname(p);
       if (base === ".wh..wh..opq") dropUnder(state, dir, true);
@@ -94,19 +95,19 @@ async function survey(open: LayerOpener, count: number): Promise<{ state: Map<st
  * The image's filesystem as one tar, whiteouts applied and no whiteout files left: what a
  * container would see. Entries come in layer order; each path once, in its final version.
  */
-export function flattenLayers(open: LayerOpener, count: number, onDone?: (stats: FlattenStats) => void): Readable {
+export function flattenLayers(open: LayerOpener, count: number, onDone?: (stats: FlattenStats) => void, name: LayerNamer = (i) => `layer ${i}`): Readable {
   const pack = tar.pack();
   const run = async () => {
-    const { state, links, seen } = await survey(open, count);
+    const { state, links, seen } = await survey(open, count, name);
     let written = 0;
     for (let layer = 0; layer < count; layer++) {
       const orphans = links.get(layer) ?? new Map<string, string>();
       // A hard link's target as written: its own name, or the link that took its content.
       const renamed = new Map<string, string>();
       let ordinal = 0;
-      for await (const entry of entries(open, layer)) {
+      for await (const entry of entries(open, layer, name)) {
         const h = entry.header as Header;
-        const p = normalizePath(h.name);
+        const p = entryPath(h);
         const s = state.get(p);
         const mine = s?.layer === layer && s.ordinal === ordinal;
         ordinal++;
@@ -130,6 +131,8 @@ export function flattenLayers(open: LayerOpener, count: number, onDone?: (stats:
         if (header.pax) {
           // Names are set above; the packer writes long ones as PAX records itself.
           const { path: _path, linkpath: _linkpath, ...rest } = header.pax;
+          // A PAX sparse file is named by its record: it follows the entry's name here.
+          if (rest["GNU.sparse.name"] !== undefined) rest["GNU.sparse.name"] = header.name;
           if (Object.keys(rest).length > 0) header.pax = rest;
           else delete header.pax;
         }

@@ -6,7 +6,7 @@ import { fileSource, uploadBlob } from "../client/upload.js";
 import { isNondistributable, mediaTypes } from "../oci/mediatypes.js";
 import { flattenLayers, type FlattenStats } from "./flatten-fs.js";
 import { compressLayer } from "./layer-file.js";
-import { loadImage, type RemoteImage } from "./remote.js";
+import { layerName, loadImage, type RemoteImage } from "./remote.js";
 import { familyOf, ImageError, type Descriptor, type Platform } from "./types.js";
 import { writeImage, type WrittenImage } from "./write.js";
 
@@ -14,8 +14,8 @@ import { writeImage, type WrittenImage } from "./write.js";
 export function imageFilesystem(image: RemoteImage, onDone?: (stats: FlattenStats) => void): Readable {
   const layers = image.manifest.layers;
   const foreign = layers.findIndex((l) => isNondistributable(l.mediaType));
-  if (foreign >= 0) throw new ImageError(`layer ${foreign} of ${formatReference(image.ref)} is non-distributable (${layers[foreign]!.mediaType}): its content is not in the registry`);
-  return flattenLayers((i) => openBlob(image.transport, image.ref.repository, layers[i]!.digest, layers[i]!.size), layers.length, onDone);
+  if (foreign >= 0) throw new ImageError(`${layerName(image, foreign)} is non-distributable (${layers[foreign]!.mediaType}): its content is not in the registry, so its files cannot be read; pull the image with its foreign layers into a registry that holds them`);
+  return flattenLayers((i) => openBlob(image.transport, image.ref.repository, layers[i]!.digest, layers[i]!.size), layers.length, onDone, (i) => layerName(image, i));
 }
 
 /** `lading export`: the flattened filesystem of one platform of REF. */

@@ -49,9 +49,12 @@ export interface PrefixMismatch {
   section: string;
 }
 
+/** An entry in a few words for a one-line message: the step that made it, shortened, never the whole JSON. */
 function describe(entry: HistoryEntry | undefined): string {
   if (entry === undefined) return "(none)";
-  return JSON.stringify(entry);
+  const step = (entry.created_by ?? entry.comment ?? "").replace(/\s+/g, " ").trim();
+  const short = step.length > 60 ? `${step.slice(0, 57)}...` : step;
+  return `${JSON.stringify(short)}${entry.created ? ` of ${entry.created}` : ""}`;
 }
 
 /** The first entry where `history` stops repeating `prefix`, or undefined when it starts with all of it. */

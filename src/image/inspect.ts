@@ -62,8 +62,9 @@ export function formatInspection(i: Inspection): string {
     img.layers.forEach((l, n) => out.push(`    ${String(n).padStart(2)} ${l.digest.slice(7, 19)} ${humanBytes(l.size).padStart(10)}  ${(l.createdBy ?? "").slice(0, 80)}`));
     const c = img.config;
     const fields: [string, unknown][] = [["Env", c.Env], ["Entrypoint", c.Entrypoint], ["Cmd", c.Cmd], ["WorkingDir", c.WorkingDir], ["User", c.User], ["ExposedPorts", c.ExposedPorts && Object.keys(c.ExposedPorts)], ["Volumes", c.Volumes && Object.keys(c.Volumes)], ["Labels", c.Labels]];
-    out.push("  config:");
-    for (const [k, v] of fields) if (v !== undefined && v !== "" && v !== null) out.push(`    ${k.padEnd(12)} ${Array.isArray(v) ? v.join(k === "Env" ? "\n                 " : " ") : typeof v === "object" ? JSON.stringify(v) : String(v)}`);
+    const set = fields.filter(([, v]) => v !== undefined && v !== "" && v !== null && !(Array.isArray(v) && v.length === 0));
+    out.push(set.length === 0 ? "  config: (none set)" : "  config:");
+    for (const [k, v] of set) out.push(`    ${k.padEnd(12)} ${Array.isArray(v) ? v.join(k === "Env" ? "\n                 " : " ") : typeof v === "object" ? JSON.stringify(v) : String(v)}`);
     out.push(`  history (${img.history.length}):`);
     for (const h of img.history) out.push(`    ${h.empty_layer ? "     " : "layer"} ${(h.created ?? "").slice(0, 19).padEnd(19)} ${(h.created_by ?? h.comment ?? "").slice(0, 90)}`);
   }

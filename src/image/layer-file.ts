@@ -7,7 +7,8 @@ import { PassThrough, Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import tar from "tar-stream";
-import { decompressed } from "./tar-headers.js";
+import { decompressed, readLayer } from "./layer-reader.js";
+import { ImageError } from "./types.js";
 
 /** A gzip layer written to a temporary file, with the two digests an image needs. */
 export interface LayerFile {
@@ -76,14 +77,17 @@ export async function makeLayer(input: string): Promise<LayerFile> {
   const cleanup = () => rm(dir, { recursive: true, force: true });
   try {
     const st = await lstat(input);
-    if (!st.isDirectory() && (await isGzip(input))) {
-      const raw = hashing();
-      await pipeline(await decompressed(createReadStream(input)), raw.stream, new PassThrough().resume());
+    if (st.isDirectory()) return await compressInto(dir, packDirectory(input), cleanup);
+    // The tarball is read as every image tool reads a layer: one it cannot read is refused here, not pushed.
+    const { diffId } = await readLayer(createReadStream(input)).catch((err: unknown) => {
+      throw new ImageError(`${input}: ${(err as Error).message}`, { cause: err });
+    });
+    if (await isGzip(input)) {
       const packed = hashing();
       await pipeline(createReadStream(input), packed.stream, new PassThrough().resume());
-      return { file: input, digest: packed.digest(), size: packed.size(), diffId: raw.digest(), cleanup };
+      return { file: input, digest: packed.digest(), size: packed.size(), diffId, cleanup };
     }
-    return await compressInto(dir, st.isDirectory() ? packDirectory(input) : createReadStream(input), cleanup);
+    return await compressInto(dir, await decompressed(createReadStream(input)), cleanup);
   } catch (err) {
     await cleanup();
     throw err;

@@ -2,6 +2,7 @@ import type { ConfigConflict } from "./config-merge.js";
 import type { Conflict } from "./conflicts.js";
 import type { BlobAction } from "./transfer.js";
 import { humanBytes } from "./human-bytes.js";
+import { writtenLine } from "./written.js";
 
 /** A planned action (dry run) or what was done. */
 export type LayerAction = BlobAction | "skip" | "mount" | "copy";
@@ -27,6 +28,8 @@ export interface PlatformResult {
   layers: LayerStep[];
   conflicts: Conflict[];
   configConflicts: ConfigConflict[];
+  /** What the merge could not check, and why (a layer whose bytes are elsewhere). */
+  notes: string[];
 }
 
 export interface MergeReport {
@@ -38,6 +41,8 @@ export interface MergeReport {
   /** Layer bytes sent to the registry: 0 when every layer was mounted or already there. */
   bytesMoved: number;
   created: string;
+  /** The base image, as given. */
+  base: string;
   sections: { label: string; reference: string }[];
   platforms: PlatformResult[];
 }
@@ -51,8 +56,7 @@ const short = (digest: string) => digest.replace(/^sha256:/, "").slice(0, 12);
 /** The report as people read it: one line per layer, then conflicts, then the result. */
 export function formatMergeReport(report: MergeReport): string {
   const lines: string[] = [];
-  const verb = report.dryRun ? "would merge" : "merged";
-  lines.push(`${verb} ${report.sections.map((s) => s.label).join(", ")} onto base → ${report.target}`);
+  lines.push(`${report.dryRun ? "would merge" : "merging"} ${report.sections.map((s) => s.label).join(", ")} onto the base ${report.base}`);
   for (const p of report.platforms) {
     if (report.platforms.length > 1) lines.push(`platform ${p.platform}:`);
     for (const l of p.layers) {
@@ -64,7 +68,10 @@ export function formatMergeReport(report: MergeReport): string {
       lines.push(`  conflict: ${c.field} set by ${c.values.map((v) => `${v.section}=${JSON.stringify(v.value)}`).join(", ")}; ${c.winner} wins`);
     }
     for (const c of p.conflicts) lines.push(`  conflict (${c.kind}): ${c.message}`);
+    for (const n of p.notes) lines.push(`  note: ${n}`);
   }
-  lines.push(`${report.dryRun ? "digest would be" : "digest"} ${report.digest}, ${humanBytes(report.bytesMoved)} of layers moved`);
+  const sources = `${report.base} + ${report.sections.map((s) => s.reference).join(", ")}`;
+  if (report.dryRun) lines.push(`would merge ${sources} → ${report.target} (${report.digest}): nothing written`);
+  else lines.push(writtenLine("merged", sources, report.target, report.digest, `${humanBytes(report.bytesMoved)} of layers moved`).trimEnd());
   return lines.join("\n");
 }

@@ -4,15 +4,16 @@ import { formatReference, manifestKey, type Reference } from "../client/referenc
 import type { TransportPool } from "../client/transport.js";
 import { bufferSource, uploadBlob } from "../client/upload.js";
 import { digestOf } from "../oci/digest.js";
+import { isNondistributable } from "../oci/mediatypes.js";
 import { applyChanges, type ConfigChanges } from "./config-changes.js";
 import { mergeConfigs } from "./config-merge.js";
 import { ConflictAnalyzer } from "./conflicts.js";
 import { checkLineage } from "./lineage.js";
 import { conflictCount, type LayerStep, type MergeReport, type PlatformResult } from "./merge-report.js";
 import { formatPlatform, platformMatches } from "./platform.js";
-import { imageFor, loadTarget, platformsOf, type RemoteImage, type RemoteTarget } from "./remote.js";
+import { imageFor, layerName, loadTarget, platformsOf, type RemoteImage, type RemoteTarget } from "./remote.js";
 import { inParallel } from "./parallel.js";
-import { layerHeaders, type TarHeader } from "./tar-headers.js";
+import { layerHeaders, type TarHeader } from "./layer-reader.js";
 import { planBlob, transferBlob, type BlobLocation } from "./transfer.js";
 import { canonicalBytes, familyOf, ImageError, indexTypeFor, type Descriptor, type ImageManifest, type Platform } from "./types.js";
 
@@ -37,32 +38,41 @@ export interface MergeOptions {
   concurrency?: number;
 }
 
-/** Short, unique names for sections in reports: the repository's last component when that is unique. */
+/**
+ * Short, unique names for sections in reports: the repository's last component when that is unique
+ * and is not "base", which names the base's layers in the same report.
+ */
 export function sectionLabels(refs: Reference[]): string[] {
   const last = refs.map((r) => r.repository.split("/").at(-1)!);
-  return refs.map((r, i) => (last.filter((l) => l === last[i]).length === 1 ? last[i]! : formatReference(r)));
+  return refs.map((r, i) => (last.filter((l) => l === last[i]).length === 1 && last[i] !== "base" ? last[i]! : formatReference(r)));
 }
 
-async function analyze(sections: { label: string; image: RemoteImage }[], baseLayers: number): Promise<ConflictAnalyzer> {
+async function analyze(sections: { label: string; image: RemoteImage }[], baseLayers: number): Promise<{ analyzer: ConflictAnalyzer; notes: string[] }> {
   const analyzer = new ConflictAnalyzer();
+  const notes: string[] = [];
   for (const { label, image } of sections) {
     const section = analyzer.section(label);
-    for (const layer of image.manifest.layers.slice(baseLayers)) {
+    for (const [index, layer] of image.manifest.layers.entries()) {
+      if (index < baseLayers) continue;
+      if (isNondistributable(layer.mediaType)) {
+        notes.push(`section ${label}: ${layerName(image, index)} is non-distributable (its bytes are not in the registry): not checked for conflicts`);
+        continue;
+      }
       const headers: TarHeader[] = [];
       try {
         for await (const h of layerHeaders(openBlob(image.transport, image.ref.repository, layer.digest, layer.size))) headers.push(h);
       } catch (err) {
-        throw new ImageError(`analysing ${label} layer ${layer.digest}: ${(err as Error).message}`, { cause: err });
+        throw new ImageError(`checking section ${label} for conflicts: ${layerName(image, index)}: ${(err as Error).message}; --no-check-conflicts merges without reading layers`, { cause: err });
       }
       section.layer(headers);
     }
   }
-  return analyzer;
+  return { analyzer, notes };
 }
 
 /** Merges one platform: checks, config, blobs, manifest (pushed by digest; the caller tags). */
 async function mergePlatform(base: RemoteImage, sections: { label: string; image: RemoteImage }[], options: MergeOptions, created: string, tag: boolean): Promise<PlatformResult & { manifestBytes: Buffer; mediaType: string }> {
-  checkLineage({ ...base, label: "base" }, sections.map((s) => ({ ...s.image, label: s.label })));
+  checkLineage({ ...base, label: "the base" }, sections.map((s) => ({ ...s.image, label: `section ${s.label}` })));
   const merged = mergeConfigs(base.config, sections.map((s) => ({ label: s.label, config: s.image.config })), created);
   const config = options.overrides ? applyChanges(merged.config, options.overrides) : merged.config;
   const configBytes = canonicalBytes(config);
@@ -83,7 +93,8 @@ async function mergePlatform(base: RemoteImage, sections: { label: string; image
   const manifestBytes = canonicalBytes(manifest);
   const manifestDigest = digestOf(manifestBytes);
 
-  const conflicts = options.checkConflicts === false ? [] : (await analyze(sections, baseCount)).conflicts();
+  const analysis = options.checkConflicts === false ? undefined : await analyze(sections, baseCount);
+  const conflicts = analysis?.analyzer.conflicts() ?? [];
   const targetLoc: BlobLocation = { transport: options.pool.get(options.target.registry), repo: options.target.repository };
   const steps = await inParallel(layerSources.map((l, index) => ({ ...l, index })), options.concurrency ?? 4, async ({ layer, from, image, index }): Promise<LayerStep> => {
     const source: BlobLocation = { transport: image.transport, repo: image.ref.repository };
@@ -117,6 +128,7 @@ async function mergePlatform(base: RemoteImage, sections: { label: string; image
     layers: steps,
     conflicts,
     configConflicts: merged.conflicts,
+    notes: analysis?.notes ?? [],
     manifestBytes,
     mediaType: base.mediaType,
   };
@@ -171,6 +183,7 @@ async function mergeOnce(options: MergeOptions): Promise<MergeReport> {
     dryRun: options.dryRun === true,
     bytesMoved: results.reduce((n, r) => n + r.layers.reduce((m, l) => m + l.bytes, 0), 0),
     created,
+    base: formatReference(options.base),
     sections: options.sections.map((r, i) => ({ label: labels[i]!, reference: formatReference(r) })),
     platforms: results.map(({ manifestBytes: _b, mediaType: _m, ...r }) => r),
   };

@@ -16,7 +16,7 @@ import { OciLayout } from "./oci-layout.js";
 import { inParallel } from "./parallel.js";
 import { platformMatches } from "./platform.js";
 import { loadImage } from "./remote.js";
-import { decompressed } from "./tar-headers.js";
+import { decompressed } from "./layer-reader.js";
 import type { BlobEvent } from "./transfer.js";
 import { ImageError, isIndexType, parseImageManifest, parseIndex, type Descriptor, type Platform } from "./types.js";
 

@@ -2,7 +2,7 @@ import { formatReference, type Reference } from "../client/reference.js";
 import type { TransportPool } from "../client/transport.js";
 import { mediaTypes } from "../oci/mediatypes.js";
 import { addedHistory, syntheticHistory } from "./history.js";
-import { lineageProblems } from "./lineage.js";
+import { lineageProblems, lineageSummary } from "./lineage.js";
 import { loadImage, type RemoteImage } from "./remote.js";
 import { transferBlob, type BlobLocation, type BlobTransfer } from "./transfer.js";
 import { familyOf, ImageError, type Descriptor, type Family, type ImageConfig, type Platform } from "./types.js";
@@ -53,9 +53,9 @@ export function rebaseConfig(image: ImageConfig, oldBase: ImageConfig, newBase: 
 
 /** Why IMAGE cannot be rebased: it does not start with OLD, or NEW does not fit it. */
 function rebaseProblems(image: RemoteImage, oldBase: RemoteImage, newBase: RemoteImage): string[] {
-  const problems = lineageProblems({ ...oldBase, label: "old base" }, { ...image, label: "image" });
+  const problems = lineageProblems({ ...oldBase, label: "the old base" }, { ...image, label: "the image" });
   const want = `${image.config.os}/${image.config.architecture}`;
-  if (`${newBase.config.os}/${newBase.config.architecture}` !== want) problems.push(`new base is ${newBase.config.os}/${newBase.config.architecture} but image is ${want}`);
+  if (`${newBase.config.os}/${newBase.config.architecture}` !== want) problems.push(`the new base is ${newBase.config.os}/${newBase.config.architecture} but the image is ${want}`);
   return problems;
 }
 
@@ -66,7 +66,7 @@ function rebaseProblems(image: RemoteImage, oldBase: RemoteImage, newBase: Remot
 export async function rebaseImage(options: RebaseOptions): Promise<RebaseResult> {
   const [image, oldBase, newBase] = await Promise.all([options.image, options.oldBase, options.newBase].map((r) => loadImage(options.pool, r, options.platform)));
   const problems = rebaseProblems(image!, oldBase!, newBase!);
-  if (problems.length > 0) throw new ImageError(`${formatReference(options.image)} cannot be rebased: ${problems.join("; ")}`);
+  if (problems.length > 0) throw new ImageError(`${formatReference(options.image)} cannot be rebased: ${lineageSummary(problems)}; name as --old the base it was built FROM`);
   const family = familyOf(image!.mediaType);
   const removed = oldBase!.manifest.layers.length;
   const own = image!.manifest.layers.slice(removed);

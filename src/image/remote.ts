@@ -70,3 +70,8 @@ export async function imageFor(target: RemoteTarget, want?: Platform): Promise<R
 export async function loadImage(pool: TransportPool, ref: Reference, want?: Platform): Promise<RemoteImage> {
   return imageFor(await loadTarget(pool, ref), want);
 }
+
+/** How errors name a layer: the image, the layer's index and its digest, in one phrase. */
+export function layerName(image: RemoteImage, index: number): string {
+  return `${formatReference(image.ref)} layer ${index} (${image.manifest.layers[index]?.digest ?? "?"})`;
+}

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { openBlob, readBlob } from "../client/blobs.js";
 import { DigestMismatchError } from "../client/errors.js";
 import { fetchManifest } from "../client/manifests.js";
@@ -7,7 +6,7 @@ import type { Transport, TransportPool } from "../client/transport.js";
 import { isNondistributable } from "../oci/mediatypes.js";
 import { historyMismatch } from "./history.js";
 import { formatPlatform } from "./platform.js";
-import { decompressed } from "./tar-headers.js";
+import { readLayer } from "./layer-reader.js";
 import { familyOf, isIndexType, parseConfig, parseImageManifest, parseIndex, type ImageConfig } from "./types.js";
 
 export interface Problem {
@@ -24,11 +23,9 @@ export interface ValidationReport {
   problems: Problem[];
 }
 
-/** Hashes a layer as stored and as unpacked: the registry digest and the diff_id. */
+/** Reads a layer as a runtime unpacks it (through the reader every image tool uses): its diff_id. */
 async function layerDigests(t: Transport, repo: string, digest: string, size: number): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of await decompressed(openBlob(t, repo, digest, size))) hash.update(chunk as Buffer);
-  return `sha256:${hash.digest("hex")}`;
+  return (await readLayer(openBlob(t, repo, digest, size))).diffId;
 }
 
 async function validateImage(t: Transport, repo: string, digest: string, bytes: Buffer, mediaType: string, problems: Problem[]): Promise<number> {

@@ -83,7 +83,7 @@ function suite(name: string, start: (dir: string) => Promise<TestRegistry>): voi
     it("refuses to rebase an image that does not start with OLD, naming the first mismatch", async () => {
       const r = await lading("rebase", s.ref("maven:latest"), "--old", s.ref("golang:latest"), "--new", s.ref("base:v2"), "--tag", s.ref("maven:bad"));
       assert.equal(r.code, 1);
-      assert.match(r.stderr, /^lading: .*maven:latest cannot be rebased: image layer 1 is sha256:[0-9a-f]{64} but base layer 1 is sha256:[0-9a-f]{64}/);
+      assert.match(r.stderr, /^lading: .*maven:latest cannot be rebased: the image layer 1 is sha256:[0-9a-f]{64} where the old base has sha256:[0-9a-f]{64}/);
       assert.equal(r.stderr.trim().split("\n").length, 1);
     });
 
@@ -120,6 +120,33 @@ function suite(name: string, start: (dir: string) => Promise<TestRegistry>): voi
       assert.ok((await readFile(piped)).equals(bytes), "stdout and -o give the same tar");
       // The flattened image's single layer is exactly this tar.
       assert.equal((await config(s.ref("flat:latest"))).rootfs.diff_ids[0], result.digest);
+    });
+
+    it("reads a layer umoci insert wrote (no end-of-archive blocks): merge checks it, flatten, export and validate agree", async () => {
+      await must("umoci", ["tag", "--image", `${s.layout}:golang`, "inserted"]);
+      const extra = join(s.work, "inserted.txt");
+      await writeFile(extra, "put there by umoci insert\n");
+      await must("umoci", ["insert", "--image", `${s.layout}:inserted`, extra, "/opt/inserted.txt"]);
+      await pushImage(s.layout, "inserted", s.ref("inserted:latest"), join(s.work, "auth.json"));
+      // The premise: the layer's tar really ends without the two zero blocks a tar is meant to end with.
+      const m = JSON.parse(await raw(s.ref("inserted:latest"))) as Manifest;
+      const layout = join(s.work, "blobs-inserted");
+      await s.skopeo("copy", "--quiet", "--src-tls-verify=false", `docker://${s.ref("inserted:latest")}`, `oci:${layout}:x`);
+      const tarBytes = gunzipSync(await readFile(join(layout, "blobs/sha256", m.layers.at(-1)!.digest.slice(7))));
+      assert.ok(!tarBytes.subarray(-1024).equals(Buffer.alloc(1024)), "umoci insert wrote an unterminated tar");
+
+      const validate = await lading("validate", s.ref("inserted:latest"));
+      assert.equal(validate.code, 0, validate.stdout + validate.stderr);
+      const merged = await ladingJson<{ platforms: { conflicts: unknown[] }[] }>("merge", s.ref("base:latest"), s.ref("inserted:latest"), s.ref("maven:latest"), "--tag", s.ref("with-inserted:latest"));
+      assert.ok(Array.isArray(merged.platforms[0]!.conflicts));
+      const flat = await lading("flatten", s.ref("inserted:latest"), "--tag", s.ref("inserted:flat"));
+      assert.equal(flat.code, 0, flat.stderr);
+      const file = join(s.work, "inserted.tar");
+      const exported = await lading("export", s.ref("inserted:latest"), "-o", file);
+      assert.equal(exported.code, 0, exported.stderr);
+      assert.ok((await must("tar", ["-tf", file])).split("\n").includes("opt/inserted.txt"));
+      const rootfs = await unpack(s.ref("with-inserted:latest"), "with-inserted");
+      assert.equal(await readFile(join(rootfs, "opt/inserted.txt"), "utf8"), "put there by umoci insert\n");
     });
   });
 }

@@ -165,7 +165,7 @@ function suite(name: string, start: (dir: string) => Promise<TestRegistry>): voi
       const piped = await lading("copy", s.ref("golang:latest"), s.ref("progress:piped"));
       assert.equal(piped.code, 0);
       assert.equal(piped.stderr, "", "no progress output without a terminal");
-      assert.match(piped.stdout, /^copied .* 4 blob\(s\), 0 bytes moved\n$/);
+      assert.match(piped.stdout, /^copied \S+ → \S+ \(sha256:[0-9a-f]{64}\): 1 manifest, 4 blobs, 0 bytes moved\n$/);
     });
 
     it("prints JSON from manifest, config, blob, digest, login and logout", async () => {

@@ -69,9 +69,23 @@ describe("lineage", () => {
   it("reports the first mismatched layer, diff_id and history entry with index and values", () => {
     const stranger = image("stranger", ["a", { empty: "ENV" }, "z", "q"]);
     const problems = lineageProblems(base, stranger).join("\n");
-    assert.match(problems, /stranger layer 1 is sha256:[0-9a-f]+ but base layer 1 is sha256:/);
+    assert.match(problems, /stranger layer 1 is sha256:[0-9a-f]+ where base has sha256:[0-9a-f]+: it was not built FROM base/);
     assert.match(problems, /diff_ids\[1\]/);
-    assert.match(problems, /history\[2\]/);
+    assert.match(problems, /history\[2\] is "ADD z" where base's is "ADD b"/);
+  });
+  it("says it in one short line that names roles apart from repositories, and what to do", () => {
+    const named = { ...image("base", ["a"]), label: "section base" };
+    const message = (() => {
+      try {
+        checkLineage({ ...base, label: "the base" }, [named]);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return "";
+    })();
+    assert.match(message, /^section base has 1 layer where the base has \d+: it was not built FROM the base \(and \d+ more mismatch(es)?\); each section must be built FROM the base image/);
+    assert.ok(message.length < 300, message);
+    assert.ok(!message.includes("{"), "no JSON in the message");
   });
   it("refuses other platforms and mixed media-type families", () => {
     const arm = image("arm", ["a", { empty: "ENV" }, "b", "x"]);

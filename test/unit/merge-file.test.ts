@@ -41,4 +41,7 @@ describe("section labels", () => {
     const refs = ["r:5000/maven:3", "r:5000/team/golang", "r:5000/a/node", "r:5000/b/node"].map(parseReference);
     assert.deepEqual(sectionLabels(refs), ["maven", "golang", "r:5000/a/node:latest", "r:5000/b/node:latest"]);
   });
+  it("never calls a section base, the name the base's layers go by in the report", () => {
+    assert.deepEqual(sectionLabels(["r:5000/team/base:2", "r:5000/maven"].map(parseReference)), ["r:5000/team/base:2", "maven"]);
+  });
 });
