@@ -11,6 +11,7 @@ export function validateCommand(): Command {
       if (flags.json) printJson(report);
       else {
         for (const p of report.problems) process.stdout.write(`${p.manifest.slice(0, 19)}${p.layer === undefined ? "" : ` layer ${p.layer}`}: ${p.message}\n`);
+        for (const n of report.notes) process.stdout.write(`note: ${n.manifest.slice(0, 19)}: ${n.message}\n`);
         process.stdout.write(`${report.problems.length === 0 ? "valid" : `${report.problems.length} problem(s)`}: ${report.images} image(s), ${report.layers} layer(s), ${report.digest}\n`);
       }
       if (report.problems.length > 0) process.exitCode = exitCodes.invalid;

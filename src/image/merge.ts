@@ -100,7 +100,7 @@ async function mergePlatform(base: RemoteImage, sections: { label: string; image
     const source: BlobLocation = { transport: image.transport, repo: image.ref.repository };
     const base = { index, digest: layer.digest, size: layer.size, mediaType: layer.mediaType, from };
     let step: LayerStep;
-    if (options.dryRun) step = { ...base, action: await planBlob(source, targetLoc, layer.digest), bytes: 0 };
+    if (options.dryRun) step = { ...base, action: await planBlob(source, targetLoc, layer.digest, layer.mediaType), bytes: 0 };
     else {
       const onProgress = (bytes: number) => options.onBlob?.({ digest: layer.digest, bytes, size: layer.size, progress: true });
       const done = await transferBlob(source, targetLoc, layer, { onProgress });

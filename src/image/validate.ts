@@ -21,6 +21,8 @@ export interface ValidationReport {
   images: number;
   layers: number;
   problems: Problem[];
+  /** What could not be checked, and why (a non-distributable layer's bytes are elsewhere). */
+  notes: Problem[];
 }
 
 /** Reads a layer as a runtime unpacks it (through the reader every image tool uses): its diff_id. */
@@ -28,7 +30,7 @@ async function layerDigests(t: Transport, repo: string, digest: string, size: nu
   return (await readLayer(openBlob(t, repo, digest, size))).diffId;
 }
 
-async function validateImage(t: Transport, repo: string, digest: string, bytes: Buffer, mediaType: string, problems: Problem[]): Promise<number> {
+async function validateImage(t: Transport, repo: string, digest: string, bytes: Buffer, mediaType: string, problems: Problem[], notes: Problem[]): Promise<number> {
   const add = (message: string, layer?: number) => problems.push({ manifest: digest, ...(layer === undefined ? {} : { layer }), message });
   const manifest = parseImageManifest(bytes, mediaType);
   const family = familyOf(mediaType);
@@ -53,7 +55,10 @@ async function validateImage(t: Transport, repo: string, digest: string, bytes: 
     if (h) add(`${h} (docker history would attribute layers to the wrong steps)`);
   }
   for (const [i, layer] of manifest.layers.entries()) {
-    if (isNondistributable(layer.mediaType)) continue;
+    if (isNondistributable(layer.mediaType)) {
+      notes.push({ manifest: digest, layer: i, message: `layer ${i} ${layer.digest} is non-distributable (${layer.mediaType}): its bytes are not in the registry, not checked` });
+      continue;
+    }
     try {
       const diffId = await layerDigests(t, repo, layer.digest, layer.size);
       const want = config?.rootfs.diff_ids[i];
@@ -74,6 +79,7 @@ export async function validateImageRef(pool: TransportPool, ref: Reference): Pro
   const t = pool.get(ref.registry);
   const top = await fetchManifest(t, ref.repository, manifestKey(ref));
   const problems: Problem[] = [];
+  const notes: Problem[] = [];
   let images = 0;
   let layers = 0;
   if (isIndexType(top.mediaType)) {
@@ -81,13 +87,13 @@ export async function validateImageRef(pool: TransportPool, ref: Reference): Pro
       const m = await fetchManifest(t, ref.repository, child.digest);
       if (m.bytes.length !== child.size) problems.push({ manifest: child.digest, message: `is ${m.bytes.length} bytes but the index says ${child.size}` });
       if (isIndexType(m.mediaType)) continue;
-      layers += await validateImage(t, ref.repository, m.digest, m.bytes, m.mediaType, problems);
+      layers += await validateImage(t, ref.repository, m.digest, m.bytes, m.mediaType, problems, notes);
       images++;
-      if (child.platform) problems.filter((p) => p.manifest === m.digest).forEach((p) => (p.message = `${formatPlatform(child.platform!)}: ${p.message}`));
+      if (child.platform) [...problems, ...notes].filter((p) => p.manifest === m.digest).forEach((p) => (p.message = `${formatPlatform(child.platform!)}: ${p.message}`));
     }
   } else {
-    layers += await validateImage(t, ref.repository, top.digest, top.bytes, top.mediaType, problems);
+    layers += await validateImage(t, ref.repository, top.digest, top.bytes, top.mediaType, problems, notes);
     images++;
   }
-  return { digest: top.digest, images, layers, problems };
+  return { digest: top.digest, images, layers, problems, notes };
 }
