@@ -6,7 +6,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { formatReference, parseReference } from "../client/reference.js";
-import { layerEntries, normalizePath } from "./layer-reader.js";
+import { layerEntries, LayerReadError, normalizePath } from "./layer-reader.js";
 import { ImageError } from "./types.js";
 
 /**
@@ -72,6 +72,7 @@ export async function extractArchive(file: string): Promise<ExtractedArchive> {
     return { dir, entries: parseArchiveManifest(manifest, file), cleanup };
   } catch (err) {
     await cleanup();
+    if (err instanceof LayerReadError) throw new ImageError(`${file}: ${err.message}`, { cause: err });
     if (err instanceof ImageError) throw err;
     throw new ImageError(`reading ${file}: ${(err as Error).message}`, { cause: err });
   }
