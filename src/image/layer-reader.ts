@@ -2,7 +2,8 @@
  * The one reader of layers: merge's conflict analysis, flatten, export, append and validate all read
  * tars here, so they agree on what a layer holds and on what is wrong with one. It reads what Go's
  * archive/tar (and so docker, containerd, skopeo and umoci) reads, and no more: ustar, GNU and PAX
- * headers (V7 too), long names and link names, every entry type a runtime unpacks; gzip, zstd or
+ * headers (V7 too), long names and link names, every entry type a runtime unpacks, sparse files in
+ * both of GNU tar's forms; gzip, zstd or
  * no compression, by the leading bytes; an archive that ends without its end-of-archive blocks, or
  * with its last entry unpadded (as `umoci insert` writes them).
  */
@@ -24,8 +25,11 @@ export interface TarHeader {
 
 /** tar-stream passes PAX records (xattrs, long names, sparse maps) through; its types leave the field out. */
 export type EntryHeader = Omit<tar.Header, "pax"> & { pax?: Record<string, string> };
-/** One entry of a layer: its header and a stream of its content (which the reader must drain). */
-export type LayerEntry = tar.Extract extends AsyncIterable<infer S> ? S : never;
+/** One entry of a layer: its header and its content, which the reader must read or `resume()` to drain. */
+export interface LayerEntry extends AsyncIterable<Uint8Array> {
+  header: EntryHeader;
+  resume(): unknown;
+}
 
 /** A layer that cannot be read: the message says why, in words a user can act on. */
 export class LayerReadError extends ImageError {
@@ -91,8 +95,11 @@ interface ExtractEnd {
   _longHeader: boolean;
   _missing: number;
   _header: { size?: number } | null;
-  _buffer: { buffered: number };
+  _buffer: { buffered: number; shift(size: number): Buffer };
 }
+
+/** The raw 512-byte block of each entry's header, for what tar-stream does not decode (an old GNU sparse map). */
+const rawHeaders = new WeakMap<object, Buffer>();
 
 /**
  * tar-stream's extractor, ending where Go's archive/tar ends: input that stops right after an
@@ -103,6 +110,17 @@ function extractor(): tar.Extract {
   // Headers without the ustar or GNU magic are V7 ones, which Go reads too (the checksum still guards them).
   const extract = tar.extract({ allowUnknownFormat: true } as Parameters<typeof tar.extract>[0]);
   const state = extract as unknown as ExtractEnd;
+  // tar-stream decodes a header from the last 512-byte block it shifts, then announces the entry.
+  let lastBlock: Buffer | undefined;
+  const shift = state._buffer.shift.bind(state._buffer);
+  state._buffer.shift = (size) => {
+    const block = shift(size);
+    if (size === 512) lastBlock = block;
+    return block;
+  };
+  extract.on("entry", (header: object) => {
+    if (lastBlock !== undefined) rawHeaders.set(header, Buffer.from(lastBlock));
+  });
   const final = state._final.bind(extract);
   state._final = (cb) => {
     const padding = state._header?.size === undefined ? -1 : (512 - (state._header.size % 512)) % 512;
@@ -123,11 +141,80 @@ function readable(err: Error): LayerReadError {
   return new LayerReadError(m, { cause: err });
 }
 
-/** Refuses what no runtime unpacks (tar-stream names every type it knows; the rest arrive without one). */
-function checkEntry(header: EntryHeader): void {
-  if (header.type === null || header.type === undefined) {
-    throw new LayerReadError(`entry ${header.name} has a tar type that no runtime unpacks here (an old GNU sparse file, from GNU tar --sparse? make the layer with --format=posix)`);
+/** A number field of a tar header: octal, or base-256 when its top bit is set. */
+function headerNumber(block: Buffer, offset: number, length: number): number {
+  const field = block.subarray(offset, offset + length);
+  if ((field[0]! & 0x80) !== 0) return field.subarray(1).reduce((n, byte) => n * 256 + byte, field[0]! & 0x7f);
+  const text = field.toString("latin1").replace(/\0.*$/s, "").trim();
+  return text === "" ? 0 : parseInt(text, 8);
+}
+
+interface Segment {
+  offset: number;
+  length: number;
+}
+
+/**
+ * An old GNU sparse entry (type 'S', what GNU tar --sparse writes in its default format), as Go's
+ * archive/tar presents it: a regular file of its real size whose holes read as zeros. The map of
+ * up to four data segments is in the header; one that continues in extension blocks is refused.
+ */
+function oldGnuSparse(entry: LayerEntry, block: Buffer): LayerEntry {
+  const h = entry.header;
+  if (block[482] !== 0) throw new LayerReadError(`entry ${h.name} is an old GNU sparse file of more than 4 data segments, which lading does not read yet: make the layer with tar --format=posix`);
+  const segments: Segment[] = [];
+  for (let i = 0; i < 4; i++) {
+    const offset = headerNumber(block, 386 + i * 24, 12);
+    const length = headerNumber(block, 398 + i * 24, 12);
+    if (offset !== 0 || length !== 0) segments.push({ offset, length });
   }
+  const realSize = headerNumber(block, 483, 12);
+  const stored = segments.reduce((n, seg) => n + seg.length, 0);
+  const ordered = segments.every((seg, i) => i === 0 || seg.offset >= segments[i - 1]!.offset + segments[i - 1]!.length);
+  if (stored !== h.size || !ordered || segments.some((seg) => seg.offset + seg.length > realSize)) {
+    throw new LayerReadError(`entry ${h.name} is an old GNU sparse file whose map does not fit its data`);
+  }
+  return {
+    header: { ...h, type: "file", size: realSize },
+    resume: () => entry.resume(),
+    [Symbol.asyncIterator]: () => expand(entry, segments, realSize),
+  };
+}
+
+/** The content of a sparse file: its data segments in place, zeros between and after them. */
+async function* expand(data: AsyncIterable<Uint8Array>, segments: Segment[], size: number): AsyncGenerator<Uint8Array> {
+  const zeros = function* (n: number): Generator<Uint8Array> {
+    for (let left = n; left > 0; left -= 65536) yield Buffer.alloc(Math.min(left, 65536));
+  };
+  let position = 0;
+  let pending = Buffer.alloc(0);
+  const source = data[Symbol.asyncIterator]();
+  for (const segment of segments) {
+    yield* zeros(segment.offset - position);
+    let left = segment.length;
+    while (left > 0) {
+      if (pending.length === 0) {
+        const next = await source.next();
+        if (next.done) throw new LayerReadError("an old GNU sparse file ends before its data");
+        pending = Buffer.from(next.value);
+      }
+      const part = pending.subarray(0, left);
+      pending = pending.subarray(part.length);
+      left -= part.length;
+      yield part;
+    }
+    position = segment.offset + segment.length;
+  }
+  yield* zeros(size - position);
+}
+
+/** Presents an entry as Go's archive/tar does, or refuses what no runtime unpacks (tar-stream names every type it knows). */
+function readEntry(entry: LayerEntry): LayerEntry {
+  const h = entry.header;
+  if (h.type !== null && h.type !== undefined) return entry;
+  const block = rawHeaders.get(h);
+  if (block?.[156] === 0x53) return oldGnuSparse(entry, block);
+  throw new LayerReadError(`entry ${h.name} has a tar entry type (${JSON.stringify(String.fromCharCode(block?.[156] ?? 0x3f))}) that no runtime unpacks`);
 }
 
 /** Streams a decompressed tar's entries; memory stays flat whatever the layer's size. */
@@ -135,10 +222,7 @@ async function* tarEntries(tarStream: Readable): AsyncGenerator<LayerEntry> {
   const extract = extractor();
   pipeline(tarStream, extract).catch((err: unknown) => extract.destroy(err as Error));
   try {
-    for await (const entry of extract) {
-      checkEntry(entry.header as EntryHeader);
-      yield entry;
-    }
+    for await (const entry of extract) yield readEntry(entry as unknown as LayerEntry);
   } catch (err) {
     throw readable(err as Error);
   }
