@@ -1,10 +1,11 @@
 /**
  * A corpus of images whose layers the real tools here wrote: docker build (legacy builder and
- * BuildKit), docker save, buildah (gzip and zstd), umoci insert and repack, skopeo copy between
+ * BuildKit), docker save, buildah (from/copy/commit, gzip and zstd, and buildah bud), umoci insert and repack, skopeo copy between
  * formats and compressions, containerd's ctr export, and GNU tar in its gnu and posix formats
  * (long names, hard links, sparse files in both of its forms) appended by lading. Every image tool runs over every
  * image: validate, inspect, flatten (and validate of the result), export (read back by GNU tar) and
- * append. What one tool reads, all read.
+ * append; merge over those built on one base; docker load of what lading pulls. What one tool
+ * reads, all read.
  */
 import assert from "node:assert/strict";
 import { link, mkdir, open, symlink, writeFile } from "node:fs/promises";
@@ -79,6 +80,13 @@ describe("every image tool over layers the real tools wrote", { timeout: 600_000
     await buildah.copy(container, file, "/corpus/marker.txt");
     await buildah.commit(container, "corpus-buildah");
     await buildah.push("corpus-buildah", `docker://${ref("buildah")}`);
+    // buildah build from a Dockerfile (COPY only: RUN needs a network namespace buildah cannot make here).
+    const budContext = await scratch.dir("buildah-bud");
+    await writeFile(join(budContext, "marker.txt"), "marker\n");
+    await writeFile(join(budContext, "Dockerfile"), `FROM ${busybox}\nCOPY marker.txt /corpus/marker.txt\n`);
+    await buildah.exec(["bud", "--tls-verify=false", "--signature-policy", scratch.path("buildah", "policy.json"), "--format", "docker", "-t", "corpus-bud", budContext], 180_000);
+    await buildah.push("corpus-bud", `docker://${ref("buildah-bud")}`);
+    corpus.push("buildah-bud");
     await buildah.exec(["push", "--tls-verify=false", "--signature-policy", scratch.path("buildah", "policy.json"), "--compression-format", "zstd", "corpus-buildah", `docker://${ref("buildah-zstd")}`]);
     corpus.push("buildah", "buildah-zstd");
 
@@ -160,6 +168,25 @@ describe("every image tool over layers the real tools wrote", { timeout: 600_000
       const v = await lading("validate", ref(`${name}-appended`));
       assert.equal(v.code, 0, `${name} appended: ${v.stdout}${v.stderr}`);
     }
+  });
+
+  it("merge reads the layers of sections docker and GNU tar made on one base, and reports where they overlap", async () => {
+    const sections = ["docker-legacy", "tar-gnu", "tar-posix"];
+    const merged = await lading("merge", ref("busybox"), ...sections.map(ref), "--tag", ref("merged"), "--json");
+    assert.equal(merged.code, 0, merged.stdout + merged.stderr);
+    const report = JSON.parse(merged.stdout) as { platforms: { conflicts: { path: string }[] }[] };
+    assert.ok(report.platforms[0]!.conflicts.some((c) => c.path === "/corpus/marker.txt"), JSON.stringify(report.platforms[0]!.conflicts));
+    const v = await lading("validate", ref("merged"));
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+  });
+
+  it("docker loads what lading pulls into a docker archive, and runs it", async () => {
+    const archive = scratch.path("pulled.tar");
+    const pulled = await lading("pull", ref("buildah-zstd"), `docker-archive:${archive}:corpus/loaded:1`);
+    assert.equal(pulled.code, 0, pulled.stderr);
+    await engine.dockerOk(["load", "-i", archive], { config });
+    const { stdout } = await engine.dockerOk(["run", "--rm", "--network", "none", "corpus/loaded:1", "cat", "/corpus/marker.txt"], { config });
+    assert.equal(stdout, "marker\n");
   });
 
   it("docker runs what lading flattened from a BuildKit image, and from GNU tar's sparse files of either form", async () => {
