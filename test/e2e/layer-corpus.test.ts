@@ -1,6 +1,6 @@
 /**
  * A corpus of images whose layers the real tools here wrote: docker build (legacy builder and
- * BuildKit), docker save, buildah (from/copy/commit, gzip and zstd, and buildah bud), umoci insert and repack, skopeo copy between
+ * BuildKit), docker save, buildah (from/copy/commit, gzip and zstd, and buildah bud), podman build, umoci insert and repack, skopeo copy between
  * formats and compressions, containerd's ctr export, and GNU tar in its gnu and posix formats
  * (long names, hard links, sparse files in both of its forms) appended by lading. Every image tool runs over every
  * image: validate, inspect, flatten (and validate of the result), export (read back by GNU tar) and
@@ -13,13 +13,14 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startTestServer, type TestServer } from "../api/support.js";
 import { Buildah } from "../helpers/buildah.js";
+import { Podman } from "../helpers/podman.js";
 import { useContainerd } from "../helpers/containerd.js";
 import { DOCKER, useDockerEngine } from "../helpers/docker.js";
 import { requireTools } from "../helpers/exec.js";
 import { Scratch } from "../helpers/scratch.js";
 import { lading, must } from "./merge-support.js";
 
-requireTools(DOCKER, "dockerd", "containerd", "ctr", "buildah", "busybox", "umoci", "skopeo", "tar");
+requireTools(DOCKER, "dockerd", "containerd", "ctr", "buildah", "podman", "busybox", "umoci", "skopeo", "tar");
 
 const engine = await useDockerEngine();
 const containerd = await useContainerd();
@@ -87,6 +88,11 @@ describe("every image tool over layers the real tools wrote", { timeout: 600_000
     await buildah.exec(["bud", "--tls-verify=false", "--signature-policy", scratch.path("buildah", "policy.json"), "--format", "docker", "-t", "corpus-bud", budContext], 180_000);
     await buildah.push("corpus-bud", `docker://${ref("buildah-bud")}`);
     corpus.push("buildah-bud");
+    // podman build, the same way (its own storage, OCI format, pushed zstd).
+    const podman = await Podman.create(scratch);
+    await podman.exec(["build", "--tls-verify=false", "--authfile", scratch.path("podman", "auth.json"), "--format", "oci", "-t", "corpus-podman", budContext], 180_000);
+    await podman.push("corpus-podman", `docker://${ref("podman-build")}`, ["--compression-format", "zstd"]);
+    corpus.push("podman-build");
     await buildah.exec(["push", "--tls-verify=false", "--signature-policy", scratch.path("buildah", "policy.json"), "--compression-format", "zstd", "corpus-buildah", `docker://${ref("buildah-zstd")}`]);
     corpus.push("buildah", "buildah-zstd");
 
