@@ -2,7 +2,7 @@ import { Command } from "commander";
 import { parseReference } from "../client/reference.js";
 import { copyImage } from "../image/copy.js";
 import { parsePlatform } from "../image/platform.js";
-import { platformOption, poolFrom, printJson, registryOptions, type RegistryFlags } from "./options.js";
+import { platformOption, poolFrom, printJson, registryOptions, type RegistryFlags, positiveInteger } from "./options.js";
 import { blobProgress } from "./progress.js";
 import { count, writtenLine } from "../image/written.js";
 
@@ -14,7 +14,7 @@ export function copyCommand(): Command {
       .argument("<dst>")
       .addOption(platformOption())
       .option("--referrers", "also copy signatures, SBOMs and other referrers")
-      .option("-j, --jobs <n>", "parallel blob transfers", Number, 4),
+      .option("-j, --jobs <n>", "parallel blob transfers", positiveInteger, 4),
   ).action(async (src: string, dst: string, flags: RegistryFlags & { platform?: string; referrers?: boolean; jobs: number }) => {
     const progress = blobProgress(!flags.json);
     const report = await copyImage({

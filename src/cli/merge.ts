@@ -5,7 +5,7 @@ import { readMergeFile, type MergeFile } from "../image/merge-file.js";
 import { conflictCount, formatMergeReport } from "../image/merge-report.js";
 import { parsePlatform } from "../image/platform.js";
 import { exitCodes, usageError } from "./exit.js";
-import { collectValues, poolFrom, printJson, registryOptions, type RegistryFlags, timestampOption } from "./options.js";
+import { collectValues, poolFrom, printJson, registryOptions, type RegistryFlags, timestampOption, platformArgument } from "./options.js";
 import { blobProgress } from "./progress.js";
 
 interface MergeFlags extends RegistryFlags {
@@ -30,7 +30,7 @@ export function mergeCommand(): Command {
       .addOption(timestampOption("the merged config's created time (same inputs, same digest)"))
       .option("--no-check-conflicts", "skip reading section layers for conflicting paths")
       .option("--strict", "any conflict stops the merge before anything is written (exit code 3)")
-      .option("--platform <os/arch[/variant]>", "merge only this platform of a multi-platform base (repeatable)", collectValues),
+      .option("--platform <os/arch[/variant]>", "merge only this platform of a multi-platform base (repeatable)", (value: string, previous: string[] | undefined) => collectValues(platformArgument(value), previous)),
   ).action(async (baseArg: string | undefined, sectionArgs: string[], flags: MergeFlags) => {
     const file: Partial<MergeFile> = flags.file ? await readMergeFile(flags.file) : {};
     const base = baseArg ?? file.base;

@@ -6,7 +6,7 @@ import { parsePlatform } from "../image/platform.js";
 import { loadImage } from "../image/remote.js";
 import { writeImage } from "../image/write.js";
 import { usageError } from "./exit.js";
-import { collectValues, platformOption, poolFrom, printJson, registryOptions, type RegistryFlags } from "./options.js";
+import { collectValues, platformOption, poolFrom, printJson, registryOptions, type RegistryFlags, platformArgument } from "./options.js";
 import { writtenLine } from "../image/written.js";
 
 interface MutateFlags extends RegistryFlags {
@@ -33,7 +33,7 @@ export function mutateCommand(): Command {
       .option("--env <K=V|K->", "set or remove an environment variable", collectValues).option("--label <K=V|K->", "set or remove a label", collectValues)
       .option("--annotation <K=V>", "set a manifest annotation", collectValues).option("--entrypoint <json|words>").option("--cmd <json|words>")
       .option("--workdir <dir>").option("--user <user>").option("--exposed-port <port[/proto]>", "expose a port", collectValues)
-      .option("--set-platform <os/arch[/variant]>", "rewrite the config's platform").addOption(platformOption()),
+      .option("--set-platform <os/arch[/variant]>", "rewrite the config's platform", platformArgument).addOption(platformOption()),
   ).action(async (text: string, flags: MutateFlags) => {
     const ref = parseReference(text);
     const pool = poolFrom(flags);

@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { TransportPool } from "../client/transport.js";
+import { parsePlatform } from "../image/platform.js";
 
 /** Flags every command that talks to a registry shares. */
 export interface RegistryFlags {
@@ -36,7 +37,24 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-export const platformOption = () => new Option("--platform <os/arch[/variant]>", "the platform to use from a multi-platform image");
+export const platformOption = () => new Option("--platform <os/arch[/variant]>", "the platform to use from a multi-platform image").argParser(platformArgument);
+
+/** A platform flag's value, checked as it is read: a malformed one is a usage error (exit 2). */
+export function platformArgument(value: string): string {
+  try {
+    parsePlatform(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  return value;
+}
+
+/** A count flag (`--jobs`, `--page-size`): a whole number of at least 1, or a usage error. */
+export function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a whole number of at least 1`);
+  return n;
+}
 
 /** Collects a repeatable option into a list. */
 export const collectValues = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];

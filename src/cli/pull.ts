@@ -3,8 +3,9 @@ import { parseReference } from "../client/reference.js";
 import { localFormats, parseLocalRef, type LocalFormat } from "../image/local-ref.js";
 import { parsePlatform } from "../image/platform.js";
 import { pullImage } from "../image/pull.js";
-import { platformOption, poolFrom, printJson, registryOptions, type RegistryFlags } from "./options.js";
+import { platformOption, poolFrom, printJson, registryOptions, type RegistryFlags, positiveInteger } from "./options.js";
 import { blobProgress } from "./progress.js";
+import { count, writtenLine } from "../image/written.js";
 
 export const formatOption = () => new Option("--format <format>", "what a bare path is (default: *.tar is a docker archive, else an OCI layout)").choices(localFormats);
 
@@ -16,7 +17,7 @@ export function pullCommand(): Command {
       .argument("<dest>", "oci:DIR[:tag] | docker-archive:FILE[:repo:tag] | a path with --format")
       .addOption(formatOption())
       .addOption(platformOption())
-      .option("-j, --jobs <n>", "parallel blob transfers", Number, 4),
+      .option("-j, --jobs <n>", "parallel blob transfers", positiveInteger, 4),
   ).action(async (src: string, dest: string, flags: RegistryFlags & { format?: LocalFormat; platform?: string; jobs: number }) => {
     const progress = blobProgress(!flags.json);
     const report = await pullImage(parseReference(src), parseLocalRef(dest, flags.format), {
@@ -26,6 +27,6 @@ export function pullCommand(): Command {
       ...(flags.platform ? { platform: parsePlatform(flags.platform) } : {}),
     }).finally(progress.stop);
     if (flags.json) printJson(report);
-    else process.stdout.write(`pulled ${report.source} → ${report.destination} (${report.digest}): ${report.manifests} manifest(s), ${report.blobs.length} blob(s), ${report.bytes} bytes\n`);
+    else process.stdout.write(writtenLine("pulled", report.source, report.destination, report.digest, `${count(report.manifests, "manifest")}, ${count(report.blobs.length, "blob")}, ${report.bytes} bytes`));
   });
 }
