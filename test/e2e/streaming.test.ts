@@ -11,7 +11,7 @@ import { startLading, type RunningRegistry } from "../helpers/registries.js";
 
 /*
  * Blobs stream through the server: its peak memory for a 512 MiB blob, pushed in one streamed PATCH
- * and pulled back, is that of a 16 MiB one, give or take buffers. No timing is asserted.
+ * and pulled back, is that of a 64 MiB one, give or take buffers. No timing is asserted.
  */
 
 const MiB = 1 << 20;
@@ -79,11 +79,13 @@ describe("streaming", () => {
     await rm(storage, { recursive: true, force: true });
   });
 
-  it("keeps the server's memory flat from a 16 MiB blob to a 512 MiB one", async () => {
+  // The runtime's heap settles within the first tens of MiB moved (about 50 MiB over its idle size on
+  // Node 24, bench/bounds.md): flat means no growth past that, from a 64 MiB blob to 512 MiB.
+  it("keeps the server's memory flat from a 64 MiB blob to a 512 MiB one", async () => {
     const pid = lading.process.pid!;
-    await roundTrip(lading.url, 4 * MiB); // warm up
+    await roundTrip(lading.url, 64 * MiB); // warm up
     await resetPeak(pid);
-    await roundTrip(lading.url, 16 * MiB);
+    await roundTrip(lading.url, 64 * MiB);
     const small = await peakRss(pid);
     await resetPeak(pid);
     await roundTrip(lading.url, 512 * MiB);
