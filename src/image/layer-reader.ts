@@ -3,9 +3,8 @@
  * tars here, so they agree on what a layer holds and on what is wrong with one. It reads what Go's
  * archive/tar (and so docker, containerd, skopeo and umoci) reads, and no more: ustar, GNU and PAX
  * headers (V7 too), long names and link names, every entry type a runtime unpacks, sparse files in
- * both of GNU tar's forms; gzip, zstd or
- * no compression, by the leading bytes; an archive that ends without its end-of-archive blocks, or
- * with its last entry unpadded (as `umoci insert` writes them).
+ * both of GNU tar's forms; gzip, zstd or no compression, by the leading bytes. Where an archive
+ * ends, and how an old GNU sparse file reads, is tar-framing.ts's business: as Go frames a tar.
  */
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -13,6 +12,7 @@ import { createHash } from "node:crypto";
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import tar from "tar-stream";
 import { ImageError } from "./types.js";
+import { goFraming, LayerReadError, pushAgain } from "./tar-framing.js";
 
 export interface TarHeader {
   /** Normalized: no leading `./` or `/`, no trailing `/`; a PAX sparse file's real name. */
@@ -31,10 +31,7 @@ export interface LayerEntry extends AsyncIterable<Uint8Array> {
   resume(): unknown;
 }
 
-/** A layer that cannot be read: the message says why, in words a user can act on. */
-export class LayerReadError extends ImageError {
-  override name = "LayerReadError";
-}
+export { LayerReadError };
 
 export function normalizePath(name: string): string {
   const p = name.replace(/^(?:\.\/|\/)+/, "").replace(/\/+$/, "");
@@ -76,8 +73,6 @@ export async function decompressed(layer: Readable): Promise<Readable> {
   return Readable.from(corruptAs(kind, decoder), { objectMode: false });
 }
 
-const pushAgain = "push the image again from where it was built";
-
 async function* corruptAs(kind: string, decoder: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   try {
     yield* decoder;
@@ -88,46 +83,9 @@ async function* corruptAs(kind: string, decoder: AsyncIterable<Buffer>): AsyncGe
   }
 }
 
-/** The parts of tar-stream's extractor that decide how an archive may end. */
-interface ExtractEnd {
-  _final(cb: (err?: Error | null) => void): void;
-  _stream: unknown;
-  _longHeader: boolean;
-  _missing: number;
-  _header: { size?: number } | null;
-  _buffer: { buffered: number; shift(size: number): Buffer };
-}
-
-/** The raw 512-byte block of each entry's header, for what tar-stream does not decode (an old GNU sparse map). */
-const rawHeaders = new WeakMap<object, Buffer>();
-
-/**
- * tar-stream's extractor, ending where Go's archive/tar ends: input that stops right after an
- * entry's content, before the padding to the next 512-byte block, is a whole archive there (Go
- * reads the padding with a read that may meet the end); a partial padding, header or content is not.
- */
+/** tar-stream's extractor over the tar as Go frames it; headers without the ustar or GNU magic are V7 ones, which Go reads too. */
 function extractor(): tar.Extract {
-  // Headers without the ustar or GNU magic are V7 ones, which Go reads too (the checksum still guards them).
-  const extract = tar.extract({ allowUnknownFormat: true } as Parameters<typeof tar.extract>[0]);
-  const state = extract as unknown as ExtractEnd;
-  // tar-stream decodes a header from the last 512-byte block it shifts, then announces the entry.
-  let lastBlock: Buffer | undefined;
-  const shift = state._buffer.shift.bind(state._buffer);
-  state._buffer.shift = (size) => {
-    const block = shift(size);
-    if (size === 512) lastBlock = block;
-    return block;
-  };
-  extract.on("entry", (header: object) => {
-    if (lastBlock !== undefined) rawHeaders.set(header, Buffer.from(lastBlock));
-  });
-  const final = state._final.bind(extract);
-  state._final = (cb) => {
-    const padding = state._header?.size === undefined ? -1 : (512 - (state._header.size % 512)) % 512;
-    if (state._stream === null && !state._longHeader && state._buffer.buffered === 0 && state._missing === padding) state._missing = 0;
-    final(cb);
-  };
-  return extract;
+  return tar.extract({ allowUnknownFormat: true } as Parameters<typeof tar.extract>[0]);
 }
 
 /** tar-stream's messages, and Node's, as a user can act on them. */
@@ -136,93 +94,15 @@ function readable(err: Error): LayerReadError {
   const m = err.message;
   if (m === "Unexpected end of data") return new LayerReadError(`its tar ends in the middle of an entry (the layer is truncated): ${pushAgain}`, { cause: err });
   if (m.startsWith("Invalid tar header")) return new LayerReadError("it is not a tar archive (a header's checksum does not match): check how the layer was made and its media type", { cause: err });
-  if (m === "Header exceeds max size") return new LayerReadError("a long-name or PAX header is larger than 1 MiB", { cause: err });
-  if (m === "Invalid header") return new LayerReadError("a tar header holds an invalid size", { cause: err });
   return new LayerReadError(m, { cause: err });
-}
-
-/** A number field of a tar header: octal, or base-256 when its top bit is set. */
-function headerNumber(block: Buffer, offset: number, length: number): number {
-  const field = block.subarray(offset, offset + length);
-  if ((field[0]! & 0x80) !== 0) return field.subarray(1).reduce((n, byte) => n * 256 + byte, field[0]! & 0x7f);
-  const text = field.toString("latin1").replace(/\0.*$/s, "").trim();
-  return text === "" ? 0 : parseInt(text, 8);
-}
-
-interface Segment {
-  offset: number;
-  length: number;
-}
-
-/**
- * An old GNU sparse entry (type 'S', what GNU tar --sparse writes in its default format), as Go's
- * archive/tar presents it: a regular file of its real size whose holes read as zeros. The map of
- * up to four data segments is in the header; one that continues in extension blocks is refused.
- */
-function oldGnuSparse(entry: LayerEntry, block: Buffer): LayerEntry {
-  const h = entry.header;
-  if (block[482] !== 0) throw new LayerReadError(`entry ${h.name} is an old GNU sparse file of more than 4 data segments, which lading does not read yet: make the layer with tar --format=posix`);
-  const segments: Segment[] = [];
-  for (let i = 0; i < 4; i++) {
-    const offset = headerNumber(block, 386 + i * 24, 12);
-    const length = headerNumber(block, 398 + i * 24, 12);
-    if (offset !== 0 || length !== 0) segments.push({ offset, length });
-  }
-  const realSize = headerNumber(block, 483, 12);
-  const stored = segments.reduce((n, seg) => n + seg.length, 0);
-  const ordered = segments.every((seg, i) => i === 0 || seg.offset >= segments[i - 1]!.offset + segments[i - 1]!.length);
-  if (stored !== h.size || !ordered || segments.some((seg) => seg.offset + seg.length > realSize)) {
-    throw new LayerReadError(`entry ${h.name} is an old GNU sparse file whose map does not fit its data`);
-  }
-  return {
-    header: { ...h, type: "file", size: realSize },
-    resume: () => entry.resume(),
-    [Symbol.asyncIterator]: () => expand(entry, segments, realSize),
-  };
-}
-
-/** The content of a sparse file: its data segments in place, zeros between and after them. */
-async function* expand(data: AsyncIterable<Uint8Array>, segments: Segment[], size: number): AsyncGenerator<Uint8Array> {
-  const zeros = function* (n: number): Generator<Uint8Array> {
-    for (let left = n; left > 0; left -= 65536) yield Buffer.alloc(Math.min(left, 65536));
-  };
-  let position = 0;
-  let pending = Buffer.alloc(0);
-  const source = data[Symbol.asyncIterator]();
-  for (const segment of segments) {
-    yield* zeros(segment.offset - position);
-    let left = segment.length;
-    while (left > 0) {
-      if (pending.length === 0) {
-        const next = await source.next();
-        if (next.done) throw new LayerReadError("an old GNU sparse file ends before its data");
-        pending = Buffer.from(next.value);
-      }
-      const part = pending.subarray(0, left);
-      pending = pending.subarray(part.length);
-      left -= part.length;
-      yield part;
-    }
-    position = segment.offset + segment.length;
-  }
-  yield* zeros(size - position);
-}
-
-/** Presents an entry as Go's archive/tar does, or refuses what no runtime unpacks (tar-stream names every type it knows). */
-function readEntry(entry: LayerEntry): LayerEntry {
-  const h = entry.header;
-  if (h.type !== null && h.type !== undefined) return entry;
-  const block = rawHeaders.get(h);
-  if (block?.[156] === 0x53) return oldGnuSparse(entry, block);
-  throw new LayerReadError(`entry ${h.name} has a tar entry type (${JSON.stringify(String.fromCharCode(block?.[156] ?? 0x3f))}) that no runtime unpacks`);
 }
 
 /** Streams a decompressed tar's entries; memory stays flat whatever the layer's size. */
 async function* tarEntries(tarStream: Readable): AsyncGenerator<LayerEntry> {
   const extract = extractor();
-  pipeline(tarStream, extract).catch((err: unknown) => extract.destroy(err as Error));
+  pipeline(Readable.from(goFraming(tarStream)), extract).catch((err: unknown) => extract.destroy(err as Error));
   try {
-    for await (const entry of extract) yield readEntry(entry as unknown as LayerEntry);
+    for await (const entry of extract) yield entry as unknown as LayerEntry;
   } catch (err) {
     throw readable(err as Error);
   }
