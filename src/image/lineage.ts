@@ -11,6 +11,7 @@ export interface ImageParts {
   config: ImageConfig;
 }
 
+const familyPhrase = { docker: "a Docker", oci: "an OCI" } as const;
 const platformOf = (c: ImageConfig) => formatPlatform({ os: c.os, architecture: c.architecture, ...(c.variant ? { variant: c.variant } : {}) });
 
 /**
@@ -26,7 +27,7 @@ export function lineageProblems(base: ImageParts, section: ImageParts): string[]
     problems.push(`${s} is ${platformOf(section.config)} but ${b} is ${platformOf(base.config)}`);
   }
   if (familyOf(base.mediaType) !== familyOf(section.mediaType)) {
-    problems.push(`${s} is a ${familyOf(section.mediaType)} image (${section.mediaType}) but ${b} is ${familyOf(base.mediaType)} (${base.mediaType})`);
+    problems.push(`${s} is ${familyPhrase[familyOf(section.mediaType)]} image (${section.mediaType}) but ${b} is ${familyPhrase[familyOf(base.mediaType)]} one (${base.mediaType})`);
   }
   const baseLayers = base.manifest.layers;
   const layers = section.manifest.layers;

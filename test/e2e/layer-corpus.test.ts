@@ -184,6 +184,10 @@ describe("every image tool over layers the real tools wrote", { timeout: 600_000
     assert.ok(report.platforms[0]!.conflicts.some((c) => c.path === "/corpus/marker.txt"), JSON.stringify(report.platforms[0]!.conflicts));
     const v = await lading("validate", ref("merged"));
     assert.equal(v.code, 0, v.stdout + v.stderr);
+    // A section converted on the way (to OCI by skopeo) cannot be stitched onto the Docker base: the family names the fix.
+    const converted = await lading("merge", ref("busybox"), ref("skopeo-zstd"), "--tag", ref("merged-zstd"));
+    assert.equal(converted.code, 1);
+    assert.match(converted.stderr, /^lading: section skopeo-zstd is an OCI image \(\S+\) but the base is a Docker one \(\S+\)(?: \(and \d+ more mismatch(?:es)?\))?; each section must be built FROM the base image/);
   });
 
   it("docker loads what lading pulls into a docker archive, and runs it", async () => {

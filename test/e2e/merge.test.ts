@@ -142,7 +142,7 @@ export function mergeSuite(name: string, start: (dir: string) => Promise<TestReg
       assert.equal(report.mediaType, "application/vnd.docker.distribution.manifest.v2+json");
       const mixed = await lading("merge", ref("base:latest"), ref("docker/maven:latest"), "--tag", ref("mixed:latest"), "--no-check-conflicts");
       assert.equal(mixed.code, 1);
-      assert.match(mixed.stderr, /section maven is a docker image .* but the base is oci/);
+      assert.match(mixed.stderr, /section maven is a Docker image .* but the base is an OCI one/);
     });
 
     it("takes base, sections, target and config overrides from merge.yaml", async () => {

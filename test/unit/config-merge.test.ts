@@ -92,7 +92,7 @@ describe("lineage", () => {
     arm.config.architecture = "arm64";
     assert.match(lineageProblems(base, arm)[0]!, /linux\/arm64 but base is linux\/amd64/);
     const docker = image("docker", ["a", { empty: "ENV" }, "b", "x"], {}, "application/vnd.docker.distribution.manifest.v2+json");
-    assert.match(lineageProblems(base, docker)[0]!, /docker image .* base is oci/);
+    assert.match(lineageProblems(base, docker)[0]!, /docker is a Docker image .* but base is an OCI one/);
     assert.throws(() => checkLineage(base, [maven, arm]), /arm is linux\/arm64/);
   });
 });
