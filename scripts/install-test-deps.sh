@@ -22,6 +22,7 @@ declare -A wanted=(
   [ceph-osd]=ceph-osd
   [radosgw]=radosgw
   [radosgw-admin]=radosgw
+  [chromium]=chromium
 )
 
 missing=()

@@ -14,7 +14,7 @@ mapfile -t files < <(find dist/test -name '*.test.js' | sort)
 # filesystem driver (requests cut off mid-body against its journal, restarts over one directory,
 # and checks of the bare storage tree), and the test files outside test/api (auth, CLI, e2e).
 s3_api_files=()
-for name in base blobs catalog concurrency config errors hostile immutable-tags manifest-types manifest-validation manifests model mounts referrers tags upload-digests uploads; do
+for name in base blobs catalog concurrency config errors hostile immutable-tags manifest-types manifest-validation manifests model mounts referrers tags ui upload-digests uploads; do
   s3_api_files+=("dist/test/api/${name}.test.js")
 done
 # One dockerd, one containerd and one S3 gateway serve every test file of the run, both passes:

@@ -277,6 +277,18 @@ const lading = z
   .object({
     manifests: z.object({ maxsize: z.number().int().positive().default(4 << 20), sparse: z.boolean().default(false) }).strict().default({}),
     metrics: z.object({ enabled: z.boolean().default(true), path: z.string().startsWith("/").default("/metrics") }).strict().default({}),
+    /** The web UI (src/ui/): its pages under `path`, its JSON endpoints under /api/v1/. */
+    ui: z
+      .object({
+        enabled: z.boolean().default(true),
+        path: z
+          .string()
+          .regex(/^\/([^?#]*\/)?$/, { message: "must start and end with / (e.g. / or /ui/)" })
+          .refine((p) => !/^\/(v2|api|token)\//.test(p), { message: "must not be under /v2/, /api/ or /token/" })
+          .default("/"),
+      })
+      .strict()
+      .default({}),
     auth: ladingAuthSection,
     limits,
     /** Garbage collection (src/registry/gc.ts): on a schedule while serving, and the defaults of `lading gc`. */

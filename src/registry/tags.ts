@@ -34,6 +34,8 @@ export class TagStore {
   private readonly pages = new Lru<string, TagPage>(2 << 20, (page, key) => keyBytes(key) + 128 + page.body.length);
   /** Writes to one tag are serialized so that the cache ends as storage does. */
   private readonly writes = new KeyedQueue();
+  /** How many times this process has changed a repository's tags (what the web UI's tables are kept by). */
+  private readonly versions = new Map<string, number>();
 
   constructor(
     private readonly driver: StorageDriver,
@@ -78,6 +80,7 @@ export class TagStore {
         mutations.push(linkMutation(tagIndexLinkPath(name, tag, digest), digest), linkMutation(tagCurrentLinkPath(name, tag), digest));
       }
       await writeAll(this.driver, mutations);
+      if (changed.length > 0) this.changed(name);
       if (!this.coherence.cacheTags) return;
       for (const tag of changed) {
         this.current.set(`${name}\n${tag}`, digest);
@@ -111,8 +114,19 @@ export class TagStore {
       }
       this.current.delete(key);
       this.lists.delete(name);
-      return deleteIfExists(this.driver, tagPath(name, tag));
+      const removed = await deleteIfExists(this.driver, tagPath(name, tag));
+      this.changed(name);
+      return removed;
     });
+  }
+
+  /** Changes with every tag this process points, moves or removes in the repository. */
+  version(name: string): number {
+    return this.versions.get(name) ?? 0;
+  }
+
+  private changed(name: string): void {
+    this.versions.set(name, this.version(name) + 1);
   }
 
   /**

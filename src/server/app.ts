@@ -22,6 +22,9 @@ import { Health } from "./health.js";
 import { RateLimiter, Slots } from "./limits.js";
 import { Metrics } from "./metrics.js";
 import { match } from "./router.js";
+import { apiPrefix, uiApi } from "../ui/api.js";
+import { uiPages } from "../ui/static.js";
+import { RegistryViews } from "../ui/views.js";
 
 export interface RunningServer {
   /** Base URL, e.g. http://127.0.0.1:5000 */
@@ -69,7 +72,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
 
 /**
  * Serves a composed registry. The server is a mount table: `/v2/` (the registry API, behind
- * access control), `/token` (when lading issues tokens), `/healthz` and `/metrics`; beside a
+ * access control), `/token` (when lading issues tokens), `/healthz` and `/metrics`, and with the
+ * web UI on, its JSON endpoints under `/api/v1/` and its pages under `lading.ui.path`; beside a
  * filesystem store, a maintenance socket (admin.ts).
  */
 export async function serve(root: Composition): Promise<RunningServer> {
@@ -89,6 +93,16 @@ export async function serve(root: Composition): Promise<RunningServer> {
   const uploadSlots = limits.uploads > 0 ? new Slots(limits.uploads, "uploads") : undefined;
   if (config.lading.metrics.enabled) mounts.set(config.lading.metrics.path, (ctx) => serveMetrics(ctx, metrics));
   if (root.tokens !== undefined && audit !== undefined) mounts.set("/token", tokenEndpoint(root.tokens.access, root.tokens.issuer, audit));
+  // Mounted under a path prefix, after the exact paths and /v2/: the longest prefix first.
+  const prefixMounts: [string, (ctx: Context, pathname: string) => Promise<void>][] = [];
+  const ui = config.lading.ui;
+  if (ui.enabled) {
+    const views = new RegistryViews(registry);
+    // The UI's endpoints show what the caller may pull: credentials when sent (as for the catalog), else what anyone may.
+    const grantOf = (ctx: Context) => (ctx.req.headers.authorization === undefined ? Promise.resolve(access.anonymousGrant()) : access.authorize(ctx.req, [{ type: "registry", name: "catalog", actions: ["*"] }]));
+    prefixMounts.push([apiPrefix, uiApi(views, grantOf)], [ui.path, uiPages(ui.path)]);
+    if (ui.path !== "/") mounts.set(ui.path.slice(0, -1), async (ctx) => redirect(ctx, ui.path));
+  }
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();
@@ -136,7 +150,11 @@ export async function serve(root: Composition): Promise<RunningServer> {
       const mounted = mounts.get(pathname);
       if (mounted !== undefined) return await mounted(ctx);
       const found = match(req.method ?? "GET", pathname);
-      if (!found) throw new RegistryError("UNSUPPORTED", `no such endpoint: ${req.method} ${pathname}`, { status: 404 });
+      if (!found) {
+        const prefixed = prefixMounts.find(([prefix]) => pathname.startsWith(prefix));
+        if (prefixed !== undefined) return await prefixed[1](ctx, pathname);
+        throw new RegistryError("UNSUPPORTED", `no such endpoint: ${req.method} ${pathname}`, { status: 404 });
+      }
       ctx.route = found.route;
       ctx.params = found.params;
       ctx.grant = await access.authorize(req, found.access);
@@ -288,6 +306,11 @@ function watchBody(req: IncomingMessage, res: ServerResponse, idleMs: number): v
   req.once("end", () => {
     if (!res.writableFinished) req.setTimeout(0);
   });
+}
+
+async function redirect(ctx: Context, location: string): Promise<void> {
+  ctx.res.writeHead(301, { Location: location, "Content-Length": 0 });
+  ctx.res.end();
 }
 
 async function serveMetrics(ctx: Context, metrics: Metrics): Promise<void> {

@@ -18,12 +18,15 @@ export interface AccessController {
   /** False when there is no access control at all. */
   readonly enabled: boolean;
   authorize(req: IncomingMessage, access: AccessRequest[]): Promise<Grant>;
+  /** What someone who has not signed in may do (the web UI's visitors). */
+  anonymousGrant(): Grant;
 }
 
 /** No authentication configured: everything is allowed. */
 export const allowAll: AccessController = {
   enabled: false,
   authorize: async () => unrestricted,
+  anonymousGrant: () => unrestricted,
 };
 
 /** The scope string of the token spec (auth_scope.md) for what a request needs. */

@@ -88,7 +88,7 @@ export class RegistryAccess implements AccessController {
     return grant;
   }
 
-  private anonymousGrant(): Grant {
+  anonymousGrant(): Grant {
     this.anonymous ??= this.options.policy.grantFor(anonymous);
     return this.anonymous;
   }

@@ -1,0 +1,79 @@
+import type { TagSort } from "../src/ui/types.js";
+import { api } from "./api.js";
+import { Failure, Pager, useLoad } from "./components.js";
+import { ago, bytes, mediaTypeName, shortDigest } from "./format.js";
+import { href } from "./route.js";
+
+const perPage = 50;
+const columns: [TagSort, string][] = [
+  ["tag", "Tag"],
+  ["size", "Size"],
+  ["pushed", "Pushed"],
+];
+
+export function Repository({ name, sort: rawSort, order: rawOrder, p }: { name: string; sort: string; order: string; p: number }) {
+  const sort: TagSort = rawSort === "pushed" || rawSort === "size" ? rawSort : "tag";
+  const order = rawOrder === "asc" || rawOrder === "desc" ? rawOrder : sort === "tag" ? "asc" : "desc";
+  const { data, error, loading } = useLoad(`${name}\n${sort}\n${order}\n${p}`, () => api.tags(name, sort, order, p, perPage));
+  const header = (key: TagSort, label: string) => {
+    const active = key === sort;
+    const next = active ? (order === "asc" ? "desc" : "asc") : key === "tag" ? "asc" : "desc";
+    return (
+      <th scope="col" class={key === "size" ? "num" : ""} aria-sort={active ? (order === "asc" ? "ascending" : "descending") : "none"}>
+        <a href={href.repository(name, key, next)}>
+          {label}
+          {active ? (order === "asc" ? " ▲" : " ▼") : ""}
+        </a>
+      </th>
+    );
+  };
+  return (
+    <main>
+      <nav class="crumbs" aria-label="breadcrumbs">
+        <a href={href.repositories()}>Repositories</a> / <span>{name}</span>
+      </nav>
+      <h1>{name}</h1>
+      {error ? <Failure error={error} /> : null}
+      {data ? (
+        <>
+          <p class="count">{data.total === 0 ? "No tags: every manifest here is untagged." : `${data.total} ${data.total === 1 ? "tag" : "tags"}`}</p>
+          {data.items.length > 0 ? (
+            <div class="table-wrap">
+              <table class={loading ? "stale" : ""}>
+                <thead>
+                  <tr>
+                    {header(columns[0]![0], columns[0]![1])}
+                    <th scope="col">Digest</th>
+                    <th scope="col">Type</th>
+                    <th scope="col">Platforms</th>
+                    {header(columns[1]![0], columns[1]![1])}
+                    {header(columns[2]![0], columns[2]![1])}
+                  </tr>
+                </thead>
+                <tbody>
+                  {data.items.map((t) => (
+                    <tr key={t.tag}>
+                      <td>
+                        <a href={href.image(name, t.tag)}>{t.tag}</a>
+                      </td>
+                      <td>
+                        <code title={t.digest}>{shortDigest(t.digest)}</code>
+                      </td>
+                      <td>{mediaTypeName(t.mediaType)}</td>
+                      <td>{t.platforms.join(", ") || "—"}</td>
+                      <td class="num">{bytes(t.size)}</td>
+                      <td title={t.pushed ?? ""}>{ago(t.pushed)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          ) : null}
+          <Pager page={data.page} perPage={data.perPage} total={data.total} href={(n) => href.repository(name, sort, order, n)} />
+        </>
+      ) : loading && !error ? (
+        <p class="loading">Loading…</p>
+      ) : null}
+    </main>
+  );
+}
