@@ -1,5 +1,5 @@
 import type { ComponentChildren } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError } from "./api.js";
 
 /** Loads with `load` whenever `key` changes; the view shows the latest answer, or what went wrong. */
@@ -77,5 +77,39 @@ export function Section({ title, children }: { title: string; children: Componen
       <h2>{title}</h2>
       {children}
     </section>
+  );
+}
+
+/**
+ * Asks before something that cannot be undone: a modal dialog (Escape or Cancel closes it, focus
+ * stays inside), whose confirm button says what it does.
+ */
+export function Confirm({ question, action, onConfirm, onClose }: { question: string; action: string; onConfirm: () => Promise<void>; onClose: () => void }) {
+  const [error, setError] = useState<Error | undefined>();
+  const [busy, setBusy] = useState(false);
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    ref.current?.showModal();
+  }, []);
+  const confirm = () => {
+    setBusy(true);
+    onConfirm().then(onClose, (err: Error) => {
+      setBusy(false);
+      setError(err);
+    });
+  };
+  return (
+    <dialog ref={ref} class="confirm" onClose={onClose} aria-labelledby="confirm-question">
+      <p id="confirm-question">{question}</p>
+      {error ? <Failure error={error} /> : null}
+      <div class="actions">
+        <button type="button" onClick={() => ref.current?.close()} autoFocus>
+          Cancel
+        </button>
+        <button type="button" class="danger" onClick={confirm} disabled={busy}>
+          {action}
+        </button>
+      </div>
+    </dialog>
   );
 }

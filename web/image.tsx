@@ -1,6 +1,7 @@
-import type { ImageView, ReferrerNode } from "../src/ui/types.js";
+import { useState } from "preact/hooks";
+import type { ImageAnswer, ReferrerNode } from "../src/ui/types.js";
 import { api } from "./api.js";
-import { CopyLine, Failure, Section, useLoad } from "./components.js";
+import { Confirm, CopyLine, Failure, Section, useLoad } from "./components.js";
 import { bytes, mediaTypeName, shortDigest } from "./format.js";
 import { href } from "./route.js";
 
@@ -21,7 +22,8 @@ export function Image({ name, reference }: { name: string; reference: string }) 
   );
 }
 
-function ImageDetails({ image, reference }: { image: ImageView; reference: string }) {
+function ImageDetails({ image, reference }: { image: ImageAnswer; reference: string }) {
+  const [confirming, setConfirming] = useState(false);
   const host = location.host;
   const ref = reference.startsWith("sha256:") ? `${host}/${image.repository}@${image.digest}` : `${host}/${image.repository}:${reference}`;
   const config = image.config;
@@ -45,6 +47,21 @@ function ImageDetails({ image, reference }: { image: ImageView; reference: strin
         <dt>Tags</dt>
         <dd>{image.tags.length === 0 ? "none" : image.tags.map((t) => <a href={href.image(image.repository, t)} class="tag" key={t}>{t}</a>)}</dd>
       </dl>
+      {image.canDelete ? (
+        <p>
+          <button type="button" class="danger" onClick={() => setConfirming(true)}>
+            Delete this manifest
+          </button>
+        </p>
+      ) : null}
+      {confirming ? (
+        <Confirm
+          question={`Delete manifest ${shortDigest(image.digest)} from ${image.repository}${image.tags.length > 0 ? `, and its ${image.tags.length === 1 ? "tag" : "tags"} ${image.tags.join(", ")}` : ""}? This cannot be undone.`}
+          action="Delete manifest"
+          onConfirm={() => api.deleteManifest(image.repository, image.digest).then(() => location.replace(href.repository(image.repository)))}
+          onClose={() => setConfirming(false)}
+        />
+      ) : null}
       <Section title="Pull">
         <CopyLine label="docker" text={`docker pull ${ref}`} />
         <CopyLine label="podman" text={`podman pull ${ref}`} />

@@ -1,6 +1,7 @@
 import type { TagSort } from "../src/ui/types.js";
+import { useState } from "preact/hooks";
 import { api } from "./api.js";
-import { Failure, Pager, useLoad } from "./components.js";
+import { Confirm, Failure, Pager, useLoad } from "./components.js";
 import { ago, bytes, mediaTypeName, shortDigest } from "./format.js";
 import { href } from "./route.js";
 
@@ -14,7 +15,9 @@ const columns: [TagSort, string][] = [
 export function Repository({ name, sort: rawSort, order: rawOrder, p }: { name: string; sort: string; order: string; p: number }) {
   const sort: TagSort = rawSort === "pushed" || rawSort === "size" ? rawSort : "tag";
   const order = rawOrder === "asc" || rawOrder === "desc" ? rawOrder : sort === "tag" ? "asc" : "desc";
-  const { data, error, loading } = useLoad(`${name}\n${sort}\n${order}\n${p}`, () => api.tags(name, sort, order, p, perPage));
+  const [deleting, setDeleting] = useState<string | undefined>();
+  const [deleted, setDeleted] = useState(0);
+  const { data, error, loading } = useLoad(`${name}\n${sort}\n${order}\n${p}\n${deleted}`, () => api.tags(name, sort, order, p, perPage));
   const header = (key: TagSort, label: string) => {
     const active = key === sort;
     const next = active ? (order === "asc" ? "desc" : "asc") : key === "tag" ? "asc" : "desc";
@@ -48,6 +51,7 @@ export function Repository({ name, sort: rawSort, order: rawOrder, p }: { name: 
                     <th scope="col">Platforms</th>
                     {header(columns[1]![0], columns[1]![1])}
                     {header(columns[2]![0], columns[2]![1])}
+                    {data.canDelete ? <th scope="col"><span class="visually-hidden">Actions</span></th> : null}
                   </tr>
                 </thead>
                 <tbody>
@@ -63,6 +67,13 @@ export function Repository({ name, sort: rawSort, order: rawOrder, p }: { name: 
                       <td>{t.platforms.join(", ") || "—"}</td>
                       <td class="num">{bytes(t.size)}</td>
                       <td title={t.pushed ?? ""}>{ago(t.pushed)}</td>
+                      {data.canDelete ? (
+                        <td>
+                          <button type="button" class="danger" onClick={() => setDeleting(t.tag)} aria-label={`delete tag ${t.tag}`}>
+                            Delete
+                          </button>
+                        </td>
+                      ) : null}
                     </tr>
                   ))}
                 </tbody>
@@ -73,6 +84,14 @@ export function Repository({ name, sort: rawSort, order: rawOrder, p }: { name: 
         </>
       ) : loading && !error ? (
         <p class="loading">Loading…</p>
+      ) : null}
+      {deleting !== undefined ? (
+        <Confirm
+          question={`Delete tag ${deleting} from ${name}? The image stays while other tags or digests name it; a garbage collection frees what nothing names.`}
+          action={`Delete ${deleting}`}
+          onConfirm={() => api.deleteTag(name, deleting).then(() => setDeleted((n) => n + 1))}
+          onClose={() => setDeleting(undefined)}
+        />
       ) : null}
     </main>
   );

@@ -87,9 +87,8 @@ function checkTransport(config: Config): void {
   );
 }
 
-/** Where a generated token key is kept: beside a filesystem store's tree, or in the bucket, where every replica finds it. */
-function keyStoreOf(config: Config, driver: StorageDriver): KeyStore | undefined {
-  const file = `token-${config.lading.auth.token.algorithm.toLowerCase()}.pem`;
+/** Where a generated key (`file`) is kept: beside a filesystem store's tree, or in the bucket, where every replica finds it. */
+export function keyStoreOf(config: Config, driver: StorageDriver, file = `token-${config.lading.auth.token.algorithm.toLowerCase()}.pem`): KeyStore | undefined {
   if (config.storage.filesystem !== undefined) return fileKeyStore(join(config.storage.filesystem.rootdirectory, ".lading-auth", file));
   if (config.storage.s3 !== undefined) return driverKeyStore(driver, `/.lading-auth/${file}`);
   return undefined;

@@ -286,6 +286,8 @@ const lading = z
           .regex(/^\/([^?#]*\/)?$/, { message: "must start and end with / (e.g. / or /ui/)" })
           .refine((p) => !/^\/(v2|api|token)\//.test(p), { message: "must not be under /v2/, /api/ or /token/" })
           .default("/"),
+        /** A sign-in (with access control on) lasts this long. */
+        session: z.object({ ttl: duration.default("12h").refine((ms) => ms >= 60_000, { message: "must be at least 1m" }) }).strict().default({}),
       })
       .strict()
       .default({}),

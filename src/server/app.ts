@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import type { Audit, AuditEvent } from "../auth/audit.js";
 import { unrestricted } from "../auth/policy.js";
 import { ConfigError } from "../config/load.js";
-import { compose, type Composition } from "../config/root.js";
+import { compose, keyStoreOf, type Composition } from "../config/root.js";
 import type { Config } from "../config/schema.js";
 import { RegistryError } from "../oci/errors.js";
 import type { Registry } from "../registry/index.js";
@@ -25,6 +25,7 @@ import { match } from "./router.js";
 import { apiPrefix, uiApi } from "../ui/api.js";
 import { uiPages } from "../ui/static.js";
 import { RegistryViews } from "../ui/views.js";
+import { Sessions } from "../ui/sessions.js";
 
 export interface RunningServer {
   /** Base URL, e.g. http://127.0.0.1:5000 */
@@ -97,10 +98,9 @@ export async function serve(root: Composition): Promise<RunningServer> {
   const prefixMounts: [string, (ctx: Context, pathname: string) => Promise<void>][] = [];
   const ui = config.lading.ui;
   if (ui.enabled) {
-    const views = new RegistryViews(registry);
-    // The UI's endpoints show what the caller may pull: credentials when sent (as for the catalog), else what anyone may.
-    const grantOf = (ctx: Context) => (ctx.req.headers.authorization === undefined ? Promise.resolve(access.anonymousGrant()) : access.authorize(ctx.req, [{ type: "registry", name: "catalog", actions: ["*"] }]));
-    prefixMounts.push([apiPrefix, uiApi(views, grantOf)], [ui.path, uiPages(ui.path)]);
+    const secure = config.http.tls !== undefined || config.http.host?.startsWith("https:") === true;
+    const sessions = new Sessions(access, keyStoreOf(config, root.driver, "ui-session.key"), audit, { ttlMs: ui.session.ttl, secure });
+    prefixMounts.push([apiPrefix, uiApi({ views: new RegistryViews(registry), sessions, access, audit })], [ui.path, uiPages(ui.path)]);
     if (ui.path !== "/") mounts.set(ui.path.slice(0, -1), async (ctx) => redirect(ctx, ui.path));
   }
 

@@ -6,54 +6,128 @@
  * - `GET /api/v1/repositories/<name>/tags?sort=tag|pushed|size&order=asc|desc&page=&per_page=`:
  *   one page of a repository's tags, with digest, media type, platforms, size and push time;
  * - `GET /api/v1/repositories/<name>/manifests/<tag or digest>`: an image or index, with its config,
- *   layers, history, platforms and referrers.
+ *   layers, history, platforms and referrers;
+ * - `DELETE /api/v1/repositories/<name>/tags/<tag>` and `.../manifests/<digest>`: removes a tag, or
+ *   a manifest with the tags that name it;
+ * - `GET`, `POST` (`{"username", "password"}`) and `DELETE /api/v1/session`: who is signed in and
+ *   the CSRF token their changes carry; sign in; sign out.
  *
- * Each answers with what the caller may pull, in the registry's error format when it fails; a
- * repository the caller may not pull is unknown to them.
+ * Reads show what the caller may pull (the session's user, Basic or bearer credentials, or the
+ * anonymous), in the registry's error format when they fail; a repository the caller may not pull
+ * is unknown to them. Changes need a session (or the anonymous' rights) and its CSRF token.
  */
+import type { Audit } from "../auth/audit.js";
 import type { Grant } from "../auth/policy.js";
 import { allows } from "../auth/policy.js";
+import { parseDigest } from "../oci/digest.js";
 import { RegistryError } from "../oci/errors.js";
-import { isValidName } from "../oci/reference.js";
-import { sendJson, type Context } from "../server/context.js";
+import { isValidName, isValidTag } from "../oci/reference.js";
+import type { AccessController } from "../server/auth/access.js";
+import { addressOf } from "../server/auth/controller.js";
+import { readBody, sendEmpty, sendJson, type Context } from "../server/context.js";
+import type { Caller, Sessions } from "./sessions.js";
+import { apiPrefix, type ImageAnswer, type SessionView, type TagPage } from "./types.js";
 import type { RegistryViews, TagSort } from "./views.js";
 
-export const apiPrefix = "/api/v1/";
+export { apiPrefix };
 const maxPerPage = 100;
 
-export type GrantOf = (ctx: Context) => Promise<Grant>;
+export interface UiApiOptions {
+  views: RegistryViews;
+  sessions: Sessions;
+  access: AccessController;
+  audit: Audit | undefined;
+}
 
-export function uiApi(views: RegistryViews, grantOf: GrantOf): (ctx: Context, path: string) => Promise<void> {
+export function uiApi({ views, sessions, access, audit }: UiApiOptions): (ctx: Context, path: string) => Promise<void> {
+  const registry = views.registry;
+  const deletes = registry.options.deleteEnabled && !registry.options.readOnly;
+  /** Reads: credentials when sent (as for the catalog: never a challenge, which would make a browser ask), else the session. */
+  const readerGrant = async (ctx: Context): Promise<Grant> =>
+    ctx.req.headers.authorization === undefined ? (await sessions.caller(ctx.req)).grant : access.authorize(ctx.req, [{ type: "registry", name: "catalog", actions: ["*"] }]);
+  const sessionView = (caller: Caller): SessionView => ({ user: caller.principal?.name ?? null, signIn: sessions.signIn, csrf: caller.csrf, admin: caller.grant.all, deletes });
+  const deleter = async (ctx: Context, name: string): Promise<Caller> => {
+    const caller = await sessions.changer(ctx.req);
+    if (!allows(caller.grant, name, "delete")) throw new RegistryError("DENIED", `${caller.principal?.name ?? "the anonymous"} may not delete in ${name}`);
+    return caller;
+  };
+  const audited = (ctx: Context, caller: Caller, repository: string, what: { reference?: string; digest?: string }) =>
+    audit?.record({ event: "delete", user: caller.principal?.name ?? "anonymous", address: addressOf(ctx.req), repository, ...what, status: 204 });
+
   return async (ctx, path) => {
-    if (ctx.req.method !== "GET" && ctx.req.method !== "HEAD") throw new RegistryError("UNSUPPORTED", `no such endpoint: ${ctx.req.method} ${path}`);
+    const method = ctx.req.method ?? "GET";
+    const read = method === "GET" || method === "HEAD";
     const rest = path.slice(apiPrefix.length);
-    const grant = await grantOf(ctx);
+    if (rest === "session") {
+      ctx.route = "ui session";
+      if (read) return sendJson(ctx, 200, sessionView(await sessions.caller(ctx.req)), noStore);
+      if (method === "POST") {
+        if (!sessions.signIn) throw new RegistryError("UNSUPPORTED", "this registry has no access control: there is nothing to sign in to", { status: 404 });
+        // Signing in needs no earlier token, only this site's page.
+        sessions.checkOrigin(ctx.req);
+        const { username, password } = credentials(await readBody(ctx, 4096, () => badRequest("a sign-in is a small JSON object")));
+        const { cookie, caller } = await sessions.signInWith(ctx.req, username, password);
+        return sendJson(ctx, 200, sessionView(caller), { ...noStore, "Set-Cookie": cookie });
+      }
+      if (method === "DELETE") {
+        await sessions.changer(ctx.req);
+        return sendEmpty(ctx, 204, { "Set-Cookie": sessions.signOutCookie(), ...noStore });
+      }
+      throw unsupported(method, path);
+    }
     if (rest === "repositories") {
+      if (!read) throw unsupported(method, path);
       ctx.route = "ui repositories";
       const { page, perPage } = paging(ctx.query);
-      sendJson(ctx, 200, await views.repositories(grant, ctx.query.get("q") ?? "", page, perPage), noStore);
-      return;
+      return sendJson(ctx, 200, await views.repositories(await readerGrant(ctx), ctx.query.get("q") ?? "", page, perPage), noStore);
     }
     const tags = /^repositories\/(.+)\/tags$/.exec(rest);
     if (tags !== null) {
+      if (!read) throw unsupported(method, path);
       ctx.route = "ui tags";
+      const grant = await readerGrant(ctx);
       const name = repository(grant, tags[1]!);
       const sort = ctx.query.get("sort") ?? "tag";
       if (sort !== "tag" && sort !== "pushed" && sort !== "size") throw badRequest(`sort must be tag, pushed or size, not ${JSON.stringify(sort)}`);
       const order = ctx.query.get("order") ?? (sort === "tag" ? "asc" : "desc");
       if (order !== "asc" && order !== "desc") throw badRequest(`order must be asc or desc, not ${JSON.stringify(order)}`);
       const { page, perPage } = paging(ctx.query);
-      sendJson(ctx, 200, await views.tags(name, sort as TagSort, order === "desc", page, perPage), noStore);
-      return;
+      const listed = await views.tags(name, sort as TagSort, order === "desc", page, perPage);
+      const answer: TagPage = { ...listed, canDelete: deletes && allows(grant, name, "delete") };
+      return sendJson(ctx, 200, answer, noStore);
+    }
+    const tag = /^repositories\/(.+)\/tags\/([^/]+)$/.exec(rest);
+    if (tag !== null) {
+      if (method !== "DELETE") throw unsupported(method, path);
+      ctx.route = "ui tag";
+      const name = validName(tag[1]!);
+      const reference = decoded(tag[2]!);
+      if (!isValidTag(reference)) throw badRequest(`invalid tag ${JSON.stringify(reference)}`);
+      const caller = await deleter(ctx, name);
+      if (!(await registry.tags.untag(name, reference))) throw new RegistryError("MANIFEST_UNKNOWN", `tag ${reference} not found in ${name}`, { detail: { tag: reference } });
+      audited(ctx, caller, name, { reference });
+      return sendEmpty(ctx, 204);
     }
     const manifest = /^repositories\/(.+)\/manifests\/([^/]+)$/.exec(rest);
     if (manifest !== null) {
       ctx.route = "ui manifest";
+      const reference = decoded(manifest[2]!);
+      if (method === "DELETE") {
+        const name = validName(manifest[1]!);
+        const digest = parseDigest(reference);
+        if (digest === undefined) throw badRequest("a manifest is deleted by its digest: delete a tag through .../tags/<tag>");
+        const caller = await deleter(ctx, name);
+        await registry.manifests.delete(name, digest);
+        audited(ctx, caller, name, { digest: digest.value });
+        return sendEmpty(ctx, 204);
+      }
+      if (!read) throw unsupported(method, path);
+      const grant = await readerGrant(ctx);
       const name = repository(grant, manifest[1]!);
-      sendJson(ctx, 200, await views.image(name, decoded(manifest[2]!)), noStore);
-      return;
+      const answer: ImageAnswer = { ...(await views.image(name, reference)), canDelete: deletes && allows(grant, name, "delete") };
+      return sendJson(ctx, 200, answer, noStore);
     }
-    throw new RegistryError("UNSUPPORTED", `no such endpoint: ${ctx.req.method} ${path}`, { status: 404 });
+    throw new RegistryError("UNSUPPORTED", `no such endpoint: ${method} ${path}`, { status: 404 });
   };
 }
 
@@ -63,10 +137,31 @@ function badRequest(message: string): RegistryError {
   return new RegistryError("UNSUPPORTED", message, { status: 400 });
 }
 
-/** A repository the caller may pull; any other is as unknown as one that does not exist. */
-function repository(grant: Grant, raw: string): string {
+function unsupported(method: string, path: string): RegistryError {
+  return new RegistryError("UNSUPPORTED", `${method} is not supported on ${path}`);
+}
+
+function credentials(body: Buffer): { username: string; password: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString("utf8"));
+  } catch {
+    throw badRequest('a sign-in is JSON: {"username": ..., "password": ...}');
+  }
+  const { username, password } = (parsed ?? {}) as { username?: unknown; password?: unknown };
+  if (typeof username !== "string" || typeof password !== "string" || username === "") throw badRequest('a sign-in is JSON: {"username": ..., "password": ...}');
+  return { username, password };
+}
+
+function validName(raw: string): string {
   const name = decoded(raw);
   if (!isValidName(name)) throw new RegistryError("NAME_INVALID", `invalid repository name ${JSON.stringify(name)}`, { detail: { name } });
+  return name;
+}
+
+/** A repository the caller may pull; any other is as unknown as one that does not exist. */
+function repository(grant: Grant, raw: string): string {
+  const name = validName(raw);
   if (!allows(grant, name, "pull")) throw new RegistryError("NAME_UNKNOWN", `repository ${name} not known to registry`, { detail: { name } });
   return name;
 }

@@ -1,5 +1,24 @@
 /** What the web UI's JSON endpoints answer (api.ts), shared by the server and the pages (web/). */
 
+export const apiPrefix = "/api/v1/";
+
+/** `GET /api/v1/session`: who is signed in, and the token every change must carry (X-CSRF-Token). */
+export interface SessionView {
+  user: string | null;
+  /** Whether users sign in (access control is on). */
+  signIn: boolean;
+  csrf: string;
+  /** May do everything: sees storage use and what a collection would free. */
+  admin: boolean;
+  /** Whether the registry deletes at all (storage.delete.enabled, not read-only). */
+  deletes: boolean;
+}
+
+/** A page of tags, and whether the caller may delete them. */
+export interface TagPage extends Page<TagRow> {
+  canDelete: boolean;
+}
+
 export interface Page<T> {
   total: number;
   page: number;
@@ -45,6 +64,8 @@ export interface ImageView {
   history: { created: string | null; createdBy: string; comment: string | null; emptyLayer: boolean }[];
   referrers: ReferrerNode[];
 }
+
+export type ImageAnswer = ImageView & { canDelete: boolean };
 
 export interface ConfigView {
   digest: string;

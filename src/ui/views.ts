@@ -51,7 +51,7 @@ export class RegistryViews {
   private readonly tables = new Lru<string, Table>(64 << 20, (table, key) => keyBytes(key) + 256 + table.entries.length * 160);
   private readonly coherence: Coherence;
 
-  constructor(private readonly registry: Registry) {
+  constructor(readonly registry: Registry) {
     this.coherence = coherenceFor(registry.driver);
   }
 

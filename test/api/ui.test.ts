@@ -4,6 +4,7 @@
  * deletes, what each caller sees with access control on, and where the UI is mounted or not.
  */
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import { loadConfig } from "../../src/config/load.js";
 import { as, basic, passwords, startAuthServer, type AuthServer } from "../auth/support.js";
@@ -236,6 +237,86 @@ describe("web UI with access control", () => {
     expectError(await request(server, "GET", "/api/v1/repositories/team/app/tags"), 404, "NAME_UNKNOWN");
     expectError(await request(as(server, basic("bob", passwords.bob!)), "GET", "/api/v1/repositories/secret/vault/manifests/1"), 404, "NAME_UNKNOWN");
     expectError(await request(as(server, basic("bob", "wrong")), "GET", "/api/v1/repositories"), 401, "UNAUTHORIZED");
+  });
+
+  /** Signs in through the endpoint the page uses: the session cookie and the CSRF token. */
+  async function signIn(user: string): Promise<{ as: TestServer; csrf: string; cookie: string }> {
+    const reply = await request(server, "POST", "/api/v1/session", { body: JSON.stringify({ username: user, password: passwords[user] }), headers: { "Content-Type": "application/json", Origin: server.url } });
+    assert.equal(reply.status, 200, reply.text());
+    const cookie = String(reply.headers["set-cookie"]).split(";")[0]!;
+    const view = reply.json() as { user: string; csrf: string };
+    assert.equal(view.user, user);
+    return { as: as(server, { Cookie: cookie }), csrf: view.csrf, cookie };
+  }
+
+  it("signs a user in with a cookie the page's scripts cannot read, and shows them what they may pull", async () => {
+    const wrong = await request(server, "POST", "/api/v1/session", { body: JSON.stringify({ username: "alice", password: "nope" }), headers: { "Content-Type": "application/json" } });
+    expectError(wrong, 401, "UNAUTHORIZED");
+    assert.equal(wrong.headers["www-authenticate"], undefined);
+    expectError(await request(server, "POST", "/api/v1/session", { body: "alice:alice-secret" }), 400, "UNSUPPORTED");
+    const reply = await request(server, "POST", "/api/v1/session", { body: JSON.stringify({ username: "bob", password: passwords.bob }), headers: { "Content-Type": "application/json" } });
+    assert.match(String(reply.headers["set-cookie"]), /^lading_session=[\w.-]+; Path=\/api\/v1\/; Max-Age=43200; HttpOnly; SameSite=Strict$/);
+    const bob = await signIn("bob");
+    const session = await request(bob.as, "GET", "/api/v1/session");
+    assert.deepEqual(session.json(), { user: "bob", signIn: true, csrf: bob.csrf, admin: false, deletes: true });
+    assert.deepEqual((await getJson<Page<RepositoryRow>>(bob.as, "/api/v1/repositories")).items.map((r) => r.name), ["public/base", "team/app"]);
+    const forged = `${bob.cookie.slice(0, -4)}AAAA`;
+    assert.deepEqual((await getJson<Page<RepositoryRow>>(as(server, { Cookie: forged }), "/api/v1/repositories")).items.map((r) => r.name), ["public/base"], "a forged cookie is nobody's");
+    const anonymous = (await request(server, "GET", "/api/v1/session")).json() as { user: null; csrf: string };
+    assert.equal(anonymous.user, null);
+    assert.notEqual(anonymous.csrf, bob.csrf);
+    expectError(await request(server, "POST", "/api/v1/session", { body: JSON.stringify({ username: "bob", password: passwords.bob }), headers: { "Content-Type": "application/json", Origin: "https://evil.example" } }), 403, "DENIED");
+  });
+
+  it("deletes a tag or a manifest for a user who may, with the session's CSRF token, from this site only, and audits it", async () => {
+    const carol = as(server, basic("carol", passwords.carol!));
+    const doomed = await pushImage(carol, "team/app", "doomed");
+    await pushManifest(carol, "team/app", "doomed-too", doomed.body, mt.ociManifest);
+    const alice = await signIn("alice");
+    const bob = await signIn("bob");
+    const tagPath = "/api/v1/repositories/team/app/tags/doomed";
+    expectError(await request(alice.as, "DELETE", tagPath), 403, "DENIED", "no CSRF token");
+    expectError(await request(alice.as, "DELETE", tagPath, { headers: { "X-CSRF-Token": bob.csrf } }), 403, "DENIED", "another session's token");
+    expectError(await request(alice.as, "DELETE", tagPath, { headers: { "X-CSRF-Token": alice.csrf, Origin: "https://evil.example" } }), 403, "DENIED", "another site");
+    expectError(await request(bob.as, "DELETE", tagPath, { headers: { "X-CSRF-Token": bob.csrf } }), 403, "DENIED", "bob may only pull");
+    assert.equal((await getJson<{ canDelete: boolean }>(bob.as, "/api/v1/repositories/team/app/tags")).canDelete, false);
+    assert.equal((await getJson<{ canDelete: boolean }>(alice.as, "/api/v1/repositories/team/app/tags")).canDelete, true);
+    assert.equal((await request(alice.as, "DELETE", tagPath, { headers: { "X-CSRF-Token": alice.csrf, Origin: server.url } })).status, 204);
+    expectError(await request(alice.as, "DELETE", tagPath, { headers: { "X-CSRF-Token": alice.csrf } }), 404, "MANIFEST_UNKNOWN");
+    assert.deepEqual((await getJson<Page<TagRow>>(alice.as, "/api/v1/repositories/team/app/tags")).items.map((t) => t.tag), ["1", "doomed-too"]);
+    const manifestPath = `/api/v1/repositories/team/app/manifests/${doomed.digest}`;
+    expectError(await request(alice.as, "DELETE", "/api/v1/repositories/team/app/manifests/doomed-too", { headers: { "X-CSRF-Token": alice.csrf } }), 400, "UNSUPPORTED");
+    assert.equal((await request(alice.as, "DELETE", manifestPath, { headers: { "X-CSRF-Token": alice.csrf } })).status, 204);
+    expectError(await request(carol, "GET", `/v2/team/app/manifests/${doomed.digest}`), 404, "MANIFEST_UNKNOWN");
+    assert.deepEqual((await getJson<Page<TagRow>>(alice.as, "/api/v1/repositories/team/app/tags")).items.map((t) => t.tag), ["1"]);
+    const audit = (await readFile(server.files.audit, "utf8")).trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+    const deletes = audit.filter((e) => e.event === "delete").map((e) => [e.user, e.repository, e.reference ?? e.digest]);
+    assert.deepEqual(deletes.slice(-2), [["alice", "team/app", "doomed"], ["alice", "team/app", doomed.digest]]);
+  });
+
+  it("signs out: the cookie is cleared and the session's token no longer works", async () => {
+    const alice = await signIn("alice");
+    expectError(await request(alice.as, "DELETE", "/api/v1/session"), 403, "DENIED");
+    const out = await request(alice.as, "DELETE", "/api/v1/session", { headers: { "X-CSRF-Token": alice.csrf } });
+    assert.equal(out.status, 204);
+    assert.match(String(out.headers["set-cookie"]), /^lading_session=; Path=\/api\/v1\/; Max-Age=0; HttpOnly; SameSite=Strict$/);
+  });
+});
+
+describe("web UI deletes where the registry takes none", () => {
+  it("offers no delete, and refuses one, with storage.delete.enabled false", async () => {
+    const server = await startTestServer({ "storage.delete.enabled": false });
+    try {
+      await pushImage(server, "apps/kept", "1");
+      const session = (await request(server, "GET", "/api/v1/session")).json() as { csrf: string; deletes: boolean; signIn: boolean; user: null };
+      assert.deepEqual([session.deletes, session.signIn, session.user], [false, false, null]);
+      assert.equal((await getJson<{ canDelete: boolean }>(server, "/api/v1/repositories/apps/kept/tags")).canDelete, false);
+      expectError(await request(server, "DELETE", "/api/v1/repositories/apps/kept/tags/1", { headers: { "X-CSRF-Token": session.csrf } }), 405, "UNSUPPORTED");
+      expectError(await request(server, "POST", "/api/v1/session", { body: "{}" }), 404, "UNSUPPORTED");
+      assert.equal((await getJson<Page<TagRow>>(server, "/api/v1/repositories/apps/kept/tags")).total, 1);
+    } finally {
+      await server.close();
+    }
   });
 });
 

@@ -9,6 +9,7 @@ import { after, before, describe, it } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { descriptor, digestOf, mt, pushBlob, pushImage, pushManifest, type TestServer, startTestServer } from "../api/support.js";
 import { launchChromium } from "../helpers/browser.js";
+import { as, basic, passwords, startAuthServer, type AuthServer } from "../auth/support.js";
 
 const shots = "test-results/ui";
 
@@ -145,5 +146,96 @@ describe("the web UI in a browser", { timeout: 300_000 }, () => {
     } finally {
       await phone.close();
     }
+  });
+});
+
+describe("the web UI with access control, in a browser", { timeout: 300_000 }, () => {
+  let server: AuthServer;
+  let browser: Browser;
+
+  before(async () => {
+    await mkdir(shots, { recursive: true });
+    server = await startAuthServer("basic");
+    const carol = as(server, basic("carol", passwords.carol!));
+    await pushImage(carol, "public/base", "1");
+    const app = await pushImage(carol, "team/app", "1");
+    await pushManifest(carol, "team/app", "doomed", app.body, mt.ociManifest);
+    await pushImage(carol, "team/app", "old");
+    await pushImage(carol, "secret/vault", "1");
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  async function signedIn(user: string): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.on("pageerror", (err) => assert.fail(`the page threw: ${err.message}`));
+    await page.goto(`${server.url}/`);
+    await page.getByRole("link", { name: "Sign in" }).click();
+    await page.getByLabel("User name").fill(user);
+    await page.getByLabel("Password").fill(passwords[user]!);
+    if (user === "alice") await page.screenshot({ path: `${shots}/sign-in.png` });
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator(".who", { hasText: user }).waitFor();
+    return page;
+  }
+
+  const names = (page: Page) => page.locator("tbody td:first-child").allTextContents();
+
+  it("shows the anonymous only what they may pull, and each user what they may", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/`);
+    await page.locator(".count", { hasText: "1 repository" }).waitFor();
+    assert.deepEqual(await names(page), ["public/base"]);
+    const bad = await browser.newPage();
+    await bad.goto(`${server.url}/#/sign-in`);
+    await bad.getByLabel("User name").fill("alice");
+    await bad.getByLabel("Password").fill("not her password");
+    await bad.getByRole("button", { name: "Sign in" }).click();
+    await bad.getByRole("alert").filter({ hasText: "wrong user name or password" }).waitFor();
+    const bob = await signedIn("bob");
+    await bob.locator(".count", { hasText: "2 repositories" }).waitFor();
+    assert.deepEqual(await names(bob), ["public/base", "team/app"]);
+    await bob.goto(`${server.url}/#/r/team/app`);
+    await bob.locator(".count", { hasText: "3 tags" }).waitFor();
+    assert.equal(await bob.getByRole("button", { name: /^delete tag/ }).count(), 0, "bob may pull, not delete");
+    await bob.getByRole("button", { name: "Sign out" }).click();
+    await bob.getByRole("link", { name: "Sign in" }).waitFor();
+    await bob.locator(".count", { hasText: "1 repository" }).waitFor();
+    const cookies = await bob.context().cookies();
+    assert.deepEqual(cookies.map((c) => c.name), [], "signed out: no session cookie left");
+    await Promise.all([page.close(), bad.close(), bob.close()]);
+  });
+
+  it("deletes a tag and a manifest after asking, for a user who may", async () => {
+    const alice = await signedIn("alice");
+    const [cookie] = await alice.context().cookies();
+    assert.deepEqual([cookie?.name, cookie?.httpOnly, cookie?.sameSite, cookie?.path], ["lading_session", true, "Strict", "/api/v1/"]);
+    assert.equal(await alice.evaluate("document.cookie"), "", "the page's scripts cannot read the session");
+    await alice.goto(`${server.url}/#/r/team/app`);
+    await alice.locator(".count", { hasText: "3 tags" }).waitFor();
+    await alice.getByRole("button", { name: "delete tag doomed" }).click();
+    const dialog = alice.getByRole("dialog");
+    await dialog.getByText("Delete tag doomed from team/app?").waitFor();
+    await alice.screenshot({ path: `${shots}/confirm-delete.png` });
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    assert.equal(await alice.locator(".count").textContent(), "3 tags", "cancelled: nothing deleted");
+    await alice.getByRole("button", { name: "delete tag doomed" }).click();
+    await dialog.waitFor();
+    await alice.keyboard.press("Escape");
+    await dialog.waitFor({ state: "hidden" });
+    await alice.getByRole("button", { name: "delete tag doomed" }).click();
+    await dialog.getByRole("button", { name: "Delete doomed" }).click();
+    await alice.locator(".count", { hasText: "2 tags" }).waitFor();
+    assert.deepEqual(await names(alice), ["1", "old"]);
+    await alice.getByRole("link", { name: "old", exact: true }).click();
+    await alice.getByRole("button", { name: "Delete this manifest" }).click();
+    await alice.getByRole("dialog").getByRole("button", { name: "Delete manifest" }).click();
+    await alice.locator(".count", { hasText: "1 tag" }).waitFor();
+    assert.deepEqual(await names(alice), ["1"]);
+    await alice.close();
   });
 });

@@ -97,16 +97,25 @@ export class RegistryAccess implements AccessController {
   async basicPrincipal(req: IncomingMessage): Promise<Principal> {
     const credentials = basicCredentials(req.headers.authorization);
     if (credentials === undefined) return anonymous;
-    const address = addressOf(req);
+    const principal = await this.passwordPrincipal(credentials.user, credentials.password, addressOf(req));
+    if (principal === undefined) throw this.challenge(req, [], "invalid username or password");
+    return principal;
+  }
+
+  /**
+   * The user or robot a password signs in, or undefined (a failure, audited); TOOMANYREQUESTS while
+   * the name or the address is throttled. Basic credentials and the web UI's sign-in both come here.
+   */
+  async passwordPrincipal(user: string, password: string, address: string): Promise<Principal | undefined> {
     const { throttle, audit, authenticator } = this.options;
-    throttle.check(credentials.user, address);
-    const principal = authenticator === undefined ? undefined : await authenticator.password(credentials.user, credentials.password);
+    throttle.check(user, address);
+    const principal = authenticator === undefined ? undefined : await authenticator.password(user, password);
     if (principal === undefined) {
-      throttle.fail(credentials.user, address);
-      audit.record({ event: "auth-failure", user: credentials.user, address, reason: "wrong username or password" });
-      throw this.challenge(req, [], "invalid username or password");
+      throttle.fail(user, address);
+      audit.record({ event: "auth-failure", user, address, reason: "wrong username or password" });
+      return undefined;
     }
-    throttle.succeed(credentials.user);
+    throttle.succeed(user);
     return principal;
   }
 
