@@ -1,4 +1,4 @@
-import type { ImageAnswer, Page, RepositoryRow, SessionView, TagPage, TagSort } from "../src/ui/types.js";
+import type { ImageAnswer, Page, RepositoryRow, SessionView, StorageView, TagPage, TagSort } from "../src/ui/types.js";
 
 /** An error the registry answered, in its words. */
 export class ApiError extends Error {
@@ -48,6 +48,8 @@ export const api = {
   deleteManifest: async (name: string, digest: string) => {
     await call("DELETE", `repositories/${repoPath(name)}/manifests/${encodeURIComponent(digest)}`);
   },
+  storage: () => get<StorageView>("storage"),
+  estimateStorage: async () => (await call("POST", "storage/estimate")).json() as Promise<StorageView>,
   repositories: (q: string, page: number, perPage: number) => get<Page<RepositoryRow>>("repositories", { q, page, per_page: perPage }),
   tags: (name: string, sort: TagSort, order: "asc" | "desc", page: number, perPage: number) =>
     get<TagPage>(`repositories/${repoPath(name)}/tags`, { sort, order, page, per_page: perPage }),

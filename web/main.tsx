@@ -7,6 +7,7 @@ import { Repositories } from "./repositories.js";
 import { Repository } from "./repository.js";
 import { href, parseRoute } from "./route.js";
 import { SignIn } from "./sign-in.js";
+import { Storage } from "./storage.js";
 import "./style.css";
 
 function App() {
@@ -22,7 +23,7 @@ function App() {
   }, []);
   const route = parseRoute(hash);
   useEffect(() => {
-    document.title = route.page === "repositories" || route.page === "sign-in" ? "lading" : `${route.name} · lading`;
+    document.title = "name" in route ? `${route.name} · lading` : "lading";
   }, [hash]);
   const signedIn = (next: SessionView) => {
     setSession(next);
@@ -43,24 +44,25 @@ function App() {
         <a class="brand" href={href.repositories()}>
           lading
         </a>
-        {session?.signIn ? (
-          <span class="who">
-            {session.user === null ? (
-              <a href={href.signIn()}>Sign in</a>
-            ) : (
-              <>
-                <span>{session.user}</span>
-                <button type="button" onClick={signOut}>
-                  Sign out
-                </button>
-              </>
-            )}
-          </span>
-        ) : null}
+        <span class="who">
+          {session?.admin ? <a href={href.storage()}>Storage</a> : null}
+          {!session?.signIn ? null : session.user === null ? (
+            <a href={href.signIn()}>Sign in</a>
+          ) : (
+            <>
+              <span>{session.user}</span>
+              <button type="button" onClick={signOut}>
+                Sign out
+              </button>
+            </>
+          )}
+        </span>
       </header>
       <div key={generation}>
         {route.page === "sign-in" ? (
           <SignIn onSignedIn={signedIn} />
+        ) : route.page === "storage" ? (
+          <Storage />
         ) : route.page === "repositories" ? (
           <Repositories q={route.q} p={route.p} />
         ) : route.page === "repository" ? (

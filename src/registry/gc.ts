@@ -67,6 +67,8 @@ export interface CollectOptions {
   retention?: readonly RetentionRule[];
   /** On a shared store: the replicas' window (`lading.gc.window`), in ms. */
   windowMs?: number;
+  /** Also measure what the blob store holds (a stat per blob): `blobs.stored` and `blobs.bytesStored`. */
+  measure?: boolean;
 }
 
 /**
@@ -117,6 +119,9 @@ export interface CollectReport {
     inUse: number;
     deleted: number;
     bytesFreed: number;
+    /** With `measure`: every blob stored when the sweep listed it, and their bytes. */
+    stored?: number;
+    bytesStored?: number;
   };
   links: { deleted: number };
   uploads: { deleted: number; kept: number };
@@ -148,7 +153,7 @@ export async function collect(registry: Registry, options: CollectOptions): Prom
     repositories: 0,
     manifests: { kept: 0, deleted: 0 },
     tags: { deleted: 0 },
-    blobs: { reachable: 0, young: 0, inUse: 0, deleted: 0, bytesFreed: 0 },
+    blobs: { reachable: 0, young: 0, inUse: 0, deleted: 0, bytesFreed: 0, ...(options.measure === true ? { stored: 0, bytesStored: 0 } : {}) },
     links: { deleted: 0 },
     uploads: { deleted: 0, kept: 0 },
     problems: [],
@@ -259,6 +264,7 @@ interface Claims {
  */
 async function eachOldUnmarked(driver: StorageDriver, sweepable: (digest: string) => boolean, before: number, report: CollectReport, each: (digest: Digest, size: number) => Promise<void>): Promise<void> {
   await eachBlobPrefix(driver, report, async (digests) => {
+    if (report.blobs.bytesStored !== undefined) await measure(driver, digests, report);
     const candidates = digests.filter((d) => {
       if (sweepable(d.value)) return true;
       report.blobs.reachable++;
@@ -270,6 +276,21 @@ async function eachOldUnmarked(driver: StorageDriver, sweepable: (digest: string
       else await each(digest, size);
     });
   });
+}
+
+/** Counts blobs and their bytes (a blob whose data is gone counts 0). */
+async function measure(driver: StorageDriver, digests: Digest[], report: CollectReport): Promise<void> {
+  const sizes = await inParallel(digests, parallelism, (digest) =>
+    driver.stat(blobDataPath(digest)).then(
+      (info) => info.size,
+      (err: unknown) => {
+        if (isPathNotFound(err)) return 0;
+        throw err;
+      },
+    ),
+  );
+  report.blobs.stored = (report.blobs.stored ?? 0) + digests.length;
+  report.blobs.bytesStored = (report.blobs.bytesStored ?? 0) + sizes.reduce((a, b) => a + b, 0);
 }
 
 /** The digests under `blobs/`, one two-hex-digit prefix at a time. */

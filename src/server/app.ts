@@ -26,6 +26,7 @@ import { apiPrefix, uiApi } from "../ui/api.js";
 import { uiPages } from "../ui/static.js";
 import { RegistryViews } from "../ui/views.js";
 import { Sessions } from "../ui/sessions.js";
+import { StorageEstimates } from "../ui/storage.js";
 
 export interface RunningServer {
   /** Base URL, e.g. http://127.0.0.1:5000 */
@@ -97,10 +98,12 @@ export async function serve(root: Composition): Promise<RunningServer> {
   // Mounted under a path prefix, after the exact paths and /v2/: the longest prefix first.
   const prefixMounts: [string, (ctx: Context, pathname: string) => Promise<void>][] = [];
   const ui = config.lading.ui;
+  let storage: StorageEstimates | undefined;
   if (ui.enabled) {
     const secure = config.http.tls !== undefined || config.http.host?.startsWith("https:") === true;
     const sessions = new Sessions(access, keyStoreOf(config, root.driver, "ui-session.key"), audit, { ttlMs: ui.session.ttl, secure });
-    prefixMounts.push([apiPrefix, uiApi({ views: new RegistryViews(registry), sessions, access, audit })], [ui.path, uiPages(ui.path)]);
+    storage = new StorageEstimates(registry, config, log, metrics);
+    prefixMounts.push([apiPrefix, uiApi({ views: new RegistryViews(registry), sessions, access, audit, storage })], [ui.path, uiPages(ui.path)]);
     if (ui.path !== "/") mounts.set(ui.path.slice(0, -1), async (ctx) => redirect(ctx, ui.path));
   }
 
@@ -219,6 +222,7 @@ export async function serve(root: Composition): Promise<RunningServer> {
     close: async () => {
       if (purgeTimer) clearInterval(purgeTimer);
       await gcSchedule?.stop();
+      await storage?.settled();
       await admin?.close();
       await drain(server, config.http.draintimeout);
       collector.stop();

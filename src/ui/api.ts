@@ -10,7 +10,9 @@
  * - `DELETE /api/v1/repositories/<name>/tags/<tag>` and `.../manifests/<digest>`: removes a tag, or
  *   a manifest with the tags that name it;
  * - `GET`, `POST` (`{"username", "password"}`) and `DELETE /api/v1/session`: who is signed in and
- *   the CSRF token their changes carry; sign in; sign out.
+ *   the CSRF token their changes carry; sign in; sign out;
+ * - `GET /api/v1/storage` and `POST /api/v1/storage/estimate` (admins): what the store holds and
+ *   what a garbage collection would free, estimated by a dry run when asked.
  *
  * Reads show what the caller may pull (the session's user, Basic or bearer credentials, or the
  * anonymous), in the registry's error format when they fail; a repository the caller may not pull
@@ -26,6 +28,7 @@ import type { AccessController } from "../server/auth/access.js";
 import { addressOf } from "../server/auth/controller.js";
 import { readBody, sendEmpty, sendJson, type Context } from "../server/context.js";
 import type { Caller, Sessions } from "./sessions.js";
+import type { StorageEstimates } from "./storage.js";
 import { apiPrefix, type ImageAnswer, type SessionView, type TagPage } from "./types.js";
 import type { RegistryViews, TagSort } from "./views.js";
 
@@ -37,9 +40,10 @@ export interface UiApiOptions {
   sessions: Sessions;
   access: AccessController;
   audit: Audit | undefined;
+  storage: StorageEstimates;
 }
 
-export function uiApi({ views, sessions, access, audit }: UiApiOptions): (ctx: Context, path: string) => Promise<void> {
+export function uiApi({ views, sessions, access, audit, storage }: UiApiOptions): (ctx: Context, path: string) => Promise<void> {
   const registry = views.registry;
   const deletes = registry.options.deleteEnabled && !registry.options.readOnly;
   /** Reads: credentials when sent (as for the catalog: never a challenge, which would make a browser ask), else the session. */
@@ -74,6 +78,15 @@ export function uiApi({ views, sessions, access, audit }: UiApiOptions): (ctx: C
         return sendEmpty(ctx, 204, { "Set-Cookie": sessions.signOutCookie(), ...noStore });
       }
       throw unsupported(method, path);
+    }
+    if (rest === "storage" || rest === "storage/estimate") {
+      ctx.route = "ui storage";
+      const estimate = rest === "storage/estimate";
+      if (estimate ? method !== "POST" : !read) throw unsupported(method, path);
+      const grant = estimate ? (await sessions.changer(ctx.req)).grant : await readerGrant(ctx);
+      if (!grant.all) throw new RegistryError("DENIED", "only an admin sees the whole store");
+      if (estimate) storage.start();
+      return sendJson(ctx, estimate ? 202 : 200, storage.view(), noStore);
     }
     if (rest === "repositories") {
       if (!read) throw unsupported(method, path);

@@ -14,6 +14,26 @@ export interface SessionView {
   deletes: boolean;
 }
 
+/** `GET /api/v1/storage` (admins): the last estimate of what the store holds and a collection would free. */
+export interface StorageView {
+  running: boolean;
+  error: string | null;
+  estimate: {
+    at: string;
+    durationMs: number;
+    blobs: number;
+    bytesStored: number;
+    blobsFreed: number;
+    bytesFreed: number;
+    manifestsFreed: number;
+    tagsRetired: number;
+  } | null;
+  /** Collections on a schedule (lading.gc.enabled), or null. */
+  schedule: { intervalMs: number } | null;
+  graceMs: number;
+  deleteUntagged: boolean;
+}
+
 /** A page of tags, and whether the caller may delete them. */
 export interface TagPage extends Page<TagRow> {
   canDelete: boolean;

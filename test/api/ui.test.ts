@@ -8,7 +8,7 @@ import { readFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import { loadConfig } from "../../src/config/load.js";
 import { as, basic, passwords, startAuthServer, type AuthServer } from "../auth/support.js";
-import { descriptor, digestOf, expectError, mt, pushBlob, pushImage, pushManifest, request, startTestServer, type PushedImage, type TestServer } from "./support.js";
+import { descriptor, digestOf, expectError, randomBlob, sleep, mt, pushBlob, pushImage, pushManifest, request, startTestServer, type PushedImage, type TestServer } from "./support.js";
 
 interface Page<T> {
   total: number;
@@ -219,7 +219,8 @@ describe("web UI with access control", () => {
   let server: AuthServer;
 
   before(async () => {
-    server = await startAuthServer("basic");
+    // Blobs count for a collection at once: the storage estimate below frees what it can see.
+    server = await startAuthServer("basic", { "lading.gc.grace": "0s" });
     const carol = as(server, basic("carol", passwords.carol!));
     await pushImage(carol, "public/base", "1");
     await pushImage(carol, "team/app", "1");
@@ -292,6 +293,32 @@ describe("web UI with access control", () => {
     const audit = (await readFile(server.files.audit, "utf8")).trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
     const deletes = audit.filter((e) => e.event === "delete").map((e) => [e.user, e.repository, e.reference ?? e.digest]);
     assert.deepEqual(deletes.slice(-2), [["alice", "team/app", "doomed"], ["alice", "team/app", doomed.digest]]);
+  });
+
+  it("shows an admin what the store holds and what a collection would free, estimated by a dry run when asked", async () => {
+    const carol = await signIn("carol");
+    const bob = await signIn("bob");
+    expectError(await request(bob.as, "GET", "/api/v1/storage"), 403, "DENIED");
+    expectError(await request(server, "GET", "/api/v1/storage"), 403, "DENIED");
+    expectError(await request(bob.as, "POST", "/api/v1/storage/estimate", { headers: { "X-CSRF-Token": bob.csrf } }), 403, "DENIED");
+    expectError(await request(carol.as, "POST", "/api/v1/storage/estimate"), 403, "DENIED", "no CSRF token");
+    const orphan = randomBlob(40_000);
+    const orphanDigest = await pushBlob(as(server, basic("carol", passwords.carol!)), "team/app", orphan);
+    const started = await request(carol.as, "POST", "/api/v1/storage/estimate", { headers: { "X-CSRF-Token": carol.csrf } });
+    assert.equal(started.status, 202, started.text());
+    type View = { running: boolean; error: string | null; estimate: { blobs: number; bytesStored: number; blobsFreed: number; bytesFreed: number } | null; schedule: unknown; graceMs: number };
+    let view = started.json() as View;
+    for (let i = 0; view.running && i < 100; i++) {
+      await sleep(100);
+      view = await getJson<View>(carol.as, "/api/v1/storage");
+    }
+    assert.equal(view.error, null);
+    const e = view.estimate!;
+    assert.ok(e.blobsFreed >= 1 && e.bytesFreed >= orphan.length, JSON.stringify(view));
+    assert.ok(e.bytesStored >= e.bytesFreed && e.blobs > e.blobsFreed, JSON.stringify(view));
+    assert.deepEqual([view.schedule, view.graceMs], [null, 0]);
+    assert.equal((await request(as(server, basic("carol", passwords.carol!)), "HEAD", `/v2/team/app/blobs/${orphanDigest}`)).status, 200, "a dry run deletes nothing");
+    assert.equal(((await request(carol.as, "GET", "/api/v1/session")).json() as { admin: boolean }).admin, true);
   });
 
   it("signs out: the cookie is cleared and the session's token no longer works", async () => {

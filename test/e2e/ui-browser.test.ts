@@ -135,8 +135,8 @@ describe("the web UI in a browser", { timeout: 300_000 }, () => {
       await phone.screenshot({ path: `${shots}/image-narrow-dark.png`, fullPage: true });
       await phone.goto(`${server.url}/`);
       await phone.locator("tbody tr").first().waitFor();
-      await phone.keyboard.press("Tab");
-      await phone.keyboard.press("Tab");
+      // The header's links first (lading, Storage), then the search box.
+      for (let i = 0; i < 3; i++) await phone.keyboard.press("Tab");
       assert.equal(await phone.evaluate("document.activeElement?.id"), "search");
       await phone.keyboard.type("cargo");
       await phone.locator(".count", { hasText: "1 repository" }).waitFor();
@@ -237,5 +237,19 @@ describe("the web UI with access control, in a browser", { timeout: 300_000 }, (
     await alice.locator(".count", { hasText: "1 tag" }).waitFor();
     assert.deepEqual(await names(alice), ["1"]);
     await alice.close();
+  });
+
+  it("shows an admin the storage used and what a collection would free, and nobody else", async () => {
+    const bob = await signedIn("bob");
+    assert.equal(await bob.getByRole("link", { name: "Storage" }).count(), 0);
+    await bob.close();
+    const carol = await signedIn("carol");
+    await carol.getByRole("link", { name: "Storage" }).click();
+    await carol.getByText("No estimate yet").waitFor();
+    await carol.getByRole("button", { name: "Estimate now" }).click();
+    await carol.getByText("A collection would free").waitFor();
+    assert.match((await carol.locator(".facts dd").first().textContent()) ?? "", /^[\d.]+ (B|KB|MB) in \d+ blobs$/);
+    await carol.screenshot({ path: `${shots}/storage.png` });
+    await carol.close();
   });
 });
