@@ -51,7 +51,7 @@ function latencyNote(scenarios: ScenarioResult[]): string[] {
     return median === null ? [] : [`${s.id} (${k}) ${num(median, 1)} ms`];
   }));
   if (timed.length === 0) return [];
-  return ["", `Request latency, p99 (for \`gc.collect\`, of the manifest GETs served while lading collected; for \`gc.reads\`, of the same reads without a collection): ${timed.join(", ")}.`];
+  return ["", `Latency, p99 (for \`gc.collect\`, of the manifest GETs served while lading collected; for \`gc.reads\`, of the same reads without a collection; for \`ui.*\`, of page loads in Chromium until the table is drawn): ${timed.join(", ")}.`];
 }
 
 /** The scenarios measured on lading alone, with why, as a paragraph. */

@@ -83,6 +83,8 @@ export interface ScenarioResult {
   /** lading's peak RSS wanted, MiB, when not `rssLimitMiB`; and the uploads in flight at once, if checked per upload (see Scenario). */
   rssLimitMiB: number | null;
   concurrentUploads: number | null;
+  /** lading's p99 latency wanted (less than), ms. */
+  p99LimitMs?: number | null;
   status: Status;
   note: string | null;
   lading: RegistryResult;
@@ -199,7 +201,7 @@ export function summarize(scenarioList: Scenario[], c: Collected, meta: Omit<Res
     return {
       id: s.id, workload: s.workload, title: s.title, unit: s.unit, per: s.per, cpuUnit: s.kind === "bytes" ? "CPU-s/GB" : `CPU-ms/${s.per}`,
       target: s.target ?? null, cpuTarget: s.cpuTarget ?? null, baseline: s.baseline ?? null, ladingOnly: s.ladingOnly ?? null,
-      rssLimitMiB: s.rssLimitMiB ?? null, concurrentUploads: s.concurrentUploads ?? null, status, note, lading, reference,
+      rssLimitMiB: s.rssLimitMiB ?? null, concurrentUploads: s.concurrentUploads ?? null, p99LimitMs: s.p99LimitMs ?? null, status, note, lading, reference,
       ratio: null, cpuRatio: null, cost: null, ofMachineLimit: null, machineLimit: null, targetOfMachineLimit: null, checks: [],
     };
   });
@@ -241,6 +243,8 @@ export function derive(results: Results): Results {
       const size = /push (.+) blob/.exec(big?.title ?? "")?.[1] ?? "smaller";
       check(`lading peak RSS / that of the ${size} push, same mode`, "≤ 1.1×", ratioOf(lading.peakRssMiB.max, big?.lading.peakRssMiB.max ?? null), (v) => v <= 1.1);
     }
+    const p99Limit = s.p99LimitMs ?? null;
+    if (p99Limit !== null) check("lading latency, p99 (median over rounds), ms", `< ${p99Limit}`, lading.p99Ms?.median ?? null, (v) => v < p99Limit);
     const rssLimit = s.rssLimitMiB ?? rssLimitMiB;
     check("lading peak RSS, MiB", `≤ ${rssLimit}`, lading.peakRssMiB.max, (v) => v <= rssLimit);
     const uploads = s.concurrentUploads;

@@ -34,6 +34,8 @@ export interface Scenario {
   baseline?: { id: string; maxCostPercent?: number };
   /** Why the reference is not measured: a workload all of whose scenarios say so runs on lading alone. */
   ladingOnly?: string;
+  /** lading's p99 latency wanted (less than), ms. */
+  p99LimitMs?: number;
   /** lading's peak RSS wanted (at most), MiB, when not the default (report.ts). */
   rssLimitMiB?: number;
   /** Uploads in flight at once: lading's peak RSS over its RSS at the start is also checked per upload. */
@@ -139,6 +141,12 @@ export function scenarios(opts: Options): Scenario[] {
   const gcStore = `${opts.gcRepos} repositories, ${opts.gcManifests} manifests, ${opts.gcBlobs} blobs (half garbage)`;
   list.push({ id: "gc.reads", workload: "gc", title: `manifest GET by tag, ${gcStore}, no collection, ${opts.gcReadRate} per second`, kind: "ops", unit: "req/s", per: "request", ladingOnly: "the reference collects offline: its reads during a collection are not a figure it offers" });
   list.push({ id: "gc.collect", workload: "gc", title: `garbage collection of ${gcStore}; lading serving ${opts.gcReadRate} manifest GETs per second throughout`, kind: "ops", unit: "collections/s", per: "collection", target: 5 });
+  const ui = `${opts.uiRepos} repositories, the biggest with ${opts.uiTags} tags; page loads in Chromium, timed until the table is drawn`;
+  const noUi = "the reference has no web UI";
+  list.push({ id: "ui.first", workload: "ui", title: `web UI, first view of the repository list after the start (${ui})`, kind: "ops", unit: "views/s", per: "view", ladingOnly: noUi, p99LimitMs: 300 });
+  list.push({ id: "ui.repositories", workload: "ui", title: `web UI, repository list, ${opts.uiViews} pages (${ui})`, kind: "ops", unit: "views/s", per: "view", ladingOnly: noUi, p99LimitMs: 300 });
+  list.push({ id: "ui.tags.first", workload: "ui", title: `web UI, first view of the ${opts.uiTags} tags sorted by push time (${ui})`, kind: "ops", unit: "views/s", per: "view", ladingOnly: noUi, p99LimitMs: 300 });
+  list.push({ id: "ui.tags", workload: "ui", title: `web UI, ${opts.uiTags} tags sorted by push time, ${opts.uiViews} pages (${ui})`, kind: "ops", unit: "views/s", per: "view", ladingOnly: noUi, p99LimitMs: 300 });
   authScenarios(opts, list);
   s3Scenarios(opts, list);
   return list;

@@ -12,6 +12,7 @@ import { s3MemoryWorkload } from "./s3-memory.js";
 import { s3ReplicasWorkload } from "./s3-replicas.js";
 import { smallWorkload } from "./small.js";
 import { tagsWorkload } from "./tags.js";
+import { uiWorkload } from "./ui.js";
 
 export const workloads: readonly Workload[] = [
   blobsWorkload("big"),
@@ -23,6 +24,7 @@ export const workloads: readonly Workload[] = [
   mountsWorkload,
   mergeWorkload,
   gcWorkload,
+  uiWorkload,
   authWorkload("anonymous"),
   authWorkload("basic"),
   authWorkload("bearer"),

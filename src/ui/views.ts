@@ -8,7 +8,7 @@ import { inParallel } from "../image/parallel.js";
 import { coherenceFor, type Coherence } from "../registry/coherence.js";
 import type { Registry } from "../registry/index.js";
 import { keyBytes, Lru } from "../registry/lru.js";
-import type { StoredManifest } from "../registry/manifests.js";
+import { mediaTypes } from "../oci/mediatypes.js";
 import { tagCurrentLinkPath } from "../storage/paths.js";
 import type { ConfigView, ImageView, Page, ReferrerNode, RepositoryRow, TagRow, TagSort } from "./types.js";
 
@@ -17,7 +17,8 @@ export type { TagSort };
 /** What is known of a manifest by its digest (so it never changes): what the lists show of it. */
 interface ImageFacts {
   mediaType: string;
-  platforms: string[];
+  /** Read when a row shows them: an image's platform is in its config, which sizes do not need. */
+  platforms(): Promise<string[]>;
   /** The manifest itself and every blob and manifest it reaches, by digest. */
   parts: Map<string, number>;
 }
@@ -82,7 +83,7 @@ export class RegistryViews {
     let entries = table.entries;
     const rowOf = async (e: TagEntry): Promise<TagRow> => {
       const f = await this.factsOf(name, e.digest).catch(() => undefined);
-      return { tag: e.tag, digest: e.digest.value, mediaType: f?.mediaType ?? "", platforms: f?.platforms ?? [], size: f === undefined ? 0 : total(f.parts), pushed: e.pushed === undefined ? null : new Date(e.pushed).toISOString() };
+      return { tag: e.tag, digest: e.digest.value, mediaType: f?.mediaType ?? "", platforms: (await f?.platforms()) ?? [], size: f === undefined ? 0 : total(f.parts), pushed: e.pushed === undefined ? null : new Date(e.pushed).toISOString() };
     };
     if (sort === "size") {
       // Sorting by size needs every tag's facts; they are kept by digest, so only the first sort pays.
@@ -163,17 +164,23 @@ export class RegistryViews {
   private factsOf(name: string, digest: Digest): Promise<ImageFacts> {
     let facts = this.facts.get(digest.value);
     if (facts === undefined) {
-      facts = this.registry.manifests.get(name, { digest }).then((stored) => this.makeFacts(name, stored));
+      // The bytes by digest, without the checks a manifest GET makes: a tag or an index named it in this repository.
+      facts = this.registry.blobs.read(digest).then((body) => {
+        if (body === undefined) throw new RegistryError("MANIFEST_UNKNOWN", `manifest ${digest.value} is not stored`);
+        return this.makeFacts(name, digest, body);
+      });
       facts.catch(() => this.facts.delete(digest.value));
       this.facts.set(digest.value, facts);
     }
     return facts;
   }
 
-  private async makeFacts(name: string, stored: StoredManifest): Promise<ImageFacts> {
-    const json = JSON.parse(stored.body.toString("utf8")) as ManifestJson;
-    const parts = new Map<string, number>([[stored.digest.value, stored.body.length]]);
-    if (stored.parsed.kind === "index") {
+  private async makeFacts(name: string, digest: Digest, body: Buffer): Promise<ImageFacts> {
+    const json = JSON.parse(body.toString("utf8")) as ManifestJson;
+    const index = Array.isArray(json.manifests);
+    const mediaType = json.mediaType ?? (index ? mediaTypes.ociIndex : mediaTypes.ociManifest);
+    const parts = new Map<string, number>([[digest.value, body.length]]);
+    if (index) {
       const platforms: string[] = [];
       for (const m of json.manifests ?? []) {
         const platform = platformText(m.platform);
@@ -184,12 +191,16 @@ export class RegistryViews {
         if (facts === undefined) parts.set(m.digest, m.size);
         for (const [d, size] of facts?.parts ?? []) parts.set(d, size);
       }
-      return { mediaType: stored.mediaType, platforms, parts };
+      return { mediaType, platforms: async () => platforms, parts };
     }
     for (const l of [...(json.config === undefined ? [] : [json.config]), ...(json.layers ?? [])]) parts.set(l.digest, l.size);
-    const config = json.config === undefined ? undefined : await this.configOf(json.config);
-    const platform = platformText(config);
-    return { mediaType: stored.mediaType, platforms: platform === null ? [] : [platform], parts };
+    let platforms: Promise<string[]> | undefined;
+    const configDescriptor = json.config;
+    const readPlatforms = async (): Promise<string[]> => {
+      const platform = platformText(configDescriptor === undefined ? undefined : await this.configOf(configDescriptor));
+      return platform === null ? [] : [platform];
+    };
+    return { mediaType, platforms: () => (platforms ??= readPlatforms()), parts };
   }
 
   /** An image config, when the descriptor names one (an artifact's config is not). */
