@@ -13,6 +13,7 @@ export function serveCommand(): Command {
     .addOption(new Option("--log-level <level>", "log level (log.level)").choices(["trace", "debug", "info", "warn", "error", "silent"]))
     .option("--read-only", "refuse every write (storage.maintenance.readonly.enabled)")
     .option("--no-delete", "refuse deletes (storage.delete.enabled: false)")
+    .option("--no-ui", "serve no web UI (lading.ui.enabled: false)")
     .option("--sparse", "accept manifests naming blobs or manifests the repository lacks (lading.manifests.sparse; the OCI conformance suite's sparse data)")
     .option("--htpasswd <file>", "turn access control on: users from this htpasswd file of bcrypt entries (auth.htpasswd.path)")
     .addOption(new Option("--auth <mode>", "basic: credentials on every request; token: lading issues bearer tokens at /token (auth.token)").choices(["basic", "token"]))
@@ -30,6 +31,7 @@ export function serveCommand(): Command {
         "log.level": flags.logLevel,
         "storage.maintenance.readonly.enabled": flags.readOnly,
         "storage.delete.enabled": flags.delete === false ? false : undefined,
+        "lading.ui.enabled": flags.ui === false ? false : undefined,
         "lading.manifests.sparse": flags.sparse,
         "auth.htpasswd.path": flags.htpasswd,
         "auth.token": flags.auth === "token" ? {} : undefined,
@@ -67,6 +69,7 @@ interface ServeFlags {
   logLevel?: string;
   readOnly?: boolean;
   delete: boolean;
+  ui: boolean;
   sparse?: boolean;
   htpasswd?: string;
   auth?: "basic" | "token";
