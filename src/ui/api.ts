@@ -66,7 +66,7 @@ export function uiApi({ views, sessions, access, audit, storage }: UiApiOptions)
       ctx.route = "ui session";
       if (read) return sendJson(ctx, 200, sessionView(await sessions.caller(ctx.req)), noStore);
       if (method === "POST") {
-        if (!sessions.signIn) throw new RegistryError("UNSUPPORTED", "this registry has no access control: there is nothing to sign in to", { status: 404 });
+        if (!sessions.signIn) throw new RegistryError("UNSUPPORTED", "this registry has no users of its own to sign in: there is nothing to sign in to", { status: 404 });
         // Signing in needs no earlier token, only this site's page.
         sessions.checkOrigin(ctx.req);
         const { username, password } = credentials(await readBody(ctx, 4096, () => badRequest("a sign-in is a small JSON object")));

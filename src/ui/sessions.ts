@@ -44,7 +44,7 @@ export class Sessions {
 
   /** Whether users sign in at all (access control is on, with users of the registry's own). */
   get signIn(): boolean {
-    return this.access instanceof RegistryAccess;
+    return this.access instanceof RegistryAccess && this.access.passwords;
   }
 
   private secret(): Promise<Uint8Array> {
@@ -89,7 +89,7 @@ export class Sessions {
 
   /** Signs a user in: the cookie to set, or UNAUTHORIZED (without a challenge: the page asks, not the browser). */
   async signInWith(req: IncomingMessage, user: string, password: string): Promise<{ cookie: string; caller: Caller }> {
-    if (!(this.access instanceof RegistryAccess)) throw new RegistryError("UNSUPPORTED", "this registry has no access control: there is nothing to sign in to", { status: 404 });
+    if (!(this.access instanceof RegistryAccess) || !this.access.passwords) throw new RegistryError("UNSUPPORTED", "this registry has no users of its own to sign in: there is nothing to sign in to", { status: 404 });
     const address = addressOf(req);
     const principal = await this.access.passwordPrincipal(user, password, address);
     if (principal === undefined) throw new RegistryError("UNAUTHORIZED", "wrong user name or password");

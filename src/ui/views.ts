@@ -71,7 +71,7 @@ export class RegistryViews {
       const facts = await inParallel(table.entries, 16, (entry) => this.factsOf(name, entry.digest).catch(() => undefined));
       const parts = new Map<string, number>();
       for (const f of facts) for (const [digest, size] of f?.parts ?? []) parts.set(digest, size);
-      const pushed = Math.max(...table.entries.map((e) => e.pushed ?? -Infinity));
+      const pushed = table.entries.reduce((latest, e) => Math.max(latest, e.pushed ?? -Infinity), -Infinity);
       return { name, tags: table.entries.length, size: [...parts.values()].reduce((a, b) => a + b, 0), lastPush: Number.isFinite(pushed) ? new Date(pushed).toISOString() : null };
     })();
     return table.summary;
@@ -86,11 +86,10 @@ export class RegistryViews {
       return { tag: e.tag, digest: e.digest.value, mediaType: f?.mediaType ?? "", platforms: (await f?.platforms()) ?? [], size: f === undefined ? 0 : total(f.parts), pushed: e.pushed === undefined ? null : new Date(e.pushed).toISOString() };
     };
     if (sort === "size") {
-      // Sorting by size needs every tag's facts; they are kept by digest, so only the first sort pays.
-      const rows = await inParallel(entries, 16, rowOf);
-      rows.sort((a, b) => a.size - b.size || compare(a.tag, b.tag));
-      if (descending) rows.reverse();
-      return { total: rows.length, page, perPage, items: slice(rows, page, perPage) };
+      // Sorting by size needs every tag's manifest (kept by digest: only the first sort pays), not its config.
+      const sizes = await inParallel(entries, 16, async (e) => total((await this.factsOf(name, e.digest).catch(() => undefined))?.parts ?? new Map()));
+      const bySize = new Map(entries.map((e, i) => [e, sizes[i]!]));
+      entries = [...entries].sort((a, b) => bySize.get(a)! - bySize.get(b)! || compare(a.tag, b.tag));
     }
     if (sort === "pushed") entries = [...entries].sort((a, b) => (a.pushed ?? 0) - (b.pushed ?? 0) || compare(a.tag, b.tag));
     if (descending) entries = [...entries].reverse();

@@ -17,7 +17,7 @@ const scenarioIds = [
   "push.monolithic.huge", "push.chunked.huge", "push.streamed.huge", "pull.huge",
   "small.push", "small.head", "small.get",
   "manifest.put", "manifest.get-tag", "manifest.head", "manifest.get-digest",
-  "tags.whole", "tags.paginated", "catalog.walk", "mounts", "merge", "gc.reads", "gc.collect",
+  "tags.whole", "tags.paginated", "catalog.walk", "mounts", "merge", "gc.reads", "gc.collect", "ui.first", "ui.repositories", "ui.tags.first", "ui.tags",
   ...["anonymous", "basic", "bearer"].flatMap((mode) => ["manifest-head", "manifest-get", "blob-head"].map((read) => `auth.${mode}.${read}`)),
   "s3.push.monolithic", "s3.push.chunked", "s3.pull", "s3.pull.redirect", "s3.small.push", "s3.small.head", "s3.small.get",
   "s3.manifest.put", "s3.manifest.get-tag", "s3.manifest.head", "s3.manifest.get-digest", "s3.tags.whole", "s3.tags.paginated",
@@ -67,15 +67,19 @@ test("a tiny benchmark run reports every field for every scenario", { timeout: 6
       assert.ok(finite(s.targetOfMachineLimit) && s.targetOfMachineLimit > 0, `${id}.targetOfMachineLimit`);
     }
 
-    // The collection's reads are timed: p99 with and without a collection.
-    for (const id of ["gc.reads", "gc.collect"]) {
+    // The collection's reads are timed: p99 with and without a collection; the web UI's page loads too, and checked against their limit.
+    for (const id of ["gc.reads", "gc.collect", "ui.first", "ui.repositories", "ui.tags.first", "ui.tags"]) {
       const p99 = obj(obj(scenarios.find((x) => x.id === id)!.lading, `${id}.lading`).p99Ms, `${id}.lading.p99Ms`);
       assert.ok(finite(p99.median) && p99.median > 0, `${id}.lading.p99Ms.median`);
     }
 
     const markdown = await readFile(join(out, "BENCHMARKS.md"), "utf8");
     for (const s of scenarios) assert.ok(markdown.includes(String(s.title)), `BENCHMARKS.md has a row for ${String(s.id)}`);
-    assert.match(markdown, /Request latency, p99 .*gc\.reads \(lading\) [\d.]+ ms, gc\.collect \(lading\) [\d.]+ ms/);
+    assert.match(markdown, /Latency, p99 .*gc\.reads \(lading\) [\d.]+ ms, gc\.collect \(lading\) [\d.]+ ms, ui\.first \(lading\) [\d.,]+ ms/);
+    for (const id of ["ui.first", "ui.repositories", "ui.tags.first", "ui.tags"]) {
+      const checks = scenarios.find((x) => x.id === id)!.checks as Json[];
+      assert.ok(checks.some((c) => c.what === "lading latency, p99 (median over rounds), ms" && c.want === "< 300" && finite(c.actual)), `${id} is checked against 300 ms`);
+    }
     const svg = await readFile(join(out, "chart.svg"), "utf8");
     assert.match(svg, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
     assert.ok(svg.trimEnd().endsWith("</svg>"));

@@ -53,6 +53,11 @@ export class RegistryAccess implements AccessController {
     return this.options.policy;
   }
 
+  /** Whether users sign in with a password here (with another issuer's tokens, they do not). */
+  get passwords(): boolean {
+    return this.options.external === undefined;
+  }
+
   async authorize(req: IncomingMessage, access: AccessRequest[]): Promise<Grant> {
     const authorization = req.headers.authorization;
     if (authorization !== undefined && /^bearer /i.test(authorization)) return this.bearer(req, authorization.slice(7).trim(), access);
