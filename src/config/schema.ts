@@ -272,6 +272,29 @@ const limits = z
   .strict()
   .default({});
 
+/**
+ * registry:2's `notifications.endpoints`: where events are sent, each with its own queue. A zero
+ * timeout, threshold or backoff means registry:2's default, as there (1s, 10, 1s).
+ */
+const notificationEndpoint = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9._-]+$/, { message: "letters, digits, '.', '_' and '-' (it names the endpoint's queue directory)" }),
+    disabled: z.boolean().default(false),
+    url: z.string().url().refine((u) => /^https?:/.test(u), { message: "must be an http or https URL" }),
+    headers: z.record(z.array(z.string())).default({}),
+    timeout: duration.default("1s").transform((ms) => (ms > 0 ? ms : 1000)),
+    threshold: z.number().int().nonnegative().default(10).transform((n) => (n > 0 ? n : 10)),
+    backoff: duration.default("1s").transform((ms) => (ms > 0 ? ms : 1000)),
+    ignoredmediatypes: z.array(z.string()).default([]),
+    ignore: z
+      .object({ mediatypes: z.array(z.string()).default([]), actions: z.array(z.enum(["push", "pull", "mount", "delete"])).default([]) })
+      .strict()
+      .default({}),
+    /** lading's own: registry:2's envelope (`distribution`), or CloudEvents in structured mode. */
+    format: z.enum(["distribution", "cloudevents"]).default("distribution"),
+  })
+  .strict();
+
 /** lading's own settings, beside registry:2's. */
 const lading = z
   .object({
@@ -314,6 +337,16 @@ const lading = z
       })
       .strict()
       .default({}),
+    /** Where and how much of notifications.endpoints' events wait for their receivers (src/events/). */
+    notifications: z
+      .object({
+        /** A directory of this process's own (default: beside a filesystem store's tree); in memory without one on a store in memory. */
+        queuedir: z.string().min(1).optional(),
+        /** Events kept per endpoint while its receiver is away; past that the oldest are dropped, and counted. */
+        maxqueue: z.number().int().positive().default(10_000),
+      })
+      .strict()
+      .default({}),
     tags: z
       .object({
         /** Tags that, once they exist, are never moved or removed. */
@@ -336,11 +369,16 @@ export const configSchema = z
     auth: authSection.optional(),
     notifications: z
       .object({
-        endpoints: unsupported("notifications (notifications.endpoints)"),
-        events: internal,
+        endpoints: z.array(notificationEndpoint).default([]),
+        events: z.object({ includereferences: z.boolean().default(false) }).strict().default({}),
       })
       .strict()
-      .optional(),
+      .superRefine((n, ctx) => {
+        const names = n.endpoints.map((e) => e.name);
+        const twice = names.find((name, i) => names.indexOf(name) !== i);
+        if (twice !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["endpoints"], message: `two endpoints are named ${JSON.stringify(twice)}: each name is its own queue` });
+      })
+      .default({}),
     redis: unsupported("redis (lading keeps its caches in memory)"),
     /**
      * registry:2's health checks: its storage driver check tunes lading's /healthz probe

@@ -113,8 +113,8 @@ export class ManifestStore {
     return stored;
   }
 
-  /** Deletes a manifest from a repository, with every tag that points at it. */
-  async delete(name: string, digest: Digest): Promise<void> {
+  /** Deletes a manifest from a repository, with every tag that points at it; returns those tags. */
+  async delete(name: string, digest: Digest): Promise<string[]> {
     this.policy.remove();
     const stored = await this.load(name, digest);
     if (!stored) throw new RegistryError("MANIFEST_UNKNOWN", undefined, { detail: { digest: digest.value } });
@@ -125,6 +125,7 @@ export class ManifestStore {
     this.revisions.delete(`${name}\n${digest.value}`);
     await deleteIfExists(this.driver, revisionDirPath(name, digest));
     if (stored.parsed.subject) await this.referrerIndex.remove(name, stored.parsed.subject, digest);
+    return tags;
   }
 
   /** Descriptors of the manifests in `name` whose subject is `subject`, optionally of one artifactType. */

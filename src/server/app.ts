@@ -27,6 +27,7 @@ import { uiPages } from "../ui/static.js";
 import { RegistryViews } from "../ui/views.js";
 import { Sessions } from "../ui/sessions.js";
 import { StorageEstimates } from "../ui/storage.js";
+import { Notifications } from "../events/notifications.js";
 
 export interface RunningServer {
   /** Base URL, e.g. http://127.0.0.1:5000 */
@@ -90,6 +91,17 @@ export async function serve(root: Composition): Promise<RunningServer> {
     ...(storageCheck?.enabled ? { intervalMs: storageCheck.interval, threshold: storageCheck.threshold } : { intervalMs: 2_000, threshold: 1 }),
   });
   const mounts = new Map<string, Handler>([["/healthz", (ctx) => health(ctx, healthCheck)]]);
+  const ui = config.lading.ui;
+  // What can refuse to start refuses before anything runs, and the store is released.
+  let notifications: Notifications | undefined;
+  let pages: ReturnType<typeof uiPages> | undefined;
+  try {
+    pages = ui.enabled ? uiPages(ui.path) : undefined;
+    notifications = Notifications.start(config, registry, metrics, log);
+  } catch (err) {
+    await root.close();
+    throw err;
+  }
   const limits = config.lading.limits;
   const rate = limits.rate > 0 ? new RateLimiter(limits.rate, limits.burst) : undefined;
   const uploadSlots = limits.uploads > 0 ? new Slots(limits.uploads, "uploads") : undefined;
@@ -97,13 +109,12 @@ export async function serve(root: Composition): Promise<RunningServer> {
   if (root.tokens !== undefined && audit !== undefined) mounts.set("/token", tokenEndpoint(root.tokens.access, root.tokens.issuer, audit));
   // Mounted under a path prefix, after the exact paths and /v2/: the longest prefix first.
   const prefixMounts: [string, (ctx: Context, pathname: string) => Promise<void>][] = [];
-  const ui = config.lading.ui;
   let storage: StorageEstimates | undefined;
-  if (ui.enabled) {
+  if (pages !== undefined) {
     const secure = config.http.tls !== undefined || config.http.host?.startsWith("https:") === true;
     const sessions = new Sessions(access, keyStoreOf(config, root.driver, "ui-session.key"), audit, { ttlMs: ui.session.ttl, secure });
     storage = new StorageEstimates(registry, config, log, metrics);
-    prefixMounts.push([apiPrefix, uiApi({ views: new RegistryViews(registry), sessions, access, audit, storage })], [ui.path, uiPages(ui.path)]);
+    prefixMounts.push([apiPrefix, uiApi({ views: new RegistryViews(registry), sessions, access, audit, storage })], [ui.path, pages]);
     if (ui.path !== "/") mounts.set(ui.path.slice(0, -1), async (ctx) => redirect(ctx, ui.path));
   }
 
@@ -142,6 +153,7 @@ export async function serve(root: Composition): Promise<RunningServer> {
         log.info({ req_id: requestId, method: req.method, path: rawUrl, route: ctx.route, status, bytes_in: ctx.bytesIn, bytes_out: bytesOut, duration_ms: Math.round(seconds * 1e4) / 10 }, "request");
       }
       if (audit !== undefined && status < 300) record(audit, ctx, status);
+      if (notifications !== undefined && res.writableFinished) notifications.observe(ctx, status, requestId);
     });
     let upload = false;
     let slot = false;
@@ -202,6 +214,11 @@ export async function serve(root: Composition): Promise<RunningServer> {
       server.off("error", reject);
       resolve();
     });
+  }).catch(async (err: unknown) => {
+    await notifications?.close();
+    collector.stop();
+    await root.close();
+    throw err;
   });
   const address = server.address() as AddressInfo;
   const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -223,6 +240,7 @@ export async function serve(root: Composition): Promise<RunningServer> {
       if (purgeTimer) clearInterval(purgeTimer);
       await gcSchedule?.stop();
       await storage?.settled();
+      await notifications?.close();
       await admin?.close();
       await drain(server, config.http.draintimeout);
       collector.stop();

@@ -21,6 +21,8 @@ export interface Context {
   bytesIn: number;
   /** The route's name, for logs and metrics. */
   route: string;
+  /** Tags a request removed besides the one it named (a manifest's, deleted with it): its events report them. */
+  untagged?: readonly string[];
 }
 
 export type Handler = (ctx: Context) => Promise<void>;

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry as MetricsRegistry, collectDefaultMetrics } from "prom-client";
+import type { Endpoint } from "../events/endpoint.js";
 
 /** The server's Prometheus metrics, in a registry of its own so that several servers can share a process. */
 export class Metrics {
@@ -23,5 +24,25 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "lading_" });
+  }
+
+  /** Each notifications endpoint's queue and delivery, read when /metrics is asked. */
+  watchNotifications(endpoints: readonly Endpoint[]): void {
+    const gauge = (name: string, help: string, value: (e: Endpoint) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ["endpoint"],
+        registers: [this.registry],
+        collect() {
+          for (const e of endpoints) this.set({ endpoint: e.settings.name }, value(e));
+        },
+      });
+    };
+    gauge("lading_notifications_pending", "Events queued for a notifications endpoint, not yet delivered", (e) => e.queue.pending);
+    gauge("lading_notifications_up", "Whether the endpoint's last delivery attempt succeeded (1) or failed (0)", (e) => (e.state.up ? 1 : 0));
+    gauge("lading_notifications_failing_attempts", "Failed delivery attempts in a row to the endpoint", (e) => e.state.failures);
+    gauge("lading_notifications_delivered_total", "Events the endpoint has taken since the start", (e) => e.state.delivered);
+    gauge("lading_notifications_dropped_total", "Events dropped since the start because the endpoint's queue was full (lading.notifications.maxqueue)", (e) => e.queue.dropped);
   }
 }

@@ -117,6 +117,7 @@ export function uiApi({ views, sessions, access, audit, storage }: UiApiOptions)
       const reference = decoded(tag[2]!);
       if (!isValidTag(reference)) throw badRequest(`invalid tag ${JSON.stringify(reference)}`);
       const caller = await deleter(ctx, name);
+      ctx.params = { name, reference };
       if (!(await registry.tags.untag(name, reference))) throw new RegistryError("MANIFEST_UNKNOWN", `tag ${reference} not found in ${name}`, { detail: { tag: reference } });
       audited(ctx, caller, name, { reference });
       return sendEmpty(ctx, 204);
@@ -130,7 +131,8 @@ export function uiApi({ views, sessions, access, audit, storage }: UiApiOptions)
         const digest = parseDigest(reference);
         if (digest === undefined) throw badRequest("a manifest is deleted by its digest: delete a tag through .../tags/<tag>");
         const caller = await deleter(ctx, name);
-        await registry.manifests.delete(name, digest);
+        ctx.params = { name, reference: digest.value };
+        ctx.untagged = await registry.manifests.delete(name, digest);
         audited(ctx, caller, name, { digest: digest.value });
         return sendEmpty(ctx, 204);
       }

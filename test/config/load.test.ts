@@ -139,7 +139,8 @@ health:
   describe("refuses what lading does not do, naming the key", () => {
     const cases: Array<[string, string, RegExp]> = [
       ["a pull-through cache", "proxy:\n  remoteurl: https://registry-1.docker.io\n", /^config .*: proxy: lading does not support a pull-through cache/],
-      ["notification endpoints", "notifications:\n  endpoints:\n    - name: ci\n      url: http://x\n", /notifications\.endpoints: lading does not support notifications/],
+      ["a notification endpoint without a URL", "notifications:\n  endpoints:\n    - name: ci\n", /notifications\.endpoints\.0\.url/],
+      ["an unknown notification endpoint key", "notifications:\n  endpoints:\n    - name: ci\n      url: http://x\n      queue: 5\n", /unknown key notifications\.endpoints\.0\.queue/],
       ["redis", "redis:\n  addr: localhost:6379\n", /redis: lading does not support redis/],
       ["a redis blob-descriptor cache", "storage:\n  cache:\n    blobdescriptor: redis\n", /storage\.cache\.blobdescriptor: .*redis is not supported/],
       ["an unknown auth type", "auth:\n  silly:\n    realm: x\n    service: y\n", /unknown key auth\.silly/],
@@ -165,6 +166,13 @@ health:
     assert.equal(config.catalog.maxentries, 50);
     assert.equal(config.lading.auth.token.algorithm, "ES256");
     assert.equal(config.lading.auth.token.expiration, 300_000);
+    assert.equal(config.notifications.events.includereferences, true);
+  });
+
+  it("reads registry:2's notification endpoints with its defaults for zero values", async () => {
+    const path = await file("notify.yml", "notifications:\n  endpoints:\n    - name: ci\n      url: http://127.0.0.1:9/x\n      timeout: 500ms\n      threshold: 0\n      backoff: 0s\n      headers:\n        Authorization: [Bearer x]\n");
+    const [endpoint] = (await loadConfig({ file: path })).notifications.endpoints;
+    assert.deepEqual([endpoint?.timeout, endpoint?.threshold, endpoint?.backoff, endpoint?.headers, endpoint?.format], [500, 10, 1000, { Authorization: ["Bearer x"] }, "distribution"]);
   });
 
   it("reads registry:2's s3 storage section, and a storage directory flag replaces it", async () => {

@@ -55,14 +55,14 @@ export async function startLading(storage: string, extraArgs: readonly string[] 
  * otherwise remove upload folders it did not write). Every REGISTRY_* variable is removed from
  * its environment: it reads them as config overrides (REGISTRY_AUTH_FILE alone crashes it).
  */
-export async function startDockerRegistry(storage: string, configDir: string): Promise<RunningRegistry> {
+export async function startDockerRegistry(storage: string, configDir: string, extra: Record<string, unknown> = {}): Promise<RunningRegistry> {
   let lastError: unknown;
   // A port found free can be taken before the registry binds it: try a few.
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     const host = `127.0.0.1:${port}`;
     const config = join(configDir, `docker-registry-${port}.yml`);
-    await writeFile(config, dockerRegistryConfig(storage, host));
+    await writeFile(config, dockerRegistryConfig(storage, host, extra));
     const proc = ServerProcess.spawn({ name: "docker-registry", command: "docker-registry", args: ["serve", config], env: withoutPrefix("REGISTRY_") });
     try {
       await waitForHttp(`http://${host}/v2/`, proc);
@@ -85,7 +85,8 @@ export async function dockerRegistryGarbageCollect(storage: string, configDir: s
   return run("docker-registry", ["garbage-collect", ...flags, config], { env: withoutPrefix("REGISTRY_") });
 }
 
-function dockerRegistryConfig(storage: string, host: string): string {
+/** `extra`: more top-level sections (notifications, proxy). */
+function dockerRegistryConfig(storage: string, host: string, extra: Record<string, unknown> = {}): string {
   // JSON is YAML: no quoting rules to get wrong for odd paths.
   const config = {
     version: 0.1,
@@ -96,6 +97,7 @@ function dockerRegistryConfig(storage: string, host: string): string {
       maintenance: { uploadpurging: { enabled: false } },
     },
     http: { addr: host, secret: "lading-e2e-not-a-secret" },
+    ...extra,
   };
   return `${JSON.stringify(config, null, 2)}\n`;
 }

@@ -90,7 +90,7 @@ export async function deleteManifest(ctx: Context): Promise<void> {
       throw new RegistryError("MANIFEST_UNKNOWN", `tag ${reference.tag} not found`, { detail: { tag: reference.tag } });
     }
   } else {
-    await ctx.registry.manifests.delete(name, reference.digest);
+    ctx.untagged = await ctx.registry.manifests.delete(name, reference.digest);
   }
   sendEmpty(ctx, 202);
 }
