@@ -14,6 +14,8 @@ import { driverKeyStore, fileKeyStore, signingKey, type KeyStore } from "../serv
 import { createDriver } from "../storage/index.js";
 import type { StorageDriver } from "../storage/driver.js";
 import { ConfigError, type Config } from "./load.js";
+import { Mirror } from "../mirror/mirror.js";
+import { upstreamsOf } from "../mirror/settings.js";
 
 /** What a configuration builds: storage, the registry over it, and access control in front of it. */
 export interface Composition {
@@ -56,6 +58,8 @@ export async function compose(config: Config, options: { logger?: Logger } = {})
     },
     warn: (message) => log.warn(message),
   });
+  const upstreams = upstreamsOf(config);
+  if (upstreams.length > 0) registry.mirror = new Mirror(registry, upstreams, log);
   return {
     config,
     log,

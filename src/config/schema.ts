@@ -337,6 +337,36 @@ const lading = z
       })
       .strict()
       .default({}),
+    /** Pull-through caches of upstream registries, each under a prefix of its own (src/mirror/). */
+    mirror: z
+      .object({
+        /** How long a tag checked upstream is served without asking again (per upstream too). */
+        tagttl: duration.default("1m"),
+        upstreams: z
+          .array(
+            z
+              .object({
+                prefix: z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/, { message: "a repository name prefix, e.g. hub or mirrors/ghcr" }),
+                url: z.string().url().refine((u) => /^https?:/.test(u), { message: "must be an http or https URL" }),
+                /** The registry host clients name with ?ns= (default: the url's host; docker.io for Docker Hub's). */
+                namespace: z.string().optional(),
+                username: z.string().optional(),
+                password: z.string().optional(),
+                /** A docker config.json or podman auth.json holding the upstream's credentials. */
+                authfile: z.string().optional(),
+                tagttl: duration.optional(),
+              })
+              .strict(),
+          )
+          .default([])
+          .superRefine((upstreams, ctx) => {
+            const prefixes = upstreams.map((u) => u.prefix);
+            const twice = prefixes.find((p, i) => prefixes.indexOf(p) !== i);
+            if (twice !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `two upstreams under the prefix ${twice}` });
+          }),
+      })
+      .strict()
+      .default({}),
     /** Where and how much of notifications.endpoints' events wait for their receivers (src/events/). */
     notifications: z
       .object({
@@ -396,7 +426,17 @@ export const configSchema = z
       })
       .strict()
       .default({}),
-    proxy: unsupported("a pull-through cache (proxy)"),
+    /** registry:2's pull-through cache of one upstream, for every repository (src/mirror/). */
+    proxy: z
+      .object({
+        remoteurl: z.string().url().refine((u) => /^https?:/.test(u), { message: "must be an http or https URL" }).optional(),
+        username: z.string().optional(),
+        password: z.string().optional(),
+        ttl: unsupported("evicting mirrored content on its own (proxy.ttl): mirrored content is kept until deleted or collected"),
+      })
+      .strict()
+      .refine((p) => p.remoteurl !== undefined || (p.username === undefined && p.password === undefined), { message: "proxy needs remoteurl" })
+      .optional(),
     compatibility: unsupported("compatibility settings (compatibility)"),
     loglevel: unsupported("the top-level loglevel key: use log.level"),
     reporting: unsupported("error reporting services (reporting)"),

@@ -88,6 +88,8 @@ export interface FsckOptions {
   /** Whether a manifest's blobs and an index's children must be stored (false with sparse manifests). */
   requireBlobs: boolean;
   requireChildren: boolean;
+  /** Repositories whose manifests may name what is not stored (a mirror's cache holds what was pulled). */
+  sparseRepository?: (name: string) => boolean;
   /** A server may be changing the store meanwhile: confirm every problem before reporting it. */
   live: boolean;
   onProgress?: (progress: FsckProgress) => void;
@@ -452,7 +454,8 @@ async function checkManifest(
     return { kind: "manifest-invalid", path, message: `manifest ${name}@${digest.value} is JSON but not a manifest (no schemaVersion)`, hint: `delete it (lading delete ${name}@${digest.value})` };
   }
   const references = referencesIn(json);
-  if (options.requireBlobs) {
+  const sparse = options.sparseRepository?.(name) === true;
+  if (options.requireBlobs && !sparse) {
     for (const blob of references.blobs) {
       if (!(await blobExists(blob))) {
         return { kind: "manifest-blob-missing", path: blobDataPath(blob), message: `manifest ${name}@${digest.value} names blob ${blob.value}, whose bytes are not stored`, hint: "push the image again" };
@@ -462,7 +465,7 @@ async function checkManifest(
       }
     }
   }
-  if (options.requireChildren) {
+  if (options.requireChildren && !sparse) {
     for (const child of references.children) {
       if (!revisions.has(child.value) && (await readLinkText(driver, revisionLinkPath(name, child))) === undefined) {
         return { kind: "manifest-child-missing", path: revisionLinkPath(name, child), message: `index ${name}@${digest.value} names manifest ${child.value}, which ${name} does not hold`, hint: "push the image again" };

@@ -11,6 +11,7 @@ import { ImmutableTags, type TagRule } from "./tag-rules.js";
 import { CollectionGuard, type UseGuard } from "./collection-guard.js";
 import { SharedCollectionGuard } from "./shared-collection.js";
 import { defaultWindowMs } from "./gc.js";
+import type { Mirror } from "../mirror/mirror.js";
 
 export interface RegistryOptions extends ManifestOptions {
   /** Whether blobs, manifests and tags may be deleted. */
@@ -36,6 +37,8 @@ export class Registry {
   readonly tags: TagStore;
   readonly manifests: ManifestStore;
   readonly catalog: Catalog;
+  /** The pull-through cache, when repositories mirror upstream registries (set by the composition root). */
+  mirror: Mirror | undefined;
 
   constructor(
     readonly driver: StorageDriver,

@@ -66,7 +66,8 @@ export class ManifestStore {
     this.skipKnownWrites = coherence.skipKnownWrites;
   }
 
-  async put(name: string, reference: ManifestReference, body: Buffer, contentType: string | undefined, extraTags: string[]): Promise<StoredManifest> {
+  /** Stores a manifest; `how.sparse` (a mirror's cached copy) leaves out the check that what it names is here. */
+  async put(name: string, reference: ManifestReference, body: Buffer, contentType: string | undefined, extraTags: string[], how: { sparse?: boolean } = {}): Promise<StoredManifest> {
     this.policy.write();
     if (body.length > this.options.maxSize) {
       throw new RegistryError("MANIFEST_INVALID", `manifest is ${body.length} bytes; the limit is ${this.options.maxSize}`, { status: 413 });
@@ -83,7 +84,7 @@ export class ManifestStore {
       const held = this.blobs.guard.hold([...[digest, ...parsed.blobs, ...parsed.manifests].map((d) => d.value), ...tags.map((tag) => tagHold(name, tag))]);
       if (held) await held;
       for (;;) {
-        await this.checkReferences(name, parsed);
+        if (how.sparse !== true) await this.checkReferences(name, parsed);
         const committing = this.blobs.guard.committing();
         if (committing === true || (await committing)) break;
       }

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
+import { upstreamsOf } from "../mirror/settings.js";
 import { collect, CollectionRefused, type CollectOptions, type CollectReport, type RetentionRule } from "../registry/gc.js";
 import { checkStore, type FsckOptions, type FsckReport } from "../registry/fsck.js";
 import type { Registry } from "../registry/index.js";
@@ -73,6 +74,12 @@ export function collectOptionsOf(config: Config): CollectOptions {
   return { dryRun: gc.dryrun, deleteUntagged: gc.deleteuntagged, graceMs: gc.grace, retention: gc.retention, windowMs: gc.window, ...(purging.enabled ? { uploadsAgeMs: purging.age } : {}) };
 }
 
+/** Whether a repository is a mirror's cache (its manifests name what was never pulled). */
+function mirroredRepository(config: Config): (name: string) => boolean {
+  const prefixes = upstreamsOf(config).map((u) => u.prefix);
+  return (name) => prefixes.some((p) => p === "" || name.startsWith(`${p}/`));
+}
+
 /** The check options a config gives (`lading fsck`), before command-line flags. */
 export function checkOptionsOf(config: Config): FsckOptions {
   const purging = config.storage.maintenance.uploadpurging;
@@ -84,6 +91,7 @@ export function checkOptionsOf(config: Config): FsckOptions {
     uploadsAgeMs: purging.enabled ? purging.age : undefined,
     requireBlobs: !sparse,
     requireChildren: config.validation.manifests.indexes.platforms !== "none" && !sparse,
+    sparseRepository: mirroredRepository(config),
   };
 }
 

@@ -28,6 +28,8 @@ import { RegistryViews } from "../ui/views.js";
 import { Sessions } from "../ui/sessions.js";
 import { StorageEstimates } from "../ui/storage.js";
 import { Notifications } from "../events/notifications.js";
+import type { Mirror } from "../mirror/mirror.js";
+import type { AccessRequest } from "./auth/access.js";
 
 export interface RunningServer {
   /** Base URL, e.g. http://127.0.0.1:5000 */
@@ -172,7 +174,8 @@ export async function serve(root: Composition): Promise<RunningServer> {
       }
       ctx.route = found.route;
       ctx.params = found.params;
-      ctx.grant = await access.authorize(req, found.access);
+      const mirrored = registry.mirror === undefined ? undefined : mirrorRules(registry.mirror, ctx, found.access);
+      ctx.grant = await access.authorize(req, mirrored ?? found.access);
       upload = uploadRoutes.has(found.route) && req.method !== "GET" && req.method !== "DELETE";
       // A slot is for bytes: a POST that starts an upload or a PUT that only completes one takes none.
       if (upload && uploadSlots !== undefined && hasBody(req)) {
@@ -328,6 +331,30 @@ function watchBody(req: IncomingMessage, res: ServerResponse, idleMs: number): v
   req.once("end", () => {
     if (!res.writableFinished) req.setTimeout(0);
   });
+}
+
+/**
+ * The mirror's part of routing: a pull that names its source registry with `?ns=` (the
+ * distribution spec's Registry Proxying) is served from the repository that upstream's mirror
+ * keeps here, which access control then judges, and the answer says `OCI-Namespace`; a push into
+ * a mirrored repository is refused (its content comes from upstream). Returns the access the
+ * request then needs.
+ */
+function mirrorRules(mirror: Mirror, ctx: Context, access: AccessRequest[]): AccessRequest[] | undefined {
+  const name = ctx.params.name;
+  if (name === undefined) return undefined;
+  const method = ctx.req.method;
+  const namespace = ctx.query.get("ns");
+  const local = namespace === null || (method !== "GET" && method !== "HEAD") ? undefined : mirror.localName(namespace, name);
+  if (local !== undefined) {
+    ctx.params = { ...ctx.params, name: local };
+    ctx.res.setHeader("OCI-Namespace", namespace!);
+  }
+  const mapped = mirror.mapped(ctx.params.name!);
+  if (mapped !== undefined && (method === "PUT" || method === "POST" || method === "PATCH")) {
+    throw new RegistryError("UNSUPPORTED", `repository ${ctx.params.name} mirrors ${mapped.upstream.settings.url.host}: it takes no pushes`);
+  }
+  return local === undefined ? undefined : access.map((a) => (a.type === "repository" && a.name === name ? { ...a, name: local } : a));
 }
 
 async function redirect(ctx: Context, location: string): Promise<void> {

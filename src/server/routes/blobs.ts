@@ -6,7 +6,22 @@ import { digestParam } from "./params.js";
 /** GET and HEAD /v2/<name>/blobs/<digest>, with single-range requests. */
 export async function getBlob(ctx: Context): Promise<void> {
   const digest = digestParam(ctx.params.digest);
-  const size = await ctx.registry.blobs.sizeIn(ctx.params.name!, digest);
+  const name = ctx.params.name!;
+  let size = await ctx.registry.blobs.sizeIn(name, digest);
+  const mirror = ctx.registry.mirror;
+  const mapped = size === undefined ? mirror?.mapped(name) : undefined;
+  if (mirror !== undefined && mapped !== undefined) {
+    // Not cached yet: a HEAD is answered from the upstream's; a whole GET streams as it is cached; a range waits for the cache.
+    if (ctx.req.method === "HEAD") {
+      const upstreamSize = await mirror.blobSize(mapped, digest);
+      ctx.res.writeHead(200, { "Content-Type": "application/octet-stream", "Docker-Content-Digest": digest.value, "Content-Length": upstreamSize, "Accept-Ranges": "bytes" });
+      ctx.res.end();
+      return;
+    }
+    const whole = header(ctx.req, "range") === undefined;
+    if (!(await mirror.blob(name, mapped, digest, whole ? ctx.res : undefined))) return;
+    size = await ctx.registry.blobs.sizeIn(name, digest);
+  }
   if (size === undefined) throw new RegistryError("BLOB_UNKNOWN", undefined, { detail: { digest: digest.value } });
   const etag = `"${digest.value}"`;
   const headers: Record<string, string | number> = {

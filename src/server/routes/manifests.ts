@@ -2,7 +2,8 @@ import { parseDigest } from "../../oci/digest.js";
 import { RegistryError } from "../../oci/errors.js";
 import type { Descriptor } from "../../oci/manifest.js";
 import { bareMediaType, imageManifestTypes } from "../../oci/mediatypes.js";
-import type { StoredManifest } from "../../registry/manifests.js";
+import type { ManifestReference, StoredManifest } from "../../registry/manifests.js";
+import { Mirror } from "../../mirror/mirror.js";
 import { isValidTag } from "../../oci/reference.js";
 import { header, readBody, sendEmpty, urlFor, type Context } from "../context.js";
 import { manifestReference } from "./params.js";
@@ -18,7 +19,7 @@ const maxTagsPerPut = 100;
 export async function getManifest(ctx: Context): Promise<void> {
   const name = ctx.params.name!;
   const reference = manifestReference(ctx);
-  const stored = await ctx.registry.manifests.get(name, reference);
+  const stored = await lookup(ctx, name, reference);
   // A digest names exact bytes; only a tag leaves room for choice.
   const manifest = "tag" in reference ? await negotiate(ctx, name, stored) : stored;
   const etag = `"${manifest.digest.value}"`;
@@ -45,7 +46,17 @@ async function negotiate(ctx: Context, name: string, manifest: StoredManifest): 
   const child = children.find((c) => c.platform?.os === "linux" && c.platform.architecture === "amd64") ?? children[0];
   const digest = child && accepted.has(child.mediaType) ? parseDigest(child.digest) : undefined;
   if (!digest) return manifest;
-  return ctx.registry.manifests.get(name, { digest }).catch(() => manifest);
+  return lookup(ctx, name, { digest }).catch(() => manifest);
+}
+
+/** A manifest from the store, or through the pull-through cache for a mirrored repository (marked when stale). */
+async function lookup(ctx: Context, name: string, reference: ManifestReference): Promise<StoredManifest> {
+  const mirror = ctx.registry.mirror;
+  const mapped = mirror?.mapped(name);
+  if (mirror === undefined || mapped === undefined) return ctx.registry.manifests.get(name, reference);
+  const { manifest, stale } = await mirror.manifest(name, mapped, reference);
+  if (stale) Mirror.markStale(ctx.res);
+  return manifest;
 }
 
 /** The media types an Accept header names; undefined when it allows anything. */

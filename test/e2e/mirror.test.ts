@@ -1,0 +1,235 @@
+/**
+ * The pull-through cache against real upstreams on loopback: Debian's docker-registry (through a
+ * proxy that counts what reaches it and can play dead), a lading with token auth standing for
+ * Docker Hub's token flow, and a hand-made upstream that lies about digests. Cold and warm pulls,
+ * concurrent cold pulls (one upstream fetch), a tag moved upstream after its TTL, an upstream down
+ * (stale served, marked), lies refused with nothing stored, a mirror that takes pushes beside,
+ * `?ns=` and registry:2's `proxy` section.
+ */
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { descriptor, digestOf, expectError, mt, pushManifest, randomBlob, request, startTestServer, startUpload, withDigest, type TestServer } from "../api/support.js";
+import { startAuthServer, passwords, type AuthServer } from "../auth/support.js";
+import { CountingProxy } from "../helpers/counting-proxy.js";
+import { requireTools } from "../helpers/exec.js";
+import { startDockerRegistry, type RunningRegistry } from "../helpers/registries.js";
+
+requireTools("docker-registry");
+
+/** A blob pushed as docker pushes one: POST, then PUT with the bytes and the digest. */
+async function pushBlob(server: TestServer, repo: string, data: Buffer): Promise<string> {
+  const location = await startUpload(server, repo);
+  const reply = await request(server, "PUT", withDigest(location, digestOf(data)), { body: data, headers: { "Content-Type": "application/octet-stream" } });
+  assert.equal(reply.status, 201, reply.text());
+  return digestOf(data);
+}
+
+interface Image {
+  manifest: Buffer;
+  digest: string;
+  layer: Buffer;
+  layerDigest: string;
+}
+
+/** An image with one layer of `layerBytes` random bytes, pushed as `repo:tag`. */
+async function pushImage(server: TestServer, repo: string, tag: string, layerBytes = 300_000): Promise<Image> {
+  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] }, tag }));
+  const layer = randomBlob(layerBytes);
+  await pushBlob(server, repo, config);
+  const layerDigest = await pushBlob(server, repo, layer);
+  const manifest = { schemaVersion: 2, mediaType: mt.ociManifest, config: descriptor(mt.ociConfig, config), layers: [descriptor(mt.ociLayer, layer)] };
+  const pushed = await pushManifest(server, repo, tag, manifest, mt.ociManifest);
+  return { manifest: pushed.body, digest: pushed.digest, layer, layerDigest };
+}
+
+const accept = { Accept: `${mt.ociManifest}, ${mt.ociIndex}` };
+
+describe("pull-through cache", { timeout: 300_000 }, () => {
+  let dir: string;
+  let upstream: RunningRegistry;
+  let upstreamServer: TestServer;
+  let proxy: CountingProxy;
+  let mirror: TestServer;
+  let app: Image;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "lading-mirror-"));
+    upstream = await startDockerRegistry(join(dir, "upstream"), dir);
+    upstreamServer = { url: upstream.url, host: "127.0.0.1", port: Number(new URL(upstream.url).port) } as TestServer;
+    app = await pushImage(upstreamServer, "library/app", "v1");
+    proxy = await CountingProxy.start(upstream.url);
+    mirror = await startTestServer({ "lading.mirror.upstreams": [{ prefix: "hub", url: proxy.url, namespace: "docker.io", tagttl: "500ms" }] });
+  });
+  after(async () => {
+    await mirror?.close();
+    await proxy?.close();
+    await upstream?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("fetches what it lacks on the first pull, verified, and serves later pulls from its store", async () => {
+    const cold = await request(mirror, "GET", "/v2/hub/library/app/manifests/v1", { headers: accept });
+    assert.equal(cold.status, 200, cold.text());
+    assert.deepEqual([cold.header("docker-content-digest"), cold.body.equals(app.manifest)], [app.digest, true]);
+    const blob = await request(mirror, "GET", `/v2/hub/library/app/blobs/${app.layerDigest}`);
+    assert.equal(blob.status, 200);
+    assert.ok(blob.body.equals(app.layer));
+    const before = proxy.seen.length;
+    const warm = await request(mirror, "GET", `/v2/hub/library/app/manifests/${app.digest}`, { headers: accept });
+    assert.ok(warm.body.equals(app.manifest));
+    assert.ok((await request(mirror, "GET", `/v2/hub/library/app/blobs/${app.layerDigest}`)).body.equals(app.layer));
+    assert.ok((await request(mirror, "GET", "/v2/hub/library/app/manifests/v1", { headers: accept })).body.equals(app.manifest));
+    assert.deepEqual(proxy.seen.slice(before), [], "warm pulls within the tag's TTL reach no upstream");
+    // The cache is the ordinary layout: the tag is a tag, the blob is linked.
+    assert.deepEqual((await request(mirror, "GET", "/v2/hub/library/app/tags/list")).json(), { name: "hub/library/app", tags: ["v1"] });
+  });
+
+  it("fetches a blob once however many clients ask for it at once", async () => {
+    const image = await pushImage(upstreamServer, "library/busy", "v1", 4 << 20);
+    const path = `/v2/hub/library/busy/blobs/${image.layerDigest}`;
+    const replies = await Promise.all(Array.from({ length: 6 }, () => request(mirror, "GET", path)));
+    for (const r of replies) assert.ok(r.status === 200 && r.body.equals(image.layer));
+    assert.equal(proxy.count(new RegExp(`^GET /v2/library/busy/blobs/${image.layerDigest}$`)), 1);
+  });
+
+  it("asks upstream about a tag again after its TTL, with a HEAD, and follows it when it moved", async () => {
+    const first = await pushImage(upstreamServer, "library/moving", "latest");
+    const got = async () => (await request(mirror, "GET", "/v2/hub/library/moving/manifests/latest", { headers: accept })).header("docker-content-digest");
+    assert.equal(await got(), first.digest);
+    const second = await pushImage(upstreamServer, "library/moving", "latest");
+    assert.equal(await got(), first.digest, "within the TTL: the cached tag");
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const heads = proxy.count(/^HEAD \/v2\/library\/moving\/manifests\/latest$/);
+    const gets = proxy.count(/^GET \/v2\/library\/moving\/manifests\/latest$/);
+    assert.equal(await got(), second.digest, "after the TTL: where the tag is now");
+    assert.equal(proxy.count(/^HEAD \/v2\/library\/moving\/manifests\/latest$/), heads + 1);
+    assert.equal(proxy.count(/^GET \/v2\/library\/moving\/manifests\/latest$/), gets, "the manifest itself is fetched by digest, not by tag");
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const fetchedBefore = proxy.count(/^GET \/v2\/library\/moving\/manifests\//);
+    assert.equal(await got(), second.digest);
+    assert.equal(proxy.count(/^GET \/v2\/library\/moving\/manifests\//), fetchedBefore, "an unmoved tag costs a HEAD only");
+  });
+
+  it("serves what it has, marked stale, while the upstream is down; what it lacks fails clearly", async () => {
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    for (const down of [503, 429]) {
+      proxy.failWith = down;
+      try {
+        const stale = await request(mirror, "GET", "/v2/hub/library/app/manifests/v1", { headers: accept });
+        assert.equal(stale.status, 200);
+        assert.ok(stale.body.equals(app.manifest));
+        assert.match(String(stale.headers.warning), /^110 .*Stale/);
+        expectError(await request(mirror, "GET", "/v2/hub/library/never/manifests/v1", { headers: accept, serverError: true }), down === 429 ? 429 : 503, down === 429 ? "TOOMANYREQUESTS" : "UNAVAILABLE");
+      } finally {
+        proxy.failWith = undefined;
+      }
+    }
+    await proxy.close();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      const stale = await request(mirror, "GET", "/v2/hub/library/app/manifests/v1", { headers: accept });
+      assert.deepEqual([stale.status, /Stale/.test(String(stale.headers.warning))], [200, true], "a refused connection too");
+      assert.ok((await request(mirror, "GET", `/v2/hub/library/app/blobs/${app.layerDigest}`)).body.equals(app.layer), "blobs need no upstream");
+    } finally {
+      await proxy.listen();
+    }
+    expectError(await request(mirror, "GET", "/v2/hub/library/app/manifests/nope", { headers: accept }), 404, "MANIFEST_UNKNOWN");
+  });
+
+  it("takes pushes to its own repositories and refuses them into mirrored ones", async () => {
+    await pushImage(mirror, "team/own", "1", 1000);
+    expectError(await request(mirror, "POST", "/v2/hub/library/app/blobs/uploads/"), 405, "UNSUPPORTED");
+    expectError(await request(mirror, "PUT", "/v2/hub/library/app/manifests/v9", { body: app.manifest, headers: { "Content-Type": mt.ociManifest } }), 405, "UNSUPPORTED");
+  });
+
+  it("serves a pull that names its source with ?ns= from that upstream's mirror, saying so in OCI-Namespace", async () => {
+    const reply = await request(mirror, "GET", "/v2/library/app/manifests/v1?ns=docker.io", { headers: accept });
+    assert.equal(reply.status, 200, reply.text());
+    assert.equal(reply.header("oci-namespace"), "docker.io");
+    assert.ok(reply.body.equals(app.manifest));
+    const blob = await request(mirror, "GET", `/v2/library/app/blobs/${app.layerDigest}?ns=docker.io`);
+    assert.ok(blob.body.equals(app.layer));
+    expectError(await request(mirror, "GET", "/v2/library/app/manifests/v1?ns=quay.io", { headers: accept }), 404, ["NAME_UNKNOWN", "MANIFEST_UNKNOWN"], "an unknown namespace is ignored: the local repository does not exist");
+  });
+});
+
+describe("pull-through cache of upstreams that lie or ask for a token", { timeout: 300_000 }, () => {
+  it("refuses a manifest or a blob whose bytes do not match their digest, and stores nothing", async () => {
+    const good = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: mt.ociManifest, config: descriptor(mt.ociConfig, "{}"), layers: [] }));
+    const blob = randomBlob(100_000);
+    const liar = createServer((req, res) => {
+      if (req.url === "/v2/") return res.writeHead(200).end("{}");
+      if (req.url!.includes("/manifests/")) {
+        // The digest of the good bytes, with other bytes.
+        res.writeHead(200, { "Content-Type": mt.ociManifest, "Docker-Content-Digest": digestOf(good) });
+        return res.end(req.method === "HEAD" ? undefined : Buffer.concat([good, Buffer.from(" ")]));
+      }
+      res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": blob.length });
+      res.end(req.method === "HEAD" ? undefined : Buffer.concat([blob.subarray(0, -1), Buffer.from([blob.at(-1)! ^ 1])]));
+    });
+    await new Promise<void>((resolve) => liar.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(liar.address() as AddressInfo).port}`;
+    const mirror = await startTestServer({ "lading.mirror.upstreams": [{ prefix: "liar", url }] });
+    try {
+      expectError(await request(mirror, "GET", "/v2/liar/app/manifests/v1", { headers: accept, serverError: true }), 502, "UNAVAILABLE");
+      expectError(await request(mirror, "GET", `/v2/liar/app/manifests/${digestOf(good)}`, { headers: accept, serverError: true }), 502, "UNAVAILABLE");
+      await assert.rejects(request(mirror, "GET", `/v2/liar/app/blobs/${digestOf(blob)}`, { serverError: true }), "the client gets the blob cut short");
+      await new Promise<void>((resolve) => liar.close(() => resolve()));
+      liar.closeAllConnections();
+      expectError(await request(mirror, "GET", `/v2/liar/app/manifests/${digestOf(good)}`, { headers: accept, serverError: true }), 503, "UNAVAILABLE", "nothing was stored");
+      expectError(await request(mirror, "GET", `/v2/liar/app/blobs/${digestOf(blob)}`, { serverError: true }), 503, "UNAVAILABLE", "nothing was stored");
+    } finally {
+      await mirror.close();
+      liar.closeAllConnections();
+    }
+  });
+
+  it("follows an upstream's token flow with the configured credentials, and reuses its tokens", async () => {
+    let upstream: AuthServer | undefined;
+    let proxy: CountingProxy | undefined;
+    let mirror: TestServer | undefined;
+    try {
+      upstream = await startAuthServer("token");
+      const carol = { ...upstream, headers: { Authorization: `Basic ${Buffer.from(`carol:${passwords.carol}`).toString("base64")}` } };
+      const tokenReply = await request(carol, "GET", "/token?service=test-registry&scope=repository:team/app:pull,push");
+      const token = (tokenReply.json() as { token: string }).token;
+      const image = await pushImage({ ...upstream, headers: { Authorization: `Bearer ${token}` } }, "team/app", "v1", 2000);
+      proxy = await CountingProxy.start(upstream.url);
+      mirror = await startTestServer({ "lading.mirror.upstreams": [{ prefix: "corp", url: proxy.url, username: "bob", password: passwords.bob, tagttl: "0s" }] });
+      for (let i = 0; i < 3; i++) {
+        const reply = await request(mirror, "GET", "/v2/corp/team/app/manifests/v1", { headers: accept });
+        assert.equal(reply.status, 200, reply.text());
+        assert.equal(reply.header("docker-content-digest"), image.digest);
+      }
+      assert.ok((await request(mirror, "GET", `/v2/corp/team/app/blobs/${image.layerDigest}`)).body.equals(image.layer));
+      assert.equal(proxy.count(/^GET \/token/), 1, "one token, reused while it lasts");
+      expectError(await request(mirror, "GET", "/v2/corp/secret/vault/manifests/v1", { headers: accept, serverError: true }), 503, "UNAVAILABLE", "bob may not pull there: the upstream refuses the mirror");
+    } finally {
+      await mirror?.close();
+      await proxy?.close();
+      await upstream?.close();
+    }
+  });
+
+  it("reads registry:2's proxy section: one upstream for every repository, and no pushes", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "lading-proxy-"));
+    const upstream = await startDockerRegistry(join(dir, "upstream"), dir);
+    const upstreamServer = { url: upstream.url, host: "127.0.0.1", port: Number(new URL(upstream.url).port) } as TestServer;
+    const mirror = await startTestServer({ proxy: { remoteurl: upstream.url } });
+    try {
+      const image = await pushImage(upstreamServer, "any/thing", "1", 1000);
+      const reply = await request(mirror, "GET", "/v2/any/thing/manifests/1", { headers: accept });
+      assert.deepEqual([reply.status, reply.header("docker-content-digest")], [200, image.digest]);
+      expectError(await request(mirror, "POST", "/v2/mine/blobs/uploads/"), 405, "UNSUPPORTED");
+    } finally {
+      await mirror.close();
+      await upstream.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
