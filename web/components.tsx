@@ -1,6 +1,7 @@
 import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError } from "./api.js";
+import { shortDigest } from "./format.js";
 
 /** Loads with `load` whenever `key` changes; the view shows the latest answer, or what went wrong. */
 export function useLoad<T>(key: string, load: () => Promise<T>): { data: T | undefined; error: ApiError | Error | undefined; loading: boolean } {
@@ -69,6 +70,11 @@ export function CopyLine({ label, text }: { label: string; text: string }) {
       </button>
     </div>
   );
+}
+
+/** A digest shortened as docker shows image ids, the whole one on hover. */
+export function Digest({ digest }: { digest: string }) {
+  return <code title={digest}>{shortDigest(digest)}</code>;
 }
 
 export function Section({ title, children }: { title: string; children: ComponentChildren }) {

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import type { ImageAnswer, ReferrerNode } from "../src/ui/types.js";
 import { api } from "./api.js";
-import { Confirm, CopyLine, Failure, Section, useLoad } from "./components.js";
+import { Confirm, CopyLine, Digest, Failure, Section, useLoad } from "./components.js";
 import { bytes, mediaTypeName, shortDigest } from "./format.js";
 import { href } from "./route.js";
 
@@ -89,7 +89,7 @@ function ImageDetails({ image, reference }: { image: ImageAnswer; reference: str
                       <a href={href.image(image.repository, m.digest)}>{m.platform ?? m.artifactType ?? "—"}</a>
                     </td>
                     <td>
-                      <code title={m.digest}>{shortDigest(m.digest)}</code>
+                      <Digest digest={m.digest} />
                     </td>
                     <td>{mediaTypeName(m.mediaType)}</td>
                     <td class="num">{bytes(m.size)}</td>
@@ -181,7 +181,7 @@ function ImageDetails({ image, reference }: { image: ImageAnswer; reference: str
                   <tr key={`${i}`}>
                     <td class="num">{i}</td>
                     <td>
-                      <code title={l.digest}>{shortDigest(l.digest)}</code>
+                      <Digest digest={l.digest} />
                     </td>
                     <td>{l.mediaType}</td>
                     <td class="num">{bytes(l.size)}</td>
@@ -216,7 +216,7 @@ function Referrers({ repository, nodes }: { repository: string; nodes: ReferrerN
     <ul class="tree">
       {nodes.map((n) => (
         <li key={n.digest}>
-          <a href={href.image(repository, n.digest)}>{n.artifactType ?? mediaTypeName(n.mediaType)}</a> <code title={n.digest}>{shortDigest(n.digest)}</code> <span class="note">{bytes(n.size)}</span>
+          <a href={href.image(repository, n.digest)}>{n.artifactType ?? mediaTypeName(n.mediaType)}</a> <Digest digest={n.digest} /> <span class="note">{bytes(n.size)}</span>
           {n.referrers.length > 0 ? <Referrers repository={repository} nodes={n.referrers} /> : null}
         </li>
       ))}

@@ -1,8 +1,8 @@
 import type { TagSort } from "../src/ui/types.js";
 import { useState } from "preact/hooks";
 import { api } from "./api.js";
-import { Confirm, Failure, Pager, useLoad } from "./components.js";
-import { ago, bytes, mediaTypeName, shortDigest } from "./format.js";
+import { Confirm, Digest, Failure, Pager, useLoad } from "./components.js";
+import { ago, bytes, mediaTypeName } from "./format.js";
 import { href } from "./route.js";
 
 const perPage = 50;
@@ -61,8 +61,8 @@ export function Repository({ name, sort: rawSort, order: rawOrder, p }: { name: 
                         <a href={href.image(name, t.tag)}>{t.tag}</a>
                       </td>
                       <td>
-                        <code title={t.digest}>{shortDigest(t.digest)}</code>
-                      </td>
+                      <Digest digest={t.digest} />
+                    </td>
                       <td>{mediaTypeName(t.mediaType)}</td>
                       <td>{t.platforms.join(", ") || "—"}</td>
                       <td class="num">{bytes(t.size)}</td>

@@ -11,11 +11,11 @@
  * collector process. Each collection must delete exactly the garbage, or the run fails.
  */
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { once } from "node:events";
 import { join } from "node:path";
 import { call, expectStatus, runPool } from "../http.js";
+import { layoutWriter } from "../store-layout.js";
 import { imageManifest, manifestAccept, type Target } from "../protocol.js";
 import type { Options } from "../options.js";
 import type { PhaseResult, Workload } from "../scenarios.js";
@@ -23,7 +23,6 @@ import { referenceBinary } from "../servers.js";
 import { referenceConfig, onFilesystem } from "../server-config.js";
 import { stringify } from "yaml";
 
-const sha256 = (data: Buffer | string): string => createHash("sha256").update(data).digest("hex");
 
 /** The store's shape: per repository, its manifests' tags (t0, t1, ...) and what they name. */
 interface Shape {
@@ -49,18 +48,7 @@ const repoName = (r: number): string => `bench/gc-${String(r).padStart(4, "0")}`
  * both registries get the same one. Returns how many blobs are garbage.
  */
 export function writeStore(storage: string, shape: Shape): { garbage: number; blobs: number } {
-  const v2 = join(storage, "docker/registry/v2");
-  const blob = (content: Buffer | string): { digest: string; size: number } => {
-    const hex = sha256(content);
-    const dir = join(v2, "blobs/sha256", hex.slice(0, 2), hex);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, "data"), content);
-    return { digest: `sha256:${hex}`, size: Buffer.byteLength(content) };
-  };
-  const link = (path: string, digest: string): void => {
-    mkdirSync(path, { recursive: true });
-    writeFileSync(join(path, "link"), digest);
-  };
+  const { v2, blob, link } = layoutWriter(storage);
   let blobs = 0;
   for (let r = 0; r < shape.repos; r++) {
     const repo = join(v2, "repositories", repoName(r));

@@ -6,35 +6,23 @@
  * catalog walked, summaries read), then `uiViews` loads of its pages; the same for the big
  * repository's tags sorted by push time (every tag's time and image needed), page after page.
  */
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import type { Options } from "../options.js";
+import { layoutWriter } from "../store-layout.js";
 import { imageManifest } from "../protocol.js";
 import type { PhaseResult, Workload } from "../scenarios.js";
 
-const sha256 = (data: Buffer | string): string => createHash("sha256").update(data).digest("hex");
 /** Sorted after every other repository: its tags are first read by the tag views, not by the first page of the list. */
 export const bigRepository = "bench/ui/tagged";
 const repoName = (r: number): string => `bench/ui/r${String(r).padStart(5, "0")}`;
 
 /** Writes the store under `storage` in registry:2's layout. */
 export function writeStore(storage: string, repos: number, tags: number): void {
-  const v2 = join(storage, "docker/registry/v2");
-  const blob = (content: Buffer | string): { digest: string; size: number } => {
-    const hex = sha256(content);
-    const dir = join(v2, "blobs/sha256", hex.slice(0, 2), hex);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, "data"), content);
-    return { digest: `sha256:${hex}`, size: Buffer.byteLength(content) };
-  };
-  const link = (path: string, digest: string): void => {
-    mkdirSync(path, { recursive: true });
-    writeFileSync(join(path, "link"), digest);
-  };
+  const { v2, blob, link } = layoutWriter(storage);
   const image = (repo: string, tag: string, n: number): void => {
     const config = blob(JSON.stringify({ architecture: "amd64", os: "linux", config: { Env: [`N=${n}`] }, rootfs: { type: "layers", diff_ids: [] } }));
     const layer = blob(`layer of image ${n}\n`);

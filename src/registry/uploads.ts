@@ -11,7 +11,6 @@ import { smallBlobSize, type BlobStore } from "./blobs.js";
 import { deleteIfExists } from "./links.js";
 import { purgeUploads, type PurgeResult } from "./purge.js";
 import { writable, type WritePolicy } from "./write-policy.js";
-import { putLossy } from "../storage/ops.js";
 
 /** The hash of an upload's bytes so far, kept between requests so that nothing is read back. */
 interface LiveHash {
@@ -166,9 +165,14 @@ export class UploadStore {
     for (const [id, session] of [...this.fresh]) await this.materialize(session.name, id);
   }
 
-  /** Losing a new session in a crash costs the client a restart of its upload, never data. */
+  /**
+   * Durable, as the session's first bytes are: a start time that a crash could lose while the data
+   * beside it survived would leave an upload that nothing can resume or purge (lading fsck: "has no
+   * start time"). The cost is one small journaled write per upload that receives bytes; a session
+   * that never does stays in memory (`fresh`).
+   */
   private async persist(name: string, id: string, startedAt: Date): Promise<void> {
-    await putLossy(this.driver, uploadStartedAtPath(name, id), Buffer.from(startedAt.toISOString()));
+    await this.driver.putContent(uploadStartedAtPath(name, id), Buffer.from(startedAt.toISOString()));
   }
 
   /** Writes a session held in memory to storage, before its first byte is. */

@@ -7,29 +7,9 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import { loadConfig } from "../../src/config/load.js";
+import type { Page, RepositoryRow, TagRow } from "../../src/ui/types.js";
 import { as, basic, passwords, startAuthServer, type AuthServer } from "../auth/support.js";
 import { descriptor, digestOf, expectError, randomBlob, sleep, mt, pushBlob, pushImage, pushManifest, request, startTestServer, type PushedImage, type TestServer } from "./support.js";
-
-interface Page<T> {
-  total: number;
-  page: number;
-  perPage: number;
-  items: T[];
-}
-interface RepositoryRow {
-  name: string;
-  tags: number;
-  size: number;
-  lastPush: string | null;
-}
-interface TagRow {
-  tag: string;
-  digest: string;
-  mediaType: string;
-  platforms: string[];
-  size: number;
-  pushed: string | null;
-}
 
 async function getJson<T>(server: TestServer, path: string): Promise<T> {
   const reply = await request(server, "GET", path);

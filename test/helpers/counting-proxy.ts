@@ -1,5 +1,5 @@
-import { createServer, request as httpRequest, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { request as httpRequest } from "node:http";
+import { LoopbackServer } from "./loopback.js";
 
 /**
  * An HTTP proxy on 127.0.0.1 in front of a registry, counting the requests that pass ("GET
@@ -9,10 +9,25 @@ export class CountingProxy {
   readonly seen: string[] = [];
   /** When set, every request is answered with this status, and nothing is forwarded. */
   failWith: number | undefined;
-  private server: Server | undefined;
-  port = 0;
+  private readonly server = new LoopbackServer((req, res) => {
+    this.seen.push(`${req.method} ${req.url}`);
+    if (this.failWith !== undefined) {
+      res.writeHead(this.failWith, { "Content-Type": "application/json" }).end(JSON.stringify({ errors: [{ code: "UNAVAILABLE", message: "down for the test" }] }));
+      return;
+    }
+    const forwarded = httpRequest({ host: this.target.hostname, port: this.target.port, method: req.method, path: req.url, headers: { ...req.headers, host: `127.0.0.1:${this.port}` } }, (upstream) => {
+      res.writeHead(upstream.statusCode ?? 502, upstream.headers);
+      upstream.pipe(res);
+    });
+    forwarded.on("error", () => res.destroy());
+    req.pipe(forwarded);
+  });
 
   private constructor(private readonly target: URL) {}
+
+  get port(): number {
+    return this.server.port;
+  }
 
   static async start(target: string): Promise<CountingProxy> {
     const proxy = new CountingProxy(new URL(target));
@@ -29,34 +44,12 @@ export class CountingProxy {
     return this.seen.filter((line) => pattern.test(line)).length;
   }
 
-  async listen(port = this.port): Promise<void> {
-    const server = createServer((req, res) => {
-      this.seen.push(`${req.method} ${req.url}`);
-      if (this.failWith !== undefined) {
-        res.writeHead(this.failWith, { "Content-Type": "application/json" }).end(JSON.stringify({ errors: [{ code: "UNAVAILABLE", message: "down for the test" }] }));
-        return;
-      }
-      const forwarded = httpRequest({ host: this.target.hostname, port: this.target.port, method: req.method, path: req.url, headers: { ...req.headers, host: `127.0.0.1:${this.port}` } }, (upstream) => {
-        res.writeHead(upstream.statusCode ?? 502, upstream.headers);
-        upstream.pipe(res);
-      });
-      forwarded.on("error", () => res.destroy());
-      req.pipe(forwarded);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, "127.0.0.1", () => resolve());
-    });
-    this.server = server;
-    this.port = (server.address() as AddressInfo).port;
+  listen(port = this.server.port): Promise<void> {
+    return this.server.listen(port);
   }
 
   /** Stops listening: the port refuses connections until `listen` again. */
-  async close(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (server === undefined) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+  close(): Promise<void> {
+    return this.server.close();
   }
 }

@@ -1,5 +1,5 @@
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingHttpHeaders } from "node:http";
+import { LoopbackServer } from "./loopback.js";
 
 export interface Received {
   headers: IncomingHttpHeaders;
@@ -13,9 +13,16 @@ export interface Received {
 export class Receiver {
   readonly received: Received[] = [];
   status = 200;
-  private server: Server | undefined;
   private waiters: Array<() => void> = [];
-  port = 0;
+  private readonly server = new LoopbackServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      if (this.status < 300) this.received.push({ headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
+      res.writeHead(this.status).end();
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+  });
 
   static async start(port = 0): Promise<Receiver> {
     const receiver = new Receiver();
@@ -27,31 +34,17 @@ export class Receiver {
     return `http://127.0.0.1:${this.port}/events`;
   }
 
-  async listen(port = this.port): Promise<void> {
-    const server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", () => {
-        if (this.status < 300) this.received.push({ headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
-        res.writeHead(this.status).end();
-        for (const wake of this.waiters.splice(0)) wake();
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, "127.0.0.1", () => resolve());
-    });
-    this.server = server;
-    this.port = (server.address() as AddressInfo).port;
+  get port(): number {
+    return this.server.port;
+  }
+
+  listen(port = this.server.port): Promise<void> {
+    return this.server.listen(port);
   }
 
   /** Stops listening: connections to its port are refused until `listen` again. */
-  async close(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (server === undefined) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+  close(): Promise<void> {
+    return this.server.close();
   }
 
   /** The events received so far, from registry:2's envelopes. */
