@@ -8,9 +8,9 @@
  * set and DOCKER_CONFIG given per call: credentials stored by `docker login` live in the client's
  * config folder, never in the daemon, so one folder per test keeps one test's logins from another.
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after } from "node:test";
 import { busyboxRootfsTar } from "./busybox-rootfs.js";
 import { DaemonProcess } from "./daemon-process.js";
@@ -71,6 +71,33 @@ export class DockerEngine {
     const env = { DOCKER_BUILDKIT: options.builder === "buildkit" ? "1" : "0" };
     const args = ["build", "--network", "none", ...(options.args ?? []), "-t", tag, context];
     await this.dockerOk(args, { config: options.config ?? this.neutralConfig, env });
+  }
+
+  /**
+   * Runs `body` with `settings` in the daemon's settings file, reloaded by SIGHUP (dockerd reloads
+   * registry-mirrors and insecure-registries so), then empties them and reloads again.
+   * The daemon's files are beside its socket (startDockerd).
+   */
+  async withSettings<T>(settings: { "registry-mirrors"?: string[]; "insecure-registries"?: string[] }, body: () => Promise<T>): Promise<T> {
+    const dir = dirname(this.host.replace(/^unix:\/\//, ""));
+    const pid = Number((await readFile(join(dir, "dockerd.pid"), "utf8")).trim());
+    const mirrors = async () => (await this.dockerOk(["info", "--format", "{{json .RegistryConfig.Mirrors}}"], { config: this.neutralConfig })).stdout.trim();
+    const reload = async (content: unknown, want: (m: string) => boolean) => {
+      await writeFile(join(dir, "daemon.json"), `${JSON.stringify(content)}\n`);
+      process.kill(pid, "SIGHUP");
+      for (let i = 0; !want(await mirrors()); i++) {
+        if (i === 100) throw new Error(`dockerd did not reload ${JSON.stringify(content)}: its mirrors are ${await mirrors()}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    };
+    const wanted = settings["registry-mirrors"] ?? [];
+    await reload(settings, (m) => wanted.every((w) => m.includes(w.replace(/\/$/, ""))));
+    try {
+      return await body();
+    } finally {
+      // Keys left out keep their values across a reload: they are emptied.
+      await reload({ "registry-mirrors": [], "insecure-registries": [] }, (m) => m === "null" || m === "[]");
+    }
   }
 
   /** Removes every container, image and build cache entry: the daemon as a new one. */

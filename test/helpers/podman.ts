@@ -32,7 +32,8 @@ export class Podman {
     private readonly privateVarLib: string | undefined,
   ) {}
 
-  static async create(scratch: Scratch): Promise<Podman> {
+  /** `registries`: the registries.conf it reads (mirrors, say); none by default. */
+  static async create(scratch: Scratch, registries = ""): Promise<Podman> {
     const root = await scratch.dir("podman", "root");
     const runroot = await scratch.dir("podman", "runroot");
     const tmp = await scratch.dir("podman", "tmp");
@@ -41,7 +42,7 @@ export class Podman {
     const registriesConf = scratch.path("podman", "registries.conf");
     await writeFile(authfile, "{}\n");
     await writeFile(containersConf, CONTAINERS_CONF);
-    await writeFile(registriesConf, "");
+    await writeFile(registriesConf, registries);
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       CONTAINERS_CONF: containersConf,
