@@ -355,6 +355,8 @@ const lading = z
                 /** A docker config.json or podman auth.json holding the upstream's credentials. */
                 authfile: z.string().optional(),
                 tagttl: duration.optional(),
+                /** Cached manifests not pulled for this long are removed, their blobs left to a collection (0: kept). */
+                ttl: duration.default("168h"),
               })
               .strict(),
           )
@@ -432,7 +434,8 @@ export const configSchema = z
         remoteurl: z.string().url().refine((u) => /^https?:/.test(u), { message: "must be an http or https URL" }).optional(),
         username: z.string().optional(),
         password: z.string().optional(),
-        ttl: unsupported("evicting mirrored content on its own (proxy.ttl): mirrored content is kept until deleted or collected"),
+        /** Cached manifests not pulled for this long are removed (0: kept); registry:2's default. */
+        ttl: duration.default("168h"),
       })
       .strict()
       .refine((p) => p.remoteurl !== undefined || (p.username === undefined && p.password === undefined), { message: "proxy needs remoteurl" })

@@ -12,6 +12,7 @@ import { RegistryError } from "../oci/errors.js";
 import type { Registry } from "../registry/index.js";
 import { Lru, keyBytes } from "../registry/lru.js";
 import type { StoredManifest } from "../registry/manifests.js";
+import { MirrorRetention } from "./retention.js";
 
 /** One upstream registry, and where its repositories live here. */
 export interface UpstreamSettings {
@@ -26,6 +27,8 @@ export interface UpstreamSettings {
   authfile?: string;
   /** How long a tag checked upstream is served without asking again. */
   tagTtlMs: number;
+  /** Cached manifests not pulled for this long are removed (0: kept). */
+  ttlMs: number;
 }
 
 export interface Mapped {
@@ -65,6 +68,7 @@ export class Mirror {
   /** `local\ntag` → when the upstream last confirmed the tag's digest here. */
   private readonly checked = new Lru<string, number>(4 << 20, (_, key) => keyBytes(key) + 16);
   private readonly fetching = new Map<string, Promise<unknown>>();
+  readonly retention: MirrorRetention;
 
   constructor(
     private readonly registry: Registry,
@@ -73,6 +77,13 @@ export class Mirror {
   ) {
     // The longest prefix decides.
     this.upstreams = upstreams.map((u) => new Upstream(u)).sort((a, b) => b.settings.prefix.length - a.settings.prefix.length);
+    this.retention = new MirrorRetention(registry, (name) => this.mapped(name)?.upstream.settings.ttlMs, log);
+  }
+
+  /** Removes what was not pulled within its upstream's ttl, from time to time, while serving. */
+  startRetention(): void {
+    const ttls = this.upstreams.map((u) => u.settings.ttlMs).filter((ms) => ms > 0);
+    if (ttls.length > 0) this.retention.start(Math.max(100, Math.min(60 * 60_000, Math.min(...ttls) / 4)));
   }
 
   /** The upstream a local repository mirrors, if any. */
@@ -98,6 +109,12 @@ export class Mirror {
    * the store has it, stale.
    */
   async manifest(name: string, mapped: Mapped, reference: { tag: string } | { digest: Digest }): Promise<{ manifest: StoredManifest; stale: boolean }> {
+    const found = await this.lookup(name, mapped, reference);
+    this.retention.pulled(name, found.manifest.digest.value);
+    return found;
+  }
+
+  private async lookup(name: string, mapped: Mapped, reference: { tag: string } | { digest: Digest }): Promise<{ manifest: StoredManifest; stale: boolean }> {
     if ("digest" in reference) {
       const local = await this.registry.manifests.get(name, reference).catch(notFound);
       if (local !== undefined) return { manifest: local, stale: false };

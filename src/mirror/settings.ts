@@ -20,6 +20,7 @@ export function upstreamsOf(config: Config): UpstreamSettings[] {
       ...(u.password === undefined ? {} : { password: u.password }),
       ...(u.authfile === undefined ? {} : { authfile: u.authfile }),
       tagTtlMs: u.tagttl ?? mirror.tagttl,
+      ttlMs: u.ttl,
     };
   });
   const proxy = config.proxy;
@@ -32,6 +33,7 @@ export function upstreamsOf(config: Config): UpstreamSettings[] {
       ...(proxy.username === undefined ? {} : { username: proxy.username }),
       ...(proxy.password === undefined ? {} : { password: proxy.password }),
       tagTtlMs: mirror.tagttl,
+      ttlMs: proxy.ttl,
     });
   }
   return upstreams;

@@ -231,6 +231,7 @@ export async function serve(root: Composition): Promise<RunningServer> {
   const purging = config.storage.maintenance.uploadpurging;
   const purgeTimer = purging.enabled && !config.storage.maintenance.readonly.enabled ? schedulePurge(registry, purging, log) : undefined;
   const gcSchedule = scheduleCollection(registry, config, log, metrics);
+  registry.mirror?.startRetention();
   const fsRoot = config.storage.filesystem?.rootdirectory;
   const admin = fsRoot === undefined ? undefined : await openAdminSocket(adminSocketPath(fsRoot), registry, config, log, metrics);
 
@@ -242,6 +243,7 @@ export async function serve(root: Composition): Promise<RunningServer> {
     close: async () => {
       if (purgeTimer) clearInterval(purgeTimer);
       await gcSchedule?.stop();
+      await registry.mirror?.retention.stop();
       await storage?.settled();
       await notifications?.close();
       await admin?.close();

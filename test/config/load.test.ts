@@ -138,7 +138,7 @@ health:
 
   describe("refuses what lading does not do, naming the key", () => {
     const cases: Array<[string, string, RegExp]> = [
-      ["a mirror's own eviction age", "proxy:\n  remoteurl: https://registry-1.docker.io\n  ttl: 168h\n", /^config .*: proxy\.ttl: lading does not support evicting mirrored content on its own/],
+      ["a mirror's eviction age that is no duration", "proxy:\n  remoteurl: https://registry-1.docker.io\n  ttl: a week\n", /proxy\.ttl: not a duration/],
       ["a proxy section without its upstream", "proxy:\n  username: me\n", /proxy: proxy needs remoteurl/],
       ["two mirrors under one prefix", "lading:\n  mirror:\n    upstreams:\n      - {prefix: hub, url: https://a.example}\n      - {prefix: hub, url: https://b.example}\n", /two upstreams under the prefix hub/],
       ["a notification endpoint without a URL", "notifications:\n  endpoints:\n    - name: ci\n", /notifications\.endpoints\.0\.url/],

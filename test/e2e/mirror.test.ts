@@ -158,6 +158,39 @@ describe("pull-through cache", { timeout: 300_000 }, () => {
   });
 });
 
+describe("pull-through cache retention", { timeout: 300_000 }, () => {
+  it("removes what was not pulled within the upstream's ttl, keeps what was, and fetches it again when asked", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "lading-retention-"));
+    const upstream = await startDockerRegistry(join(dir, "upstream"), dir);
+    const upstreamServer = { url: upstream.url, host: "127.0.0.1", port: Number(new URL(upstream.url).port) } as TestServer;
+    const proxy = await CountingProxy.start(upstream.url);
+    const mirror = await startTestServer({ "lading.mirror.upstreams": [{ prefix: "hub", url: proxy.url, ttl: "2s", tagttl: "1h" }] });
+    try {
+      const kept = await pushImage(upstreamServer, "library/kept", "1", 1000);
+      const dropped = await pushImage(upstreamServer, "library/dropped", "1", 1000);
+      for (const repo of ["kept", "dropped"]) assert.equal((await request(mirror, "GET", `/v2/hub/library/${repo}/manifests/1`, { headers: accept })).status, 200);
+      // kept is pulled every half second; dropped not again.
+      const deadline = Date.now() + 3500;
+      while (Date.now() < deadline) {
+        assert.equal((await request(mirror, "GET", "/v2/hub/library/kept/manifests/1", { headers: accept })).status, 200);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      assert.deepEqual((await request(mirror, "GET", "/v2/hub/library/kept/tags/list")).json(), { name: "hub/library/kept", tags: ["1"] });
+      assert.deepEqual((await request(mirror, "GET", "/v2/hub/library/dropped/tags/list")).json(), { name: "hub/library/dropped", tags: [] }, "its tag went with its manifest");
+      const fetched = proxy.count(new RegExp(`^GET /v2/library/dropped/manifests/${dropped.digest}$`));
+      const again = await request(mirror, "GET", "/v2/hub/library/dropped/manifests/1", { headers: accept });
+      assert.equal(again.header("docker-content-digest"), dropped.digest);
+      assert.equal(proxy.count(new RegExp(`^GET /v2/library/dropped/manifests/${dropped.digest}$`)), fetched + 1, "fetched again");
+      assert.equal(proxy.count(new RegExp(`^GET /v2/library/kept/manifests/${kept.digest}$`)), 1, "kept was fetched once");
+    } finally {
+      await mirror.close();
+      await proxy.close();
+      await upstream.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("pull-through cache of upstreams that lie or ask for a token", { timeout: 300_000 }, () => {
   it("refuses a manifest or a blob whose bytes do not match their digest, and stores nothing", async () => {
     const good = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: mt.ociManifest, config: descriptor(mt.ociConfig, "{}"), layers: [] }));
