@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import { PassThrough, type Readable } from "node:stream";
 import type { Logger } from "pino";
@@ -37,6 +37,11 @@ export interface Mapped {
   remote: string;
 }
 
+/** Where a replica claims the fetch of a blob, on a store shared with others; how long it waits for others' claims to land; when a claim is abandoned. */
+const claimPath = (key: string) => `/.lading-mirror/fetching/${key}`;
+const claimSettleMs = 300;
+const claimStaleMs = 120_000;
+
 /** A response header saying a tag was served from the cache without the upstream's word on it. */
 export const staleHeader = "Warning";
 const staleValue = '110 lading "Response is Stale"';
@@ -68,6 +73,7 @@ export class Mirror {
   /** `local\ntag` → when the upstream last confirmed the tag's digest here. */
   private readonly checked = new Lru<string, number>(4 << 20, (_, key) => keyBytes(key) + 16);
   private readonly fetching = new Map<string, Promise<unknown>>();
+  private readonly replicaId = randomUUID();
   readonly retention: MirrorRetention;
 
   constructor(
@@ -145,19 +151,64 @@ export class Mirror {
   }
 
   /**
-   * A blob of a mirrored repository the store lacks: fetched once however many ask, streamed to
-   * the first asker as it is stored; the others are served from the store once it is there.
-   * Returns false when the first asker was served here, true when the store now has it.
+   * A blob of a mirrored repository the store lacks: fetched once however many ask (on a shared
+   * store, however many replicas), streamed to the first asker as it is stored; the others are
+   * served from the store once it is there. Returns false when the first asker was served here,
+   * true when the store now has it.
    */
   async blob(name: string, mapped: Mapped, digest: Digest, res: ServerResponse | undefined): Promise<boolean> {
     const key = `b\n${name}\n${digest.value}`;
     const running = this.fetching.get(key);
     if (running !== undefined || res === undefined) {
-      await (running ?? this.once(key, () => this.fetchBlob(name, mapped, digest, undefined)));
+      await (running ?? this.once(key, () => this.fetchShared(name, mapped, digest, undefined)));
       return true;
     }
-    await this.once(key, () => this.fetchBlob(name, mapped, digest, res));
-    return false;
+    return (await this.once(key, () => this.fetchShared(name, mapped, digest, res))) !== "streamed";
+  }
+
+  /**
+   * The fetch of a blob by whichever replica claims it first: a claim object in the store, read
+   * back after a moment (the last writer holds it); the others wait for the blob to appear, and
+   * fetch it themselves if the claim is dropped or goes stale without it. Best effort: two
+   * replicas that miss more than `claimSettleMs` apart may both fetch.
+   */
+  private async fetchShared(name: string, mapped: Mapped, digest: Digest, res: ServerResponse | undefined): Promise<"streamed" | "stored"> {
+    const claimed = await this.claim(digest.hex);
+    try {
+      if (!claimed && (await this.waitForBlob(name, digest))) return "stored";
+      await this.fetchBlob(name, mapped, digest, res);
+      return res === undefined ? "stored" : "streamed";
+    } finally {
+      if (claimed) await this.registry.driver.delete(claimPath(digest.hex)).catch(() => undefined);
+    }
+  }
+
+  /** Whether this replica takes a fetch; always where it owns the store. */
+  private async claim(key: string): Promise<boolean> {
+    if (this.registry.driver.capabilities.exclusive) return true;
+    const held = await this.readClaim(key);
+    if (held !== undefined && held.id !== this.replicaId && Date.now() - held.at < claimStaleMs) return false;
+    await this.registry.driver.putContent(claimPath(key), Buffer.from(JSON.stringify({ id: this.replicaId, at: Date.now() })));
+    await new Promise((resolve) => setTimeout(resolve, claimSettleMs));
+    return (await this.readClaim(key))?.id === this.replicaId;
+  }
+
+  private async readClaim(key: string): Promise<{ id: string; at: number } | undefined> {
+    try {
+      return JSON.parse((await this.registry.driver.getContent(claimPath(key))).toString("utf8")) as { id: string; at: number };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Waits for another replica's fetch: true once the blob is here, false when its claim ends or goes stale without it. */
+  private async waitForBlob(name: string, digest: Digest): Promise<boolean> {
+    for (;;) {
+      if ((await this.registry.blobs.sizeIn(name, digest)) !== undefined) return true;
+      const held = await this.readClaim(digest.hex);
+      if (held === undefined || Date.now() - held.at >= claimStaleMs) return (await this.registry.blobs.sizeIn(name, digest)) !== undefined;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }
 
   /** The blob's size upstream, for a HEAD of a blob the store lacks (nothing is fetched). */
