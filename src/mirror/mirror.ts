@@ -13,6 +13,7 @@ import type { Registry } from "../registry/index.js";
 import { Lru, keyBytes } from "../registry/lru.js";
 import type { StoredManifest } from "../registry/manifests.js";
 import { MirrorRetention } from "./retention.js";
+import { isPathNotFound } from "../storage/driver.js";
 
 /** One upstream registry, and where its repositories live here. */
 export interface UpstreamSettings {
@@ -196,8 +197,9 @@ export class Mirror {
   private async readClaim(key: string): Promise<{ id: string; at: number } | undefined> {
     try {
       return JSON.parse((await this.registry.driver.getContent(claimPath(key))).toString("utf8")) as { id: string; at: number };
-    } catch {
-      return undefined;
+    } catch (err) {
+      if (isPathNotFound(err) || err instanceof SyntaxError) return undefined;
+      throw err;
     }
   }
 

@@ -11,6 +11,7 @@ import { smallBlobSize, type BlobStore } from "./blobs.js";
 import { deleteIfExists } from "./links.js";
 import { purgeUploads, type PurgeResult } from "./purge.js";
 import { writable, type WritePolicy } from "./write-policy.js";
+import { putLossy } from "../storage/ops.js";
 
 /** The hash of an upload's bytes so far, kept between requests so that nothing is read back. */
 interface LiveHash {
@@ -165,14 +166,9 @@ export class UploadStore {
     for (const [id, session] of [...this.fresh]) await this.materialize(session.name, id);
   }
 
-  /**
-   * Durable, as the session's first bytes are: a start time that a crash could lose while the data
-   * beside it survived would leave an upload that nothing can resume or purge (lading fsck: "has no
-   * start time"). The cost is one small journaled write per upload that receives bytes; a session
-   * that never does stays in memory (`fresh`).
-   */
+  /** Losing a new session in a crash costs the client a restart of its upload, never data. */
   private async persist(name: string, id: string, startedAt: Date): Promise<void> {
-    await this.driver.putContent(uploadStartedAtPath(name, id), Buffer.from(startedAt.toISOString()));
+    await putLossy(this.driver, uploadStartedAtPath(name, id), Buffer.from(startedAt.toISOString()));
   }
 
   /** Writes a session held in memory to storage, before its first byte is. */

@@ -20,6 +20,11 @@ export async function openSource(driver: StorageDriver, path: string, range?: Ra
   return readableSource(await driver.reader(path, range));
 }
 
+/** A write that may be lost in a crash where that is cheaper; durable otherwise. */
+export function putLossy(driver: StorageDriver, path: string, content: Uint8Array): Promise<void> {
+  return driver.capabilities.lossy ? driver.capabilities.lossy.putContent(path, content) : driver.putContent(path, content);
+}
+
 /** A delete that may be undone by a crash where that is cheaper; durable otherwise. */
 export function deleteLossy(driver: StorageDriver, path: string): Promise<void> {
   return driver.capabilities.lossy ? driver.capabilities.lossy.delete(path) : driver.delete(path);
