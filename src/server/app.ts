@@ -109,7 +109,7 @@ export async function serve(root: Composition): Promise<RunningServer> {
   const uploadSlots = limits.uploads > 0 ? new Slots(limits.uploads, "uploads") : undefined;
   if (config.lading.metrics.enabled) mounts.set(config.lading.metrics.path, (ctx) => serveMetrics(ctx, metrics));
   if (root.tokens !== undefined && audit !== undefined) mounts.set("/token", tokenEndpoint(root.tokens.access, root.tokens.issuer, audit));
-  // Mounted under a path prefix, after the exact paths and /v2/: the longest prefix first.
+  // Mounted under a path prefix, after the exact paths and /v2/: the API's before the pages' (which may be at /).
   const prefixMounts: [string, (ctx: Context, pathname: string) => Promise<void>][] = [];
   let storage: StorageEstimates | undefined;
   if (pages !== undefined) {
@@ -243,11 +243,12 @@ export async function serve(root: Composition): Promise<RunningServer> {
     close: async () => {
       if (purgeTimer) clearInterval(purgeTimer);
       await gcSchedule?.stop();
+      await admin?.close();
+      await drain(server, config.http.draintimeout);
+      // After the last request: its events are queued, its pulls noted.
       await registry.mirror?.retention.stop();
       await storage?.settled();
       await notifications?.close();
-      await admin?.close();
-      await drain(server, config.http.draintimeout);
       collector.stop();
       await root.close();
     },
