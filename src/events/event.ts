@@ -8,7 +8,6 @@ export const eventsMediaType = "application/vnd.docker.distribution.events.v1+js
 export const blobMediaType = "application/octet-stream";
 
 export type EventAction = "push" | "pull" | "mount" | "delete";
-export const eventActions: readonly EventAction[] = ["push", "pull", "mount", "delete"];
 
 export interface Descriptor {
   mediaType: string;
@@ -39,10 +38,6 @@ export interface RegistryEvent {
   actor: { name?: string };
   /** Which registry process: its host and port, and an id of its own. */
   source: { addr?: string; instanceID?: string };
-}
-
-export interface Envelope {
-  events: RegistryEvent[];
 }
 
 /** What an event is about, which registry:2's JSON does not always say (a delete names a digest only). */

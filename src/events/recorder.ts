@@ -4,7 +4,7 @@ import { parseDigest } from "../oci/digest.js";
 import { bareMediaType } from "../oci/mediatypes.js";
 import type { Config } from "../config/schema.js";
 import type { Registry } from "../registry/index.js";
-import type { Context } from "../server/context.js";
+import { urlFor, type Context } from "../server/context.js";
 import { addressOf } from "../server/auth/controller.js";
 import { blobMediaType, type Descriptor, type EventObject, type QueuedEvent, type RegistryEvent } from "./event.js";
 
@@ -110,11 +110,10 @@ export class EventRecorder {
     };
   }
 
-  /** As registry:2 makes it: from http.host, else from the request (paths only with http.relativeurls). */
+  /** As registry:2 makes it: the registry's own URL for it (urlFor), absolute from the request when http.host is not set. */
   private url(ctx: Context, path: string): string {
-    const { host, relativeurls } = this.config.http;
-    if (relativeurls) return path;
-    if (host !== undefined) return new URL(path, host).toString();
+    const url = urlFor(ctx, path);
+    if (url !== path || this.config.http.relativeurls) return url;
     const forwarded = ctx.req.headers["x-forwarded-proto"];
     const scheme = typeof forwarded === "string" ? forwarded.split(",")[0]!.trim() : this.config.http.tls ? "https" : "http";
     return `${scheme}://${ctx.req.headers.host ?? this.sourceAddr}${path}`;

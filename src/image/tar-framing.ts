@@ -74,7 +74,7 @@ const padding = (size: number) => (block - (size % block)) % block;
 const isZero = (b: Buffer) => b.every((byte) => byte === 0);
 
 /** A number field of a tar header as Go parses it: octal between spaces and NULs, or base-256 when its top bit is set. */
-export function headerNumber(header: Buffer, offset: number, length: number): number {
+function headerNumber(header: Buffer, offset: number, length: number): number {
   const field = header.subarray(offset, offset + length);
   if ((field[0]! & 0x80) !== 0) {
     if ((field[0]! & 0x40) !== 0) throw new LayerReadError("a tar header holds a negative number");

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import { PassThrough, type Readable } from "node:stream";
 import type { Logger } from "pino";
@@ -7,7 +7,7 @@ import { ClientError, ResponseError } from "../client/errors.js";
 import { header, readBody } from "../client/http.js";
 import { manifestAccept } from "../client/manifests.js";
 import { Transport } from "../client/transport.js";
-import { parseDigest, type Digest } from "../oci/digest.js";
+import { digestOf, newHash, parseDigest, type Digest } from "../oci/digest.js";
 import { RegistryError } from "../oci/errors.js";
 import type { Registry } from "../registry/index.js";
 import { Lru, keyBytes } from "../registry/lru.js";
@@ -240,7 +240,7 @@ export class Mirror {
     const res = await this.call(mapped, { method: "GET", path: `/v2/${mapped.remote}/manifests/${reference}`, headers: { accept: manifestAccept }, expect: [200] }, "manifest");
     const body = await readBody(res.body, this.registry.options.maxSize);
     const expected = parseDigest(reference) ?? parseDigest(header(res.headers, "docker-content-digest") ?? "");
-    const actual = `${expected?.algorithm ?? "sha256"}:${createHash(expected?.algorithm ?? "sha256").update(body).digest("hex")}`;
+    const actual = digestOf(body, expected?.algorithm);
     if (expected !== undefined && actual !== expected.value) {
       throw new RegistryError("UNAVAILABLE", `the upstream ${mapped.upstream.settings.url.host} sent a manifest for ${mapped.remote}@${expected.value} whose digest is ${actual}: refused, nothing stored`, { status: 502 });
     }
@@ -258,7 +258,7 @@ export class Mirror {
   private async fetchBlob(name: string, mapped: Mapped, digest: Digest, res: ServerResponse | undefined): Promise<void> {
     const upstream = await this.call(mapped, { method: "GET", path: `/v2/${mapped.remote}/blobs/${digest.value}`, expect: [200] }, "blob");
     const length = Number(header(upstream.headers, "content-length") ?? NaN);
-    const hash = createHash(digest.algorithm);
+    const hash = newHash(digest.algorithm);
     const toStore = new PassThrough({ highWaterMark: 1 << 20 });
     let client: ServerResponse | undefined = res;
     if (client !== undefined) {

@@ -4,6 +4,7 @@ import { parseDigest, type Digest } from "../oci/digest.js";
 import { RegistryError } from "../oci/errors.js";
 import type { Descriptor, Platform } from "../oci/manifest.js";
 import { isValidTag } from "../oci/reference.js";
+import { formatPlatform } from "../image/platform.js";
 import { inParallel } from "../image/parallel.js";
 import { coherenceFor, type Coherence } from "../registry/coherence.js";
 import type { Registry } from "../registry/index.js";
@@ -39,7 +40,7 @@ interface Table {
 
 const maxReferrerDepth = 4;
 const platformText = (p: Partial<Platform> | undefined): string | null =>
-  p?.os === undefined || p.architecture === undefined ? null : [p.os, p.architecture, p.variant].filter((x) => x !== undefined && x !== "").join("/");
+  p?.os === undefined || p.architecture === undefined ? null : formatPlatform({ os: p.os, architecture: p.architecture, ...(p.variant ? { variant: p.variant } : {}) });
 
 /**
  * What the web UI shows, made of what the registry keeps: the catalog it holds in memory, tag lists
