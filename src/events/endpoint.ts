@@ -53,8 +53,9 @@ export class Endpoint {
     return !ignoredActions.includes(queued.event.action) && !(queued.event.target.mediaType !== undefined && ignoredMediaTypes.includes(queued.event.target.mediaType));
   }
 
-  enqueue(events: readonly QueuedEvent[]): void {
-    const wanted = events.filter((e) => this.wants(e));
+  /** Queues the events it wants; `lines[i]` is `events[i]` as JSON. */
+  enqueue(events: readonly QueuedEvent[], lines: readonly string[]): void {
+    const wanted = lines.filter((_, i) => this.wants(events[i]!));
     if (wanted.length === 0) return;
     this.queue.append(wanted);
     this.wake?.();

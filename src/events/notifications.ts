@@ -64,7 +64,8 @@ export class Notifications {
   observe(ctx: Context, status: number, requestId: string): void {
     this.recorder.eventsOf(ctx, status, requestId).then(
       (events) => {
-        for (const endpoint of this.endpoints) endpoint.enqueue(events);
+        const lines = events.map((e) => JSON.stringify(e));
+        for (const endpoint of this.endpoints) endpoint.enqueue(events, lines);
       },
       (err: unknown) => this.log.error({ err, req_id: requestId }, "notification events could not be made"),
     );

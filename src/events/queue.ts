@@ -24,9 +24,9 @@ export class EventQueue {
     return this.lines.length;
   }
 
-  append(events: readonly QueuedEvent[]): void {
-    if (events.length === 0) return;
-    const lines = events.map((e) => JSON.stringify(e));
+  /** Events as their JSON lines (made once for every endpoint that takes them). */
+  append(lines: readonly string[]): void {
+    if (lines.length === 0) return;
     this.journal?.append(lines);
     this.lines.push(...lines);
     this.trim();
