@@ -294,6 +294,14 @@ export async function pushBlob(server: TestServer, repo: string, data: Uint8Arra
   return digest;
 }
 
+/** Pushes a blob as docker and registry:2 do (POST, then PUT with the bytes and the digest); returns its digest. */
+export async function pushBlobInTwo(server: TestServer, repo: string, data: Buffer): Promise<string> {
+  const location = await startUpload(server, repo);
+  const reply = await request(server, "PUT", withDigest(location, digestOf(data)), { body: data, headers: { "Content-Type": "application/octet-stream" } });
+  assert.equal(reply.status, 201, `pushing blob to ${repo}: ${reply.text()}`);
+  return digestOf(data);
+}
+
 export interface Descriptor {
   mediaType: string;
   digest: string;

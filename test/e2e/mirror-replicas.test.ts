@@ -7,7 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { descriptor, digestOf, mt, pushManifest, randomBlob, request, s3StorageOverrides, startTestServer, startUpload, withDigest, type TestServer } from "../api/support.js";
+import { descriptor, mt, pushBlobInTwo, pushManifest, randomBlob, request, s3StorageOverrides, startTestServer, type TestServer } from "../api/support.js";
 import { useCeph } from "../helpers/ceph.js";
 import { CountingProxy } from "../helpers/counting-proxy.js";
 import { requireTools } from "../helpers/exec.js";
@@ -23,12 +23,6 @@ const bucket = uniqueBucketName("lading-mirror");
 await s3.createBucket(bucket);
 removeBucket = () => s3.deleteBucket(bucket);
 
-async function pushBlob(server: TestServer, repo: string, data: Buffer): Promise<string> {
-  const location = await startUpload(server, repo);
-  const reply = await request(server, "PUT", withDigest(location, digestOf(data)), { body: data, headers: { "Content-Type": "application/octet-stream" } });
-  assert.equal(reply.status, 201, reply.text());
-  return digestOf(data);
-}
 
 describe("pull-through cache on replicas", { timeout: 300_000 }, () => {
   it("fetches a blob that two replicas miss at once from the upstream once", async () => {
@@ -41,8 +35,8 @@ describe("pull-through cache on replicas", { timeout: 300_000 }, () => {
     try {
       const config = Buffer.from("{}");
       const layer = randomBlob(3 << 20);
-      await pushBlob(upstreamServer, "library/shared", config);
-      const layerDigest = await pushBlob(upstreamServer, "library/shared", layer);
+      await pushBlobInTwo(upstreamServer, "library/shared", config);
+      const layerDigest = await pushBlobInTwo(upstreamServer, "library/shared", layer);
       await pushManifest(upstreamServer, "library/shared", "1", { schemaVersion: 2, mediaType: mt.ociManifest, config: descriptor(mt.ociConfig, config), layers: [descriptor(mt.ociLayer, layer)] }, mt.ociManifest);
       const path = `/v2/hub/library/shared/blobs/${layerDigest}`;
       const replies = await Promise.all([...replicas, ...replicas].map((r) => request(r, "GET", path)));

@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { descriptor, digestOf, mt, pushManifest, request, startTestServer, startUpload, withDigest, type TestServer } from "../api/support.js";
+import { descriptor, digestOf, mt, pushBlobInTwo, pushManifest, request, startTestServer, type TestServer } from "../api/support.js";
 import { requireTools } from "../helpers/exec.js";
 import { Receiver } from "../helpers/receiver.js";
 import { startDockerRegistry, startLading, type RunningRegistry } from "../helpers/registries.js";
@@ -26,19 +26,13 @@ type Event = {
   source: Record<string, unknown>;
 };
 
-/** A blob pushed as docker pushes one: POST, then PUT with the bytes and the digest. */
-async function pushBlob(server: TestServer, repo: string, data: Buffer): Promise<void> {
-  const location = await startUpload(server, repo);
-  const reply = await request(server, "PUT", withDigest(location, digestOf(data)), { body: data, headers: { "Content-Type": "application/octet-stream" } });
-  assert.equal(reply.status, 201, reply.text());
-}
 
 /** The same requests against any registry: push an image, pull it, mount a blob, delete the manifest. */
 async function exercise(server: TestServer): Promise<{ manifest: string; layer: string }> {
   const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }));
   const layer = Buffer.from("a layer's bytes, for notifications\n");
-  await pushBlob(server, "notify/app", config);
-  await pushBlob(server, "notify/app", layer);
+  await pushBlobInTwo(server, "notify/app", config);
+  await pushBlobInTwo(server, "notify/app", layer);
   const manifest = { schemaVersion: 2, mediaType: mt.ociManifest, config: descriptor(mt.ociConfig, config), layers: [descriptor(mt.ociLayer, layer)] };
   const pushed = await pushManifest(server, "notify/app", "v1", manifest, mt.ociManifest);
   assert.equal((await request(server, "GET", "/v2/notify/app/manifests/v1", { headers: { Accept: mt.ociManifest } })).status, 200);
@@ -107,7 +101,7 @@ describe("notifications", { timeout: 300_000 }, () => {
   /** One pushed manifest per tag: an event each. */
   async function pushTags(server: TestServer, repo: string, tags: string[]): Promise<void> {
     const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }));
-    await pushBlob(server, repo, config);
+    await pushBlobInTwo(server, repo, config);
     for (const tag of tags) {
       await pushManifest(server, repo, tag, { schemaVersion: 2, mediaType: mt.ociManifest, config: descriptor(mt.ociConfig, config), layers: [], annotations: { tag } }, mt.ociManifest);
     }
