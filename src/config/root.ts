@@ -37,6 +37,7 @@ export interface Composition {
 export async function compose(config: Config, options: { logger?: Logger } = {}): Promise<Composition> {
   const log = options.logger ?? pino({ level: config.log.level, base: Object.keys(config.log.fields).length > 0 ? config.log.fields : null, timestamp: pino.stdTimeFunctions.isoTime });
   checkTransport(config);
+  const upstreams = upstreamsOf(config);
   const driver = await createDriver(config.storage, (message) => log.warn(message));
   // A broken auth setting stops the start: the store is released before the error goes on.
   const control = await accessControl(config, keyStoreOf(config, driver), log).catch(async (err: unknown) => {
@@ -58,7 +59,6 @@ export async function compose(config: Config, options: { logger?: Logger } = {})
     },
     warn: (message) => log.warn(message),
   });
-  const upstreams = upstreamsOf(config);
   if (upstreams.length > 0) registry.mirror = new Mirror(registry, upstreams, log);
   return {
     config,

@@ -272,6 +272,13 @@ const limits = z
   .strict()
   .default({});
 
+/** An upstream registry: its root URL, as the API lives under /v2/ there. */
+const registryRoot = z
+  .string()
+  .url()
+  .refine((u) => /^https?:/.test(u), { message: "must be an http or https URL" })
+  .refine((u) => new URL(u).pathname === "/" && new URL(u).search === "", { message: "must be a registry's root URL (https://host[:port]), without a path" });
+
 /**
  * registry:2's `notifications.endpoints`: where events are sent, each with its own queue. A zero
  * timeout, threshold or backoff means registry:2's default, as there (1s, 10, 1s).
@@ -347,7 +354,7 @@ const lading = z
             z
               .object({
                 prefix: z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/, { message: "a repository name prefix, e.g. hub or mirrors/ghcr" }),
-                url: z.string().url().refine((u) => /^https?:/.test(u), { message: "must be an http or https URL" }),
+                url: registryRoot,
                 /** The registry host clients name with ?ns= (default: the url's host; docker.io for Docker Hub's). */
                 namespace: z.string().optional(),
                 username: z.string().optional(),
@@ -431,7 +438,7 @@ export const configSchema = z
     /** registry:2's pull-through cache of one upstream, for every repository (src/mirror/). */
     proxy: z
       .object({
-        remoteurl: z.string().url().refine((u) => /^https?:/.test(u), { message: "must be an http or https URL" }).optional(),
+        remoteurl: registryRoot.optional(),
         username: z.string().optional(),
         password: z.string().optional(),
         /** Cached manifests not pulled for this long are removed (0: kept); registry:2's default. */

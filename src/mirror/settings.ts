@@ -1,3 +1,5 @@
+import { accessSync, constants } from "node:fs";
+import { ConfigError } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import type { UpstreamSettings } from "./mirror.js";
 
@@ -10,8 +12,15 @@ const namespaceOf = (url: URL): string => (url.host === "registry-1.docker.io" |
  */
 export function upstreamsOf(config: Config): UpstreamSettings[] {
   const mirror = config.lading.mirror;
-  const upstreams: UpstreamSettings[] = mirror.upstreams.map((u) => {
+  const upstreams: UpstreamSettings[] = mirror.upstreams.map((u, i) => {
     const url = new URL(u.url);
+    if (u.authfile !== undefined) {
+      try {
+        accessSync(u.authfile, constants.R_OK);
+      } catch (err) {
+        throw new ConfigError(`lading.mirror.upstreams.${i}.authfile: ${u.authfile} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      }
+    }
     return {
       prefix: u.prefix,
       url,

@@ -140,6 +140,7 @@ health:
     const cases: Array<[string, string, RegExp]> = [
       ["a mirror's eviction age that is no duration", "proxy:\n  remoteurl: https://registry-1.docker.io\n  ttl: a week\n", /proxy\.ttl: not a duration/],
       ["a proxy section without its upstream", "proxy:\n  username: me\n", /proxy: proxy needs remoteurl/],
+      ["a mirror upstream with a path", "lading:\n  mirror:\n    upstreams:\n      - {prefix: hub, url: https://a.example/v2/}\n", /lading\.mirror\.upstreams\.0\.url: must be a registry's root URL/],
       ["two mirrors under one prefix", "lading:\n  mirror:\n    upstreams:\n      - {prefix: hub, url: https://a.example}\n      - {prefix: hub, url: https://b.example}\n", /two upstreams under the prefix hub/],
       ["a notification endpoint without a URL", "notifications:\n  endpoints:\n    - name: ci\n", /notifications\.endpoints\.0\.url/],
       ["an unknown notification endpoint key", "notifications:\n  endpoints:\n    - name: ci\n      url: http://x\n      queue: 5\n", /unknown key notifications\.endpoints\.0\.queue/],

@@ -13,7 +13,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { descriptor, digestOf, expectError, mt, pushManifest, randomBlob, request, startTestServer, startUpload, withDigest, type TestServer } from "../api/support.js";
+import { descriptor, digestOf, expectError, mt, pushBlobInTwo, pushManifest, randomBlob, request, startTestServer, type TestServer } from "../api/support.js";
 import { startAuthServer, passwords, type AuthServer } from "../auth/support.js";
 import { CountingProxy } from "../helpers/counting-proxy.js";
 import { requireTools } from "../helpers/exec.js";
@@ -21,13 +21,6 @@ import { startDockerRegistry, type RunningRegistry } from "../helpers/registries
 
 requireTools("docker-registry");
 
-/** A blob pushed as docker pushes one: POST, then PUT with the bytes and the digest. */
-async function pushBlob(server: TestServer, repo: string, data: Buffer): Promise<string> {
-  const location = await startUpload(server, repo);
-  const reply = await request(server, "PUT", withDigest(location, digestOf(data)), { body: data, headers: { "Content-Type": "application/octet-stream" } });
-  assert.equal(reply.status, 201, reply.text());
-  return digestOf(data);
-}
 
 interface Image {
   manifest: Buffer;
@@ -40,8 +33,8 @@ interface Image {
 async function pushImage(server: TestServer, repo: string, tag: string, layerBytes = 300_000): Promise<Image> {
   const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] }, tag }));
   const layer = randomBlob(layerBytes);
-  await pushBlob(server, repo, config);
-  const layerDigest = await pushBlob(server, repo, layer);
+  await pushBlobInTwo(server, repo, config);
+  const layerDigest = await pushBlobInTwo(server, repo, layer);
   const manifest = { schemaVersion: 2, mediaType: mt.ociManifest, config: descriptor(mt.ociConfig, config), layers: [descriptor(mt.ociLayer, layer)] };
   const pushed = await pushManifest(server, repo, tag, manifest, mt.ociManifest);
   return { manifest: pushed.body, digest: pushed.digest, layer, layerDigest };
@@ -247,6 +240,10 @@ describe("pull-through cache of upstreams that lie or ask for a token", { timeou
       await proxy?.close();
       await upstream?.close();
     }
+  });
+
+  it("refuses an upstream whose credentials file cannot be read, naming it", async () => {
+    await assert.rejects(startTestServer({ "lading.mirror.upstreams": [{ prefix: "x", url: "http://127.0.0.1:9", authfile: "/nonexistent/auth.json" }] }), /lading\.mirror\.upstreams\.0\.authfile: \/nonexistent\/auth\.json cannot be read \(ENOENT\)/);
   });
 
   it("reads registry:2's proxy section: one upstream for every repository, and no pushes", async () => {
