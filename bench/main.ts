@@ -75,12 +75,20 @@ async function runServer(w: Workload, kind: RegistryKind, round: number, opts: O
   const ids = list.filter((s) => s.workload === w.name).map((s) => s.id);
   const done = new Set<string>();
   let current: string | undefined;
-  const server = await Promise.resolve(w.access?.()).then((access) => startServer(kind, opts.work, repoRoot, access, storage, w.prepare === undefined ? undefined : (dir) => w.prepare!(dir, opts))).catch((err: unknown) => {
+  const couldNotStart = (err: unknown): undefined => {
     for (const id of ids) recordError(c, id, kind, `round ${round}: ${String(err)}`);
     log(`  ${kind} ${w.name}: could not start: ${String(err)}`);
     return undefined;
-  });
-  if (server === undefined) return;
+  };
+  const beside = await Promise.resolve(w.beside?.(kind, opts, repoRoot)).catch(couldNotStart);
+  if (w.beside !== undefined && beside === undefined) return;
+  const server = await Promise.resolve(w.access?.())
+    .then((access) => startServer(kind, opts.work, repoRoot, { ...(access === undefined ? {} : { access }), storage, ...(w.prepare === undefined ? {} : { prepare: (dir: string) => w.prepare!(dir, opts) }), ...(beside === undefined ? {} : { config: beside.config }) }))
+    .catch(couldNotStart);
+  if (server === undefined) {
+    await beside?.stop();
+    return;
+  }
   const agent = keepAliveAgent(opts.concurrency);
   let failed = false;
   try {
@@ -110,6 +118,7 @@ async function runServer(w: Workload, kind: RegistryKind, round: number, opts: O
   } finally {
     agent.destroy();
     await server.stop(opts.keep || failed);
+    await beside?.stop();
   }
 }
 

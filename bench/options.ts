@@ -46,6 +46,9 @@ export interface Options {
   uiRepos: number;
   uiTags: number;
   uiViews: number;
+  /** The mirror's images, pulled through it cold, then warm: how many, and the size of each one's own layer (their shared base layer is 4 times as big). */
+  mirrorImages: number;
+  mirrorLayerBytes: number;
   /** Read-only phases repeat their requests until at least this long has passed. */
   minSeconds: number;
   /** Write phases are preceded by this many unmeasured operations per hundred measured (other items, same requests)... */
@@ -73,12 +76,12 @@ const MiB = 1 << 20;
 const full = {
   rounds: 3, concurrency: 32, bigMib: 64, bigCount: 4, hugeMib: 1024, chunkKib: 8192, smallBlobs: 2000, smallBytes: 4096,
   manifests: 500, tags: 1000, tagPage: 100, repos: 1000, catalogPage: 100, mounts: 1000, merges: 3, mergeLayerKib: 4096, authItems: 50,
-  parallelPushes: 16, parallelMib: 256, replicaOps: 2000, gcRepos: 1000, gcManifests: 20000, gcBlobs: 50000, gcReadRate: 500, uiRepos: 10000, uiTags: 5000, uiViews: 20, minSeconds: 1.5, warmup: 200, warmupSeconds: 3, machineMib: 256,
+  parallelPushes: 16, parallelMib: 256, replicaOps: 2000, gcRepos: 1000, gcManifests: 20000, gcBlobs: 50000, gcReadRate: 500, uiRepos: 10000, uiTags: 5000, uiViews: 20, mirrorImages: 64, mirrorLayerKib: 1024, minSeconds: 1.5, warmup: 200, warmupSeconds: 3, machineMib: 256,
 };
 const quick: typeof full = {
   rounds: 1, concurrency: 32, bigMib: 1, bigCount: 1, hugeMib: 2, chunkKib: 256, smallBlobs: 20, smallBytes: 4096,
   manifests: 10, tags: 10, tagPage: 3, repos: 10, catalogPage: 3, mounts: 10, merges: 1, mergeLayerKib: 64, authItems: 10,
-  parallelPushes: 2, parallelMib: 2, replicaOps: 40, gcRepos: 4, gcManifests: 20, gcBlobs: 100, gcReadRate: 100, uiRepos: 60, uiTags: 60, uiViews: 3, minSeconds: 0, warmup: 200, warmupSeconds: 0, machineMib: 8,
+  parallelPushes: 2, parallelMib: 2, replicaOps: 40, gcRepos: 4, gcManifests: 20, gcBlobs: 100, gcReadRate: 100, uiRepos: 60, uiTags: 60, uiViews: 3, mirrorImages: 4, mirrorLayerKib: 16, minSeconds: 0, warmup: 200, warmupSeconds: 0, machineMib: 8,
 };
 
 const int = (value: string): number => {
@@ -126,6 +129,7 @@ export function parseOptions(argv: string[], repoRoot: string): Options {
     ["gcBlobs", "garbage collection: blobs in the store, half of them garbage"],
     ["gcReadRate", "garbage collection: manifest GETs per second sent while lading collects"],
     ["uiRepos", "web UI: repositories in the store"], ["uiTags", "web UI: tags of its biggest repository"], ["uiViews", "web UI: page loads timed per view"],
+    ["mirrorImages", "mirror: images pulled through it, cold then warm"], ["mirrorLayerKib", "mirror: size of each image's own layer (the base layer they share is 4 times as big)"],
     ["minSeconds", "read phases repeat until this long has passed"],
     ["warmup", "unmeasured operations before each write phase (and the access-control reads), per hundred measured"],
     ["warmupSeconds", "and at least this many seconds of them"],
@@ -175,6 +179,8 @@ export function parseOptions(argv: string[], repoRoot: string): Options {
     uiRepos: Math.max(2, pick("uiRepos")),
     uiTags: Math.max(1, pick("uiTags")),
     uiViews: Math.max(1, pick("uiViews")),
+    mirrorImages: Math.max(1, pick("mirrorImages")),
+    mirrorLayerBytes: Math.max(1, pick("mirrorLayerKib")) * 1024,
     minSeconds: pick("minSeconds"),
     warmup: pick("warmup"),
     warmupSeconds: pick("warmupSeconds"),

@@ -8,7 +8,7 @@ import { formatBytes, type Options } from "./options.js";
 import { cpuSeconds, currentRss, peakRss, resetPeak } from "./proc.js";
 import { s3Scenarios } from "./scenarios-s3.js";
 import type { ServerStorage } from "./server-config.js";
-import type { Server, ServerAccess } from "./servers.js";
+import type { RegistryKind, Server, ServerAccess } from "./servers.js";
 
 export type Kind = "bytes" | "ops";
 
@@ -94,7 +94,18 @@ export interface Workload {
    * directory; blob GETs are answered with a redirect to the gateway when `redirect`.
    */
   s3?: { redirect: boolean };
+  /**
+   * Starts what the server under test works with (an upstream registry to mirror), before it, for
+   * each server; returns the config keys the server starts with, and how to stop what it started.
+   */
+  beside?(kind: RegistryKind, opts: Options, repoRoot: string): Promise<Beside>;
   run(ctx: WorkloadContext): Promise<void>;
+}
+
+/** What a workload's `beside` started: the server's extra config keys, and its stop. */
+export interface Beside {
+  config: Record<string, unknown>;
+  stop(): Promise<void>;
 }
 
 export function scenarios(opts: Options): Scenario[] {
@@ -147,6 +158,10 @@ export function scenarios(opts: Options): Scenario[] {
   list.push({ id: "ui.repositories", workload: "ui", title: `web UI, repository list, ${opts.uiViews} pages (${ui})`, kind: "ops", unit: "views/s", per: "view", ladingOnly: noUi, p99LimitMs: 300 });
   list.push({ id: "ui.tags.first", workload: "ui", title: `web UI, first view of the ${opts.uiTags} tags sorted by push time (${ui})`, kind: "ops", unit: "views/s", per: "view", ladingOnly: noUi, p99LimitMs: 300 });
   list.push({ id: "ui.tags", workload: "ui", title: `web UI, ${opts.uiTags} tags sorted by push time, ${opts.uiViews} pages (${ui})`, kind: "ops", unit: "views/s", per: "view", ladingOnly: noUi, p99LimitMs: 300 });
+  const images = `${opts.mirrorImages} images (config, a base layer of ${formatBytes(4 * opts.mirrorLayerBytes)} they share, layers of ${formatBytes(opts.mirrorLayerBytes)} and 4 KiB), manifest by tag then blobs, ${Math.max(1, Math.floor(opts.concurrency / 4))} images at once`;
+  list.push({ id: "mirror.cold", workload: "mirror", title: `pull-through cache, cold: ${images}, each fetched from the upstream (docker-registry on loopback)`, kind: "ops", unit: "images/s", per: "image", target: 1 });
+  list.push({ id: "mirror.warm", workload: "mirror", title: `pull-through cache, warm: the same pulls, from the cache`, kind: "ops", unit: "images/s", per: "image", baseline: { id: "mirror.local", maxCostPercent: 0 } });
+  list.push({ id: "mirror.local", workload: "mirror", title: `the same pulls of the same images pushed to a repository of lading's own`, kind: "ops", unit: "images/s", per: "image", ladingOnly: "the reference takes no pushes while it mirrors" });
   authScenarios(opts, list);
   s3Scenarios(opts, list);
   return list;

@@ -77,11 +77,23 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
+/** How a server starts, beyond its kind: all optional. */
+export interface StartOptions {
+  access?: ServerAccess;
+  /** Where it stores (a fresh directory by default). */
+  storage?: ServerStorage;
+  /** Writes into the fresh storage directory what the server must hold before it starts. */
+  prepare?: (storage: string) => Promise<void>;
+  /** More config keys (lading's under `lading:`, the reference's own), e.g. the upstream a mirror fetches from. */
+  config?: Record<string, unknown>;
+}
+
 /**
- * Starts `kind` in a fresh directory under `workDir` (its storage there, or on `store`) and waits
- * until GET /v2/ answers 200 (401 with access control: it then challenges the anonymous).
+ * Starts `kind` in a fresh directory under `workDir` (its storage there, or on `options.storage`)
+ * and waits until GET /v2/ answers 200 (401 with access control: it then challenges the anonymous).
  */
-export async function startServer(kind: RegistryKind, workDir: string, repoRoot: string, access?: ServerAccess, store: ServerStorage = onFilesystem, prepare?: (storage: string) => Promise<void>): Promise<Server> {
+export async function startServer(kind: RegistryKind, workDir: string, repoRoot: string, options: StartOptions = {}): Promise<Server> {
+  const { access, storage: store = onFilesystem, prepare, config: extraConfig = {} } = options;
   const dir = join(workDir, `${kind}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
   const storage = join(dir, "storage");
   await mkdir(storage, { recursive: true });
@@ -97,13 +109,13 @@ export async function startServer(kind: RegistryKind, workDir: string, repoRoot:
   let command: string;
   let args: string[];
   if (kind === "lading") {
-    const policy = access?.rules === undefined ? {} : { lading: { auth: { rules: access.rules } } };
-    await writeFile(config, stringify(ladingConfig(store, { ...auth, ...policy })));
+    const lading = { ...(extraConfig.lading as object | undefined), ...(access?.rules === undefined ? {} : { auth: { rules: access.rules } }) };
+    await writeFile(config, stringify(ladingConfig(store, { ...extraConfig, ...auth, lading })));
     command = process.execPath;
     const launcher = join(repoRoot, "dist/src/cli/main.js");
     args = [...launcherNodeFlags(launcher), launcher, ...ladingArgs(host, storage, config, store)];
   } else {
-    await writeFile(config, stringify(referenceConfig(store, storage, host, auth)));
+    await writeFile(config, stringify(referenceConfig(store, storage, host, { ...extraConfig, ...auth })));
     command = referenceBinary;
     args = ["serve", config];
   }

@@ -6,6 +6,7 @@ import { catalogWorkload } from "./catalog.js";
 import { gcWorkload } from "./gc.js";
 import { manifestsWorkload } from "./manifests.js";
 import { mergeWorkload } from "./merge.js";
+import { mirrorWorkload } from "./mirror.js";
 import { mountsWorkload } from "./mounts.js";
 import { s3BlobsWorkload, s3RedirectWorkload } from "./s3-blobs.js";
 import { s3MemoryWorkload } from "./s3-memory.js";
@@ -25,6 +26,7 @@ export const workloads: readonly Workload[] = [
   mergeWorkload,
   gcWorkload,
   uiWorkload,
+  mirrorWorkload(),
   authWorkload("anonymous"),
   authWorkload("basic"),
   authWorkload("bearer"),

@@ -62,7 +62,7 @@ export const s3ReplicasWorkload: Workload = {
     await measure("s3.replicas.one", [first], []);
     const more: Server[] = [];
     try {
-      for (let i = 0; i < 2; i++) more.push(await startServer("lading", opts.work, ctx.repoRoot, undefined, ctx.storage));
+      for (let i = 0; i < 2; i++) more.push(await startServer("lading", opts.work, ctx.repoRoot, { storage: ctx.storage }));
       await measure("s3.replicas.three", [first, ...more.map((s) => ({ base: s.url, agent: ctx.agent }))], more);
     } finally {
       for (const server of more) await server.stop(opts.keep);

@@ -8,6 +8,9 @@ import { revisionLinkPath, revisionsAlgorithmPath } from "../storage/paths.js";
 /** Where the last pull of each cached manifest is kept, outside registry:2's tree (as the token key is). */
 const pullsPath = (repository: string) => `/.lading-mirror/pulls/${repository}.json`;
 
+/** How finely the last pull of a manifest is noted. */
+const pullResolutionMs = 60_000;
+
 /**
  * A mirror's retention: cached manifests not pulled for the upstream's `ttl` are removed (with
  * their tags), as registry:2's proxy removes content `ttl` after it fetched it; a garbage
@@ -27,11 +30,18 @@ export class MirrorRetention {
     private readonly log: Logger,
   ) {}
 
-  /** Notes that a client pulled `digest` from the mirrored `repository`. */
+  /**
+   * Notes that a client pulled `digest` from the mirrored `repository`, to the minute: a time
+   * stored on every pull kept a fresh number alive per request into the old generation (most of
+   * a warm pull's garbage), and retention counts in days.
+   */
   pulled(repository: string, digest: string): void {
+    const now = Date.now();
     let byDigest = this.pulls.get(repository);
     if (byDigest === undefined) this.pulls.set(repository, (byDigest = new Map()));
-    byDigest.set(digest, Date.now());
+    const last = byDigest.get(digest);
+    if (last !== undefined && now - last < pullResolutionMs) return;
+    byDigest.set(digest, now);
     this.dirty.add(repository);
   }
 
