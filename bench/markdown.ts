@@ -80,7 +80,7 @@ function costTable(scenarios: ScenarioResult[]): string[] {
   if (rows.length === 0) return [];
   return [
     "",
-    "What a feature costs lading: its throughput against a baseline scenario measured in the same run (for access control, the same reads without it; for three replicas on one bucket, one replica); cost = 1 − lading / lading in the baseline (negative: a gain).",
+    "What a feature costs lading: its throughput against a baseline scenario measured in the same run (for access control, the same reads without it; for three replicas on one bucket, one replica; for warm pulls through the mirror, the same pulls of the same images pushed to lading); cost = 1 − lading / lading in the baseline (negative: a gain).",
     "",
     table(["scenario", "lading", "baseline", "lading there", "cost", "target"], rows),
   ];

@@ -24,8 +24,8 @@ const upstreamRepo = "bench/mirror";
 const prefix = "hub";
 const localRepo = "bench/local";
 const smallLayerBytes = 4096;
-/** Warm and local phases per round, in turn. */
-const alternations = 3;
+/** Warm and local phases per round, in turn: so many samples of each per round. */
+export const alternations = 3;
 
 interface Blob extends Described {
   bytes: Buffer;
