@@ -369,21 +369,24 @@ async function checkRepository(
     }
   }
 
-  // Uploads: each has a readable start time; those older than the purge age are abandoned.
+  // Uploads: each has a readable start time, or none (a crash can take it: it is written as lossily
+  // as the rest of a session), when its folder's time stands for it, as for the purge; those older
+  // than the purge age are abandoned.
   const ids = await listIfExists(driver, uploadsRootPath(name));
   await inParallel(ids, parallelism, async (id) => {
     const ok = await run(async () => {
       const where = uploadPath(name, id);
-      let text: string;
+      let started: number;
       try {
-        text = (await driver.getContent(`${where}/startedat`)).toString("utf8").trim();
+        const text = (await driver.getContent(`${where}/startedat`)).toString("utf8").trim();
+        started = Date.parse(text);
+        if (Number.isNaN(started)) return { kind: "upload-malformed", path: `${where}/startedat`, message: `upload ${name}/${id} started at ${quote(text)}, not a time`, remove: remover("remove the upload", where) };
       } catch (err) {
         if (!isPathNotFound(err)) throw err;
-        if (!(await isThere(driver, where))) return undefined; // finished meanwhile
-        return { kind: "upload-malformed", path: where, message: `upload ${name}/${id} has no start time`, remove: remover("remove the upload", where) };
+        const folder = await driver.stat(where).catch((e: unknown) => (isPathNotFound(e) ? undefined : Promise.reject(e)));
+        if (folder === undefined) return undefined; // finished meanwhile
+        started = folder.modTime.getTime();
       }
-      const started = Date.parse(text);
-      if (Number.isNaN(started)) return { kind: "upload-malformed", path: `${where}/startedat`, message: `upload ${name}/${id} started at ${quote(text)}, not a time`, remove: remover("remove the upload", where) };
       if (options.uploadsAgeMs !== undefined && Date.now() - started > options.uploadsAgeMs) {
         return { kind: "upload-abandoned", path: where, message: `upload ${name}/${id} was started ${new Date(started).toISOString()}, longer ago than the purge age`, remove: remover("remove the upload", where) };
       }

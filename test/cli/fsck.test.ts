@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -95,7 +95,11 @@ describe("lading fsck", () => {
     await put(root, `${repo("app")}/_layers/sha256/${digestOf("odd").slice(7)}/link`, "not a digest"); // link-corrupt
     await put(root, `${repo("app")}/_manifests/tags/ghost/current/link`, missing); // tag-dangling
     await put(root, `${repo("app")}/_manifests/revisions/sha256/${missing.slice(7)}/link`, missing); // revision-without-bytes
-    await put(root, `${repo("app")}/_uploads/no-start-time/data`, "x"); // upload-malformed
+    await put(root, `${repo("app")}/_uploads/bad-start-time/startedat`, "yesterday"); // upload-malformed
+    // A crash can take a session's start time: its folder's time stands for it, as for the purge.
+    await put(root, `${repo("app")}/_uploads/no-start-time/data`, "x"); // in progress
+    await put(root, `${repo("app")}/_uploads/old-no-start-time/data`, "x"); // upload-abandoned
+    await utimes(join(root, `${repo("app")}/_uploads/old-no-start-time`), new Date("2001-01-01"), new Date("2001-01-01"));
     await put(root, `${repo("app")}/_uploads/old/startedat`, "2001-01-01T00:00:00Z"); // upload-abandoned
     await rm(join(root, blobDir(otherLayer)), { recursive: true }); // manifest-blob-missing (and its link dangles)
     await put(root, `${repo("app")}/_referrers/sha256/${images.v1!.digest.slice(7)}/sha256/${missing.slice(7)}/link`, missing); // referrer-dangling
@@ -117,19 +121,21 @@ describe("lading fsck", () => {
       "revision-without-bytes",
       "tag-dangling",
       "upload-abandoned",
+      "upload-abandoned",
       "upload-malformed",
     ]);
+    assert.equal(first.uploads.inProgress, 2, "the store's open upload, and the young session without a start time");
     assert.deepEqual(await files(root), before, "a check without --repair changes nothing");
     const text = await runLading(["fsck", "--storage", root]);
     assert.equal(text.code, 4);
     assert.match(text.stdout, /^blob-corrupt: blob sha256:\w+ hashes to sha256:\w+ \(its bytes are corrupt\) \(--repair would remove the blob folder\)$/m);
     assert.match(text.stdout, /^manifest-blob-missing: manifest team\/other@sha256:\w+ names blob sha256:\w+, whose bytes are not stored \(push the image again\)$/m);
-    assert.match(text.stdout, /^11 problems; run lading fsck --repair to remove what is broken$/m);
+    assert.match(text.stdout, /^12 problems; run lading fsck --repair to remove what is broken$/m);
 
     const repaired = await runLading(["fsck", "--storage", root, "--repair", "--json"]);
     assert.equal(repaired.code, 4, "what a repair leaves (a manifest whose layer is gone) keeps the store unsound");
     const second = report(repaired.stdout);
-    assert.equal(second.repairedCount, 11, "the ten, and the link to the corrupt blob once it is gone");
+    assert.equal(second.repairedCount, 12, "the eleven, and the link to the corrupt blob once it is gone");
     assert.deepEqual(second.problems.filter((p) => p.repaired !== true).map((p) => p.kind).sort(), ["manifest-blob-missing", "manifest-blob-missing"], "v2 lost its corrupt layer, other its removed one");
 
     // What went is exactly what was broken; every other file is as it was.
@@ -143,13 +149,15 @@ describe("lading fsck", () => {
       `${repo("app")}/_manifests/revisions/sha256/${missing.slice(7)}/link`,
       `${repo("app")}/_manifests/tags/ghost/current/link`,
       `${repo("app")}/_referrers/sha256/${images.v1!.digest.slice(7)}/sha256/${missing.slice(7)}/link`,
-      `${repo("app")}/_uploads/no-start-time/data`,
+      `${repo("app")}/_uploads/bad-start-time/startedat`,
+      `${repo("app")}/_uploads/old-no-start-time/data`,
       `${repo("app")}/_uploads/old/startedat`,
       `${repo("team/other")}/_layers/sha256/${otherLayer.slice(7)}/link`,
     ].sort());
     for (const [path, digest] of afterRepair) assert.equal(before.get(path), digest, path);
     assert.equal(await exists(root, blobDir(missing)), false);
-    assert.equal(await exists(root, `${repo("app")}/_uploads/no-start-time`), false);
+    assert.equal(await exists(root, `${repo("app")}/_uploads/old-no-start-time`), false);
+    assert.equal(await exists(root, `${repo("app")}/_uploads/no-start-time`), true, "a young session without a start time is left to finish");
 
     // The sound image still pulls whole.
     const server = await startTestServer({}, root);

@@ -123,11 +123,11 @@ describe("garbage collection of a bucket two replicas serve", { timeout: 300_000
     const sound = await fsck();
     assert.equal(sound.code, 0, JSON.stringify(sound.report.problems) + sound.stderr);
     assert.ok(sound.report.blobs.checked > 0 && sound.report.manifests > 0, "it checked what the replicas stored");
-    // A tag naming a manifest the bucket does not hold, and an upload without a start time.
+    // A tag naming a manifest the bucket does not hold, and an upload whose start time is not a time.
     const repository = `${ROOT.slice(1)}/docker/registry/v2/repositories/stress/api`;
     const ghost = `sha256:${"0".repeat(64)}`;
     await raw.send(new PutObjectCommand({ Bucket: bucket, Key: `${repository}/_manifests/tags/ghost/current/link`, Body: ghost }));
-    await raw.send(new PutObjectCommand({ Bucket: bucket, Key: `${repository}/_uploads/broken/data`, Body: "x" }));
+    await raw.send(new PutObjectCommand({ Bucket: bucket, Key: `${repository}/_uploads/broken/startedat`, Body: "yesterday" }));
     const broken = await fsck();
     assert.equal(broken.code, 4);
     assert.deepEqual(broken.report.problems.map((p) => p.kind).sort(), ["tag-dangling", "upload-malformed"]);
