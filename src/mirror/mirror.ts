@@ -38,10 +38,18 @@ export interface Mapped {
   remote: string;
 }
 
-/** Where a replica claims the fetch of a blob, on a store shared with others; how long it waits for others' claims to land; when a claim is abandoned. */
+/**
+ * Where a replica claims a fetch, on a store shared with others; how long it waits for others'
+ * claims to land; how often the holder renews its claim while it fetches; when a claim not renewed
+ * is abandoned.
+ */
 const claimPath = (key: string) => `/.lading-mirror/fetching/${key}`;
 const claimSettleMs = 300;
+const claimRenewMs = 30_000;
 const claimStaleMs = 120_000;
+/** Claim keys: a blob's by its digest's hex (as before manifests had claims), a manifest's apart. */
+const blobClaim = (digest: Digest) => digest.hex;
+const manifestClaim = (digest: Digest) => `manifest-${digest.hex}`;
 
 /** A response header saying a tag was served from the cache without the upstream's word on it. */
 export const staleHeader = "Warning";
@@ -125,7 +133,7 @@ export class Mirror {
     if ("digest" in reference) {
       const local = await this.registry.manifests.get(name, reference).catch(notFound);
       if (local !== undefined) return { manifest: local, stale: false };
-      return { manifest: await this.once(`m\n${name}\n${reference.digest.value}`, () => this.fetchManifest(name, mapped, reference.digest.value, undefined)), stale: false };
+      return { manifest: await this.once(`m\n${name}\n${reference.digest.value}`, () => this.sharedManifest(name, mapped, reference.digest, undefined)), stale: false };
     }
     const key = `${name}\n${reference.tag}`;
     const local = await this.registry.manifests.get(name, reference).catch(notFound);
@@ -133,8 +141,12 @@ export class Mirror {
     if (local !== undefined && checkedAt !== undefined && Date.now() - checkedAt < mapped.upstream.settings.tagTtlMs) return { manifest: local, stale: false };
     try {
       const manifest = await this.once(`t\n${key}`, async () => {
-        const digest = await this.upstreamDigest(mapped, reference.tag);
-        const stored = local !== undefined && digest === local.digest.value ? local : await this.fetchManifest(name, mapped, digest ?? reference.tag, reference.tag);
+        const named = await this.upstreamDigest(mapped, reference.tag);
+        const digest = named === undefined ? undefined : parseDigest(named);
+        let stored: StoredManifest;
+        if (local !== undefined && digest?.value === local.digest.value) stored = local;
+        else if (digest !== undefined) stored = await this.sharedManifest(name, mapped, digest, reference.tag);
+        else stored = await this.fetchManifest(name, mapped, reference.tag, reference.tag);
         this.checked.set(key, Date.now());
         return stored;
       });
@@ -174,13 +186,45 @@ export class Mirror {
    * replicas that miss more than `claimSettleMs` apart may both fetch.
    */
   private async fetchShared(name: string, mapped: Mapped, digest: Digest, res: ServerResponse | undefined): Promise<"streamed" | "stored"> {
-    const claimed = await this.claim(digest.hex);
-    try {
-      if (!claimed && (await this.waitForBlob(name, digest))) return "stored";
+    const present = async () => ((await this.registry.blobs.sizeIn(name, digest)) === undefined ? undefined : ("stored" as const));
+    return this.acrossReplicas(blobClaim(digest), present, async () => {
       await this.fetchBlob(name, mapped, digest, res);
       return res === undefined ? "stored" : "streamed";
+    });
+  }
+
+  /**
+   * A manifest the store lacks, by digest (tagged `tag` when given), fetched by one replica of
+   * those sharing the store; the others take it from the store once it is there.
+   */
+  private async sharedManifest(name: string, mapped: Mapped, digest: Digest, tag: string | undefined): Promise<StoredManifest> {
+    const present = async (): Promise<StoredManifest | undefined> => {
+      const stored = await this.registry.manifests.get(name, { digest }).catch(notFound);
+      // Another replica fetched it by digest, or for another tag: tagged here too (the same bytes put again).
+      if (stored === undefined || tag === undefined || (await this.registry.tags.resolve(name, tag))?.value === digest.value) return stored;
+      return this.registry.manifests.put(name, { tag }, stored.body, stored.mediaType, [], { sparse: true });
+    };
+    return this.acrossReplicas(manifestClaim(digest), present, () => this.fetchManifest(name, mapped, digest.value, tag));
+  }
+
+  /**
+   * Upstream work done once for every replica sharing the store: whichever claims `key` first
+   * does it (renewing its claim while it works); the others wait until `present` finds the result
+   * in the store, and do it themselves if the claim ends or goes stale without it. Best effort:
+   * two replicas that miss more than `claimSettleMs` apart may both do it.
+   */
+  private async acrossReplicas<T>(key: string, present: () => Promise<T | undefined>, work: () => Promise<T>): Promise<T> {
+    const claimed = await this.claim(key);
+    if (!claimed) {
+      const found = await this.waitFor(key, present);
+      if (found !== undefined) return found;
+    }
+    const renewing = claimed && !this.registry.driver.capabilities.exclusive ? setInterval(() => void this.writeClaim(key).catch(() => undefined), claimRenewMs) : undefined;
+    try {
+      return await work();
     } finally {
-      if (claimed) await this.registry.driver.delete(claimPath(digest.hex)).catch(() => undefined);
+      clearInterval(renewing);
+      if (claimed) await this.registry.driver.delete(claimPath(key)).catch(() => undefined);
     }
   }
 
@@ -189,9 +233,13 @@ export class Mirror {
     if (this.registry.driver.capabilities.exclusive) return true;
     const held = await this.readClaim(key);
     if (held !== undefined && held.id !== this.replicaId && Date.now() - held.at < claimStaleMs) return false;
-    await this.registry.driver.putContent(claimPath(key), Buffer.from(JSON.stringify({ id: this.replicaId, at: Date.now() })));
+    await this.writeClaim(key);
     await new Promise((resolve) => setTimeout(resolve, claimSettleMs));
     return (await this.readClaim(key))?.id === this.replicaId;
+  }
+
+  private async writeClaim(key: string): Promise<void> {
+    await this.registry.driver.putContent(claimPath(key), Buffer.from(JSON.stringify({ id: this.replicaId, at: Date.now() })));
   }
 
   private async readClaim(key: string): Promise<{ id: string; at: number } | undefined> {
@@ -203,12 +251,13 @@ export class Mirror {
     }
   }
 
-  /** Waits for another replica's fetch: true once the blob is here, false when its claim ends or goes stale without it. */
-  private async waitForBlob(name: string, digest: Digest): Promise<boolean> {
+  /** Waits for another replica's work: its result once in the store; undefined when its claim ends or goes stale without it. */
+  private async waitFor<T>(key: string, present: () => Promise<T | undefined>): Promise<T | undefined> {
     for (;;) {
-      if ((await this.registry.blobs.sizeIn(name, digest)) !== undefined) return true;
-      const held = await this.readClaim(digest.hex);
-      if (held === undefined || Date.now() - held.at >= claimStaleMs) return (await this.registry.blobs.sizeIn(name, digest)) !== undefined;
+      const found = await present();
+      if (found !== undefined) return found;
+      const held = await this.readClaim(key);
+      if (held === undefined || Date.now() - held.at >= claimStaleMs) return present();
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }

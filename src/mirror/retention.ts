@@ -8,7 +8,7 @@ import { revisionLinkPath, revisionsAlgorithmPath } from "../storage/paths.js";
 /** Where the last pull of each cached manifest is kept, outside registry:2's tree (as the token key is). */
 const pullsPath = (repository: string) => `/.lading-mirror/pulls/${repository}.json`;
 
-/** How finely the last pull of a manifest is noted. */
+/** How finely the last pull of a manifest is noted: to the minute, or a tenth of a shorter ttl. */
 const pullResolutionMs = 60_000;
 
 /**
@@ -20,6 +20,8 @@ const pullResolutionMs = 60_000;
  */
 export class MirrorRetention {
   private readonly pulls = new Map<string, Map<string, number>>();
+  /** Per repository, how long a noted pull stands before a newer one replaces it. */
+  private readonly resolution = new Map<string, number>();
   private readonly dirty = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -31,16 +33,19 @@ export class MirrorRetention {
   ) {}
 
   /**
-   * Notes that a client pulled `digest` from the mirrored `repository`, to the minute: a time
-   * stored on every pull kept a fresh number alive per request into the old generation (most of
-   * a warm pull's garbage), and retention counts in days.
+   * Notes that a client pulled `digest` from the mirrored `repository`, to the minute (or a tenth
+   * of its ttl): a time stored on every pull kept a fresh number alive per request into the old
+   * generation, and retention counts in days.
    */
   pulled(repository: string, digest: string): void {
     const now = Date.now();
     let byDigest = this.pulls.get(repository);
-    if (byDigest === undefined) this.pulls.set(repository, (byDigest = new Map()));
+    if (byDigest === undefined) {
+      this.pulls.set(repository, (byDigest = new Map()));
+      this.resolution.set(repository, Math.min(pullResolutionMs, (this.ttlOf(repository) ?? 0) / 10));
+    }
     const last = byDigest.get(digest);
-    if (last !== undefined && now - last < pullResolutionMs) return;
+    if (last !== undefined && now - last < this.resolution.get(repository)!) return;
     byDigest.set(digest, now);
     this.dirty.add(repository);
   }

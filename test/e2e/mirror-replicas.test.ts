@@ -1,6 +1,7 @@
 /**
  * The pull-through cache on replicas sharing a bucket of the run's Ceph gateway: concurrent misses
- * of one blob through two replicas reach the upstream once, and each replica then serves it.
+ * of one manifest, and of one blob, through two replicas reach the upstream once, and each replica
+ * then serves it.
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -25,7 +26,7 @@ removeBucket = () => s3.deleteBucket(bucket);
 
 
 describe("pull-through cache on replicas", { timeout: 300_000 }, () => {
-  it("fetches a blob that two replicas miss at once from the upstream once", async () => {
+  it("fetches a manifest and a blob that two replicas miss at once from the upstream once", async () => {
     const dir = await mkdtemp(join(tmpdir(), "lading-mirror-replicas-"));
     const upstream = await startDockerRegistry(join(dir, "upstream"), dir);
     const upstreamServer = { url: upstream.url, host: "127.0.0.1", port: Number(new URL(upstream.url).port) } as TestServer;
@@ -37,7 +38,12 @@ describe("pull-through cache on replicas", { timeout: 300_000 }, () => {
       const layer = randomBlob(3 << 20);
       await pushBlobInTwo(upstreamServer, "library/shared", config);
       const layerDigest = await pushBlobInTwo(upstreamServer, "library/shared", layer);
-      await pushManifest(upstreamServer, "library/shared", "1", { schemaVersion: 2, mediaType: mt.ociManifest, config: descriptor(mt.ociConfig, config), layers: [descriptor(mt.ociLayer, layer)] }, mt.ociManifest);
+      const manifest = await pushManifest(upstreamServer, "library/shared", "1", { schemaVersion: 2, mediaType: mt.ociManifest, config: descriptor(mt.ociConfig, config), layers: [descriptor(mt.ociLayer, layer)] }, mt.ociManifest);
+      // By tag on both, at once: each asks the tag (a HEAD), one fetches the manifest.
+      const tagged = await Promise.all([...replicas, ...replicas].map((r) => request(r, "GET", "/v2/hub/library/shared/manifests/1", { headers: { Accept: mt.ociManifest } })));
+      for (const reply of tagged) assert.ok(reply.status === 200 && reply.header("docker-content-digest") === manifest.digest, `${reply.status}`);
+      assert.equal(proxy.count(/^GET \/v2\/library\/shared\/manifests\//), 1, proxy.seen.join("\n"));
+      for (const r of replicas) assert.deepEqual((await request(r, "GET", "/v2/hub/library/shared/tags/list")).json(), { name: "hub/library/shared", tags: ["1"] });
       const path = `/v2/hub/library/shared/blobs/${layerDigest}`;
       const replies = await Promise.all([...replicas, ...replicas].map((r) => request(r, "GET", path)));
       for (const reply of replies) assert.ok(reply.status === 200 && reply.body.equals(layer), `${reply.status}`);
