@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import { pull } from "../client/challenge.js";
 import { ClientError, ResponseError } from "../client/errors.js";
 import { header, readBody } from "../client/http.js";
+import { collect, listTags } from "../client/listing.js";
 import { manifestAccept } from "../client/manifests.js";
 import { Transport } from "../client/transport.js";
 import { digestOf, newHash, parseDigest, type Digest } from "../oci/digest.js";
@@ -81,6 +82,8 @@ export class Mirror {
   private readonly upstreams: Upstream[];
   /** `local\ntag` → when the upstream last confirmed the tag's digest here. */
   private readonly checked = new Lru<string, number>(4 << 20, (_, key) => keyBytes(key) + 16);
+  /** Local repository → the upstream's tags, and when it listed them. */
+  private readonly tagLists = new Lru<string, { tags: string[]; at: number }>(8 << 20, (list, key) => keyBytes(key) + list.tags.reduce((sum, tag) => sum + keyBytes(tag), 0));
   private readonly fetching = new Map<string, Promise<unknown>>();
   private readonly replicaId = randomUUID();
   readonly retention: MirrorRetention;
@@ -155,6 +158,38 @@ export class Mirror {
       if (local === undefined || (err instanceof RegistryError && err.status === 404)) throw err;
       this.log.warn({ repository: name, tag: reference.tag, upstream: mapped.upstream.settings.url.host, err: (err as Error).message }, "mirror: the upstream did not answer for a tag; the cached one is served, stale");
       return { manifest: local, stale: true };
+    }
+  }
+
+  /**
+   * The tags of a mirrored repository, as the upstream lists them (registry:2's proxy lists the
+   * upstream's too: a client asking which tags there are means the upstream's, not those pulled so
+   * far), sorted, listed again after the tag TTL; while the upstream fails, the cached tags, stale.
+   */
+  async tags(name: string, mapped: Mapped): Promise<{ tags: string[]; stale: boolean }> {
+    const known = this.tagLists.get(name);
+    if (known !== undefined && Date.now() - known.at < mapped.upstream.settings.tagTtlMs) return { tags: known.tags, stale: false };
+    try {
+      const tags = await this.once(`l\n${name}`, async () => {
+        const listed = [...new Set(await this.upstreamTags(mapped))].sort();
+        this.tagLists.set(name, { tags: listed, at: Date.now() });
+        return listed;
+      });
+      return { tags, stale: false };
+    } catch (err) {
+      if (err instanceof RegistryError && err.status === 404) throw err;
+      const cached = await this.registry.tags.list(name).catch(() => undefined);
+      if (cached === undefined) throw err;
+      this.log.warn({ repository: name, upstream: mapped.upstream.settings.url.host, err: (err as Error).message }, "mirror: the upstream did not list the tags; the cached ones are served, stale");
+      return { tags: cached, stale: true };
+    }
+  }
+
+  private async upstreamTags(mapped: Mapped): Promise<string[]> {
+    try {
+      return await collect(listTags(mapped.upstream.transport, mapped.remote));
+    } catch (err) {
+      throw this.upstreamError(mapped, err, "tag list");
     }
   }
 
@@ -340,24 +375,29 @@ export class Mirror {
     this.log.info({ repository: name, digest: digest.value, upstream: mapped.upstream.settings.url.host }, "mirror: blob cached");
   }
 
-  /** A request upstream; its failures as the registry's errors (404 stays 404, the rest say the upstream failed). */
+  /** A request upstream; its failures as the registry's errors. */
   private async call(mapped: Mapped, req: { method: "GET" | "HEAD"; path: string; headers?: Record<string, string>; expect: number[] }, what: "manifest" | "blob") {
-    const { transport } = mapped.upstream;
     try {
-      return await transport.request({ ...req, scopes: [pull(mapped.remote)] });
+      return await mapped.upstream.transport.request({ ...req, scopes: [pull(mapped.remote)] });
     } catch (err) {
-      if (!(err instanceof ClientError)) throw err;
-      const host = mapped.upstream.settings.url.host;
-      if (err instanceof ResponseError && err.status === 404) {
-        throw new RegistryError(what === "manifest" ? "MANIFEST_UNKNOWN" : "BLOB_UNKNOWN", `${what} unknown to the upstream ${host} (${mapped.remote})`);
-      }
-      if (err instanceof ResponseError && err.status === 429) {
-        throw new RegistryError("TOOMANYREQUESTS", `the upstream ${host} is rate-limiting this mirror, and the cache does not hold this ${what}`, {
-          ...(err.retryAfterMs === undefined ? {} : { headers: { "Retry-After": String(Math.ceil(err.retryAfterMs / 1000)) } }),
-        });
-      }
-      throw new RegistryError("UNAVAILABLE", `the upstream ${host} failed (${err.message}), and the cache does not hold this ${what}`, { cause: err });
+      throw this.upstreamError(mapped, err, what);
     }
+  }
+
+  /** An upstream's failure as the registry's error: 404 stays 404, 429 stays 429, the rest say the upstream failed. */
+  private upstreamError(mapped: Mapped, err: unknown, what: "manifest" | "blob" | "tag list"): unknown {
+    if (!(err instanceof ClientError)) return err;
+    const host = mapped.upstream.settings.url.host;
+    if (err instanceof ResponseError && err.status === 404) {
+      const code = what === "manifest" ? "MANIFEST_UNKNOWN" : what === "blob" ? "BLOB_UNKNOWN" : "NAME_UNKNOWN";
+      return new RegistryError(code, `${what} unknown to the upstream ${host} (${mapped.remote})`);
+    }
+    if (err instanceof ResponseError && err.status === 429) {
+      return new RegistryError("TOOMANYREQUESTS", `the upstream ${host} is rate-limiting this mirror, and the cache does not hold this ${what}`, {
+        ...(err.retryAfterMs === undefined ? {} : { headers: { "Retry-After": String(Math.ceil(err.retryAfterMs / 1000)) } }),
+      });
+    }
+    return new RegistryError("UNAVAILABLE", `the upstream ${host} failed (${err.message}), and the cache does not hold this ${what}`, { cause: err });
   }
 }
 

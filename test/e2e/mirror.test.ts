@@ -134,6 +134,35 @@ describe("pull-through cache", { timeout: 300_000 }, () => {
     expectError(await request(mirror, "GET", "/v2/hub/library/app/manifests/nope", { headers: accept }), 404, "MANIFEST_UNKNOWN");
   });
 
+  it("lists a mirrored repository's tags as the upstream lists them, again after the TTL, and the cached ones while it is down", async () => {
+    for (const tag of ["a", "b", "c"]) await pushImage(upstreamServer, "library/listed", tag, 1000);
+    assert.equal((await request(mirror, "GET", "/v2/hub/library/listed/manifests/b", { headers: accept })).status, 200);
+    const list = async (query = "") => request(mirror, "GET", `/v2/hub/library/listed/tags/list${query}`);
+    assert.deepEqual((await list()).json(), { name: "hub/library/listed", tags: ["a", "b", "c"] }, "the upstream's tags, not only those pulled");
+    const first = await list("?n=2");
+    assert.deepEqual(first.json(), { name: "hub/library/listed", tags: ["a", "b"] });
+    assert.equal(first.header("link"), '</v2/hub/library/listed/tags/list?n=2&last=b>; rel="next"');
+    assert.deepEqual((await list("?n=2&last=b")).json(), { name: "hub/library/listed", tags: ["c"] });
+    const asked = proxy.count(/^GET \/v2\/library\/listed\/tags\/list/);
+    await pushImage(upstreamServer, "library/listed", "d", 1000);
+    assert.deepEqual((await list()).json().tags, ["a", "b", "c"], "within the TTL: the list the mirror has");
+    assert.equal(proxy.count(/^GET \/v2\/library\/listed\/tags\/list/), asked, "not asked again within the TTL");
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    assert.deepEqual((await list()).json().tags, ["a", "b", "c", "d"], "after the TTL: as the upstream lists them now");
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    proxy.failWith = 503;
+    try {
+      const stale = await list();
+      assert.equal(stale.status, 200);
+      assert.deepEqual(stale.json(), { name: "hub/library/listed", tags: ["b"] }, "the tags the cache holds");
+      assert.match(String(stale.headers.warning), /^110 .*Stale/);
+      expectError(await request(mirror, "GET", "/v2/hub/library/unlisted/tags/list", { serverError: true }), 503, "UNAVAILABLE", "nothing cached: the upstream's failure");
+    } finally {
+      proxy.failWith = undefined;
+    }
+    expectError(await request(mirror, "GET", "/v2/hub/library/unknown/tags/list"), 404, "NAME_UNKNOWN");
+  });
+
   it("takes pushes to its own repositories and refuses them into mirrored ones", async () => {
     await pushImage(mirror, "team/own", "1", 1000);
     expectError(await request(mirror, "POST", "/v2/hub/library/app/blobs/uploads/"), 405, "UNSUPPORTED");
@@ -168,8 +197,14 @@ describe("pull-through cache retention", { timeout: 300_000 }, () => {
         assert.equal((await request(mirror, "GET", "/v2/hub/library/kept/manifests/1", { headers: accept })).status, 200);
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
-      assert.deepEqual((await request(mirror, "GET", "/v2/hub/library/kept/tags/list")).json(), { name: "hub/library/kept", tags: ["1"] });
-      assert.deepEqual((await request(mirror, "GET", "/v2/hub/library/dropped/tags/list")).json(), { name: "hub/library/dropped", tags: [] }, "its tag went with its manifest");
+      // What the cache holds: its tag lists while the upstream fails.
+      proxy.failWith = 503;
+      try {
+        assert.deepEqual((await request(mirror, "GET", "/v2/hub/library/kept/tags/list")).json(), { name: "hub/library/kept", tags: ["1"] });
+        assert.deepEqual((await request(mirror, "GET", "/v2/hub/library/dropped/tags/list")).json(), { name: "hub/library/dropped", tags: [] }, "its tag went with its manifest");
+      } finally {
+        proxy.failWith = undefined;
+      }
       const fetched = proxy.count(new RegExp(`^GET /v2/library/dropped/manifests/${dropped.digest}$`));
       const again = await request(mirror, "GET", "/v2/hub/library/dropped/manifests/1", { headers: accept });
       assert.equal(again.header("docker-content-digest"), dropped.digest);
