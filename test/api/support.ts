@@ -214,11 +214,16 @@ export function request(server: TestServer, method: string, path: string, option
       res.on("data", (chunk: Buffer) => chunks.push(chunk));
       res.on("error", reject);
       res.on("end", () => {
-        const reply = makeReply(res.statusCode ?? 0, res.headers, Buffer.concat(chunks));
-        const what = `${method} ${target} -> ${reply.status} ${reply.text().slice(0, 300)}`;
-        assert.equal(reply.header("docker-distribution-api-version"), "registry/2.0", `API version header missing: ${what}`);
-        if (options.serverError !== true) assert.ok(reply.status < 500, `server error: ${what}`);
-        resolve(reply);
+        // Rejected, not thrown: thrown in this handler it would escape the test's await (its finally never run, its servers left open).
+        try {
+          const reply = makeReply(res.statusCode ?? 0, res.headers, Buffer.concat(chunks));
+          const what = `${method} ${target} -> ${reply.status} ${reply.text().slice(0, 300)}`;
+          assert.equal(reply.header("docker-distribution-api-version"), "registry/2.0", `API version header missing: ${what}`);
+          if (options.serverError !== true) assert.ok(reply.status < 500, `server error: ${what}`);
+          resolve(reply);
+        } catch (err) {
+          reject(err as Error);
+        }
       });
     });
     req.on("error", reject);

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -274,6 +274,43 @@ describe("pull-through cache of upstreams that lie or ask for a token", { timeou
       await mirror?.close();
       await proxy?.close();
       await upstream?.close();
+    }
+  });
+
+  it("signs in upstream with a docker config.json's credentials: inline, and from a credential helper", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "lading-mirror-authfile-"));
+    const path = process.env.PATH;
+    let upstream: AuthServer | undefined;
+    let mirror: TestServer | undefined;
+    try {
+      upstream = await startAuthServer("token");
+      const carol = { ...upstream, headers: { Authorization: `Basic ${Buffer.from(`carol:${passwords.carol}`).toString("base64")}` } };
+      const token = ((await request(carol, "GET", "/token?service=test-registry&scope=repository:team/app:pull,push")).json() as { token: string }).token;
+      const image = await pushImage({ ...upstream, headers: { Authorization: `Bearer ${token}` } }, "team/app", "v1", 2000);
+      const host = new URL(upstream.url).host;
+      await writeFile(join(dir, "inline.json"), JSON.stringify({ auths: { [host]: { auth: Buffer.from(`bob:${passwords.bob}`).toString("base64") } } }));
+      await writeFile(join(dir, "helper.json"), JSON.stringify({ credHelpers: { [host]: "lading-test" } }));
+      // The helper protocol: the server's address on stdin, its credentials as JSON on stdout.
+      const helper = join(dir, "docker-credential-lading-test");
+      await writeFile(helper, `#!/bin/sh\nread server\necho "$server" >> ${join(dir, "asked")}\nprintf '{"ServerURL":"%s","Username":"bob","Secret":"%s"}' "$server" '${passwords.bob}'\n`, { mode: 0o755 });
+      process.env.PATH = `${dir}:${path ?? ""}`;
+      mirror = await startTestServer({
+        "lading.mirror.upstreams": [
+          { prefix: "inline", url: upstream.url, authfile: join(dir, "inline.json") },
+          { prefix: "helper", url: upstream.url, authfile: join(dir, "helper.json") },
+        ],
+      });
+      for (const prefix of ["inline", "helper"]) {
+        const reply = await request(mirror, "GET", `/v2/${prefix}/team/app/manifests/v1`, { headers: accept });
+        assert.equal(reply.status, 200, `${prefix}: ${reply.text()}`);
+        assert.equal(reply.header("docker-content-digest"), image.digest);
+      }
+      assert.match(await readFile(join(dir, "asked"), "utf8"), new RegExp(host.replace(/\./g, "\\.")), "the helper was asked for the upstream's credentials");
+    } finally {
+      process.env.PATH = path;
+      await mirror?.close();
+      await upstream?.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
