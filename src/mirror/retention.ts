@@ -41,8 +41,11 @@ export class MirrorRetention {
     const now = Date.now();
     let byDigest = this.pulls.get(repository);
     if (byDigest === undefined) {
+      const ttl = this.ttlOf(repository) ?? 0;
+      // Kept for good: no pull to note.
+      if (ttl <= 0) return;
       this.pulls.set(repository, (byDigest = new Map()));
-      this.resolution.set(repository, Math.min(pullResolutionMs, (this.ttlOf(repository) ?? 0) / 10));
+      this.resolution.set(repository, Math.min(pullResolutionMs, ttl / 10));
     }
     const last = byDigest.get(digest);
     if (last !== undefined && now - last < this.resolution.get(repository)!) return;
