@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { descriptor, digestOf, expectError, mt, pushBlobInTwo, pushManifest, randomBlob, request, startTestServer, type TestServer } from "../api/support.js";
-import { startAuthServer, passwords, type AuthServer } from "../auth/support.js";
+import { as, basic, startAuthServer, passwords, type AuthServer } from "../auth/support.js";
 import { CountingProxy } from "../helpers/counting-proxy.js";
 import { requireTools } from "../helpers/exec.js";
 import { startDockerRegistry, type RunningRegistry } from "../helpers/registries.js";
@@ -167,6 +167,30 @@ describe("pull-through cache", { timeout: 300_000 }, () => {
     await pushImage(mirror, "team/own", "1", 1000);
     expectError(await request(mirror, "POST", "/v2/hub/library/app/blobs/uploads/"), 405, "UNSUPPORTED");
     expectError(await request(mirror, "PUT", "/v2/hub/library/app/manifests/v9", { body: app.manifest, headers: { "Content-Type": mt.ociManifest } }), 405, "UNSUPPORTED");
+  });
+
+  it("judges access to a mirrored repository by its local name, before anything is asked upstream", async () => {
+    let guarded: AuthServer | undefined;
+    try {
+      guarded = await startAuthServer("basic", { "lading.mirror.upstreams": [{ prefix: "team/hub", url: proxy.url, namespace: "docker.io", tagttl: "0s" }, { prefix: "vault", url: proxy.url, namespace: "vault.example" }] });
+      const bob = as(guarded, basic("bob", passwords.bob!));
+      const alice = as(guarded, basic("alice", passwords.alice!));
+      const asked = proxy.count(/./);
+      expectError(await request(guarded, "GET", "/v2/team/hub/library/app/manifests/v1", { headers: accept }), 401, "UNAUTHORIZED", "anonymous: team/** is not public");
+      expectError(await request(bob, "GET", "/v2/vault/library/app/manifests/v1", { headers: accept }), 403, "DENIED", "no rule gives bob vault/**");
+      expectError(await request(bob, "GET", `/v2/vault/library/app/blobs/${app.layerDigest}`), 403, "DENIED");
+      expectError(await request(guarded, "GET", "/v2/public/app/manifests/v1?ns=docker.io", { headers: accept }), 401, "UNAUTHORIZED", "judged as team/hub/public/app, not as the public public/app");
+      assert.equal(proxy.count(/./), asked, "a refused pull asks nothing upstream");
+      const reply = await request(bob, "GET", "/v2/team/hub/library/app/manifests/v1", { headers: accept });
+      assert.equal(reply.status, 200, reply.text());
+      assert.equal(reply.header("docker-content-digest"), app.digest);
+      assert.ok((await request(bob, "GET", `/v2/team/hub/library/app/blobs/${app.layerDigest}`)).body.equals(app.layer));
+      const named = await request(bob, "GET", "/v2/library/app/manifests/v1?ns=docker.io", { headers: accept });
+      assert.deepEqual([named.status, named.header("oci-namespace")], [200, "docker.io"]);
+      expectError(await request(alice, "PUT", "/v2/team/hub/library/app/manifests/v9", { body: app.manifest, headers: { "Content-Type": mt.ociManifest } }), 405, "UNSUPPORTED", "a right to push under team/** is no right to push into a mirror");
+    } finally {
+      await guarded?.close();
+    }
   });
 
   it("serves a pull that names its source with ?ns= from that upstream's mirror, saying so in OCI-Namespace", async () => {
