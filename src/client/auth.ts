@@ -15,6 +15,7 @@ interface Token {
 export class Authenticator {
   private challenge: Challenge | undefined;
   private readonly tokens = new Map<string, Token>();
+  private readonly fetching = new Map<string, Promise<Token>>();
   private credentials: Promise<Credentials | undefined> | undefined;
 
   constructor(
@@ -41,9 +42,22 @@ export class Authenticator {
     const key = mergeScopes(scopes).map(formatScope).join(" ");
     const cached = this.tokens.get(key);
     if (cached && cached.expiresAt > this.now()) return `Bearer ${cached.value}`;
-    const token = await this.fetchToken(challenge, scopes, creds);
-    this.tokens.set(key, token);
+    // Requests that need one scope at once share one token request.
+    let fetching = this.fetching.get(key);
+    if (fetching === undefined) {
+      fetching = this.fetchToken(challenge, scopes, creds).finally(() => this.fetching.delete(key));
+      this.fetching.set(key, fetching);
+    }
+    const token = await fetching;
+    this.keep(key, token);
     return `Bearer ${token.value}`;
+  }
+
+  /** Caches a token, dropping those expired (a long-lived client, a mirror, asks for many scopes over time). */
+  private keep(key: string, token: Token): void {
+    const now = this.now();
+    for (const [other, { expiresAt }] of this.tokens) if (expiresAt <= now) this.tokens.delete(other);
+    this.tokens.set(key, token);
   }
 
   /**

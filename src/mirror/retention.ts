@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { parseDigest } from "../oci/digest.js";
+import { parseDigest, type Digest } from "../oci/digest.js";
 import type { Registry } from "../registry/index.js";
 import { listIfExists } from "../registry/links.js";
 import { isPathNotFound } from "../storage/driver.js";
@@ -81,22 +81,48 @@ export class MirrorRetention {
       const ttl = this.ttlOf(repository);
       if (ttl === undefined || ttl <= 0) continue;
       const stored = await this.read(repository);
+      const kept = new Map<string, number>();
       for (const hex of await listIfExists(this.registry.driver, revisionsAlgorithmPath(repository, "sha256"))) {
         const digest = parseDigest(`sha256:${hex}`);
         if (digest === undefined) continue;
-        const last = stored.get(digest.value) ?? (await this.cachedAt(repository, digest));
-        if (last === undefined || now - last < ttl) continue;
-        try {
-          await this.registry.manifests.delete(repository, digest);
-          removed.push(`${repository}@${digest.value}`);
-        } catch (err) {
-          // An immutable tag keeps it; one gone meanwhile is gone.
-          this.log.debug({ err, repository, digest: digest.value }, "mirror retention kept a manifest");
+        const noted = stored.get(digest.value);
+        const last = noted ?? (await this.cachedAt(repository, digest));
+        if (last === undefined || now - last < ttl || !(await this.remove(repository, digest))) {
+          if (noted !== undefined) kept.set(digest.value, noted);
+          continue;
         }
+        removed.push(`${repository}@${digest.value}`);
       }
+      // The notes of manifests no longer here (removed now, or deleted otherwise) go with them.
+      if (kept.size < stored.size) await this.forget(repository, stored, kept);
     }
     if (removed.length > 0) this.log.info({ removed: removed.length }, "mirror retention: cached manifests not pulled within their upstream's ttl removed");
     return removed;
+  }
+
+  /** Deletes a cached manifest; false when it stays (an immutable tag keeps it; one gone meanwhile is gone). */
+  private async remove(repository: string, digest: Digest): Promise<boolean> {
+    try {
+      await this.registry.manifests.delete(repository, digest);
+      return true;
+    } catch (err) {
+      this.log.debug({ err, repository, digest: digest.value }, "mirror retention kept a manifest");
+      return false;
+    }
+  }
+
+  /** Keeps only the `kept` notes of a repository, in memory and in the store (no file once none is left). */
+  private async forget(repository: string, stored: Map<string, number>, kept: Map<string, number>): Promise<void> {
+    const inMemory = this.pulls.get(repository);
+    for (const digest of stored.keys()) if (!kept.has(digest)) inMemory?.delete(digest);
+    if (kept.size > 0) {
+      await this.registry.driver.putContent(pullsPath(repository), Buffer.from(JSON.stringify(Object.fromEntries(kept))));
+      return;
+    }
+    if (inMemory?.size === 0) this.pulls.delete(repository);
+    await this.registry.driver.delete(pullsPath(repository)).catch((err: unknown) => {
+      if (!isPathNotFound(err)) throw err;
+    });
   }
 
   /** Writes what was noted since the last flush, merged with what the store holds. */
@@ -121,7 +147,7 @@ export class MirrorRetention {
   }
 
   /** When a manifest was cached: its revision link's time. */
-  private async cachedAt(repository: string, digest: NonNullable<ReturnType<typeof parseDigest>>): Promise<number | undefined> {
+  private async cachedAt(repository: string, digest: Digest): Promise<number | undefined> {
     try {
       return (await this.registry.driver.stat(revisionLinkPath(repository, digest))).modTime.getTime();
     } catch (err) {

@@ -210,11 +210,14 @@ describe("pull-through cache retention", { timeout: 300_000 }, () => {
     const upstream = await startDockerRegistry(join(dir, "upstream"), dir);
     const upstreamServer = { url: upstream.url, host: "127.0.0.1", port: Number(new URL(upstream.url).port) } as TestServer;
     const proxy = await CountingProxy.start(upstream.url);
-    const mirror = await startTestServer({ "lading.mirror.upstreams": [{ prefix: "hub", url: proxy.url, ttl: "2s", tagttl: "1h" }] });
+    const root = join(dir, "store");
+    const mirror = await startTestServer({ "lading.mirror.upstreams": [{ prefix: "hub", url: proxy.url, ttl: "2s", tagttl: "1h" }] }, root);
+    let closed = false;
     try {
       const kept = await pushImage(upstreamServer, "library/kept", "1", 1000);
       const dropped = await pushImage(upstreamServer, "library/dropped", "1", 1000);
-      for (const repo of ["kept", "dropped"]) assert.equal((await request(mirror, "GET", `/v2/hub/library/${repo}/manifests/1`, { headers: accept })).status, 200);
+      await pushImage(upstreamServer, "library/gone", "1", 1000);
+      for (const repo of ["kept", "dropped", "gone"]) assert.equal((await request(mirror, "GET", `/v2/hub/library/${repo}/manifests/1`, { headers: accept })).status, 200);
       // kept is pulled every half second; dropped not again.
       const deadline = Date.now() + 3500;
       while (Date.now() < deadline) {
@@ -234,8 +237,13 @@ describe("pull-through cache retention", { timeout: 300_000 }, () => {
       assert.equal(again.header("docker-content-digest"), dropped.digest);
       assert.equal(proxy.count(new RegExp(`^GET /v2/library/dropped/manifests/${dropped.digest}$`)), fetched + 1, "fetched again");
       assert.equal(proxy.count(new RegExp(`^GET /v2/library/kept/manifests/${kept.digest}$`)), 1, "kept was fetched once");
-    } finally {
+      // The last pulls kept in the store: of what is cached, none of what was removed.
       await mirror.close();
+      closed = true;
+      const pulls = (repo: string) => readFile(join(root, ".lading-mirror/pulls/hub/library", `${repo}.json`), "utf8").then((text) => Object.keys(JSON.parse(text) as object), () => undefined);
+      assert.deepEqual([await pulls("kept"), await pulls("dropped"), await pulls("gone")], [[kept.digest], [dropped.digest], undefined]);
+    } finally {
+      if (!closed) await mirror.close();
       await proxy.close();
       await upstream.stop();
       await rm(dir, { recursive: true, force: true });

@@ -78,6 +78,16 @@ describe("transport", () => {
     await mountBlob(t, "target", sha("y"), "base");
     assert.equal(log.filter((l) => l.url.startsWith("/token")).length, 1, "the token is reused for the same scope");
   });
+  it("asks once for a token that requests needing one scope want at once", async () => {
+    reset((req, res) => {
+      if (req.url!.startsWith("/token")) setTimeout(() => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ token: "tok", expires_in: 300 })), 20);
+      else if (req.headers.authorization !== "Bearer tok") res.writeHead(401, { "www-authenticate": `Bearer realm="http://${host}/token",service="reg"` }).end();
+      else res.writeHead(201).end();
+    });
+    const t = new Transport(host, { ...fast, credentials: { username: "u", password: "p" } });
+    await Promise.all(["a", "b", "c", "d"].map((x) => mountBlob(t, "target", sha(x), "base")));
+    assert.equal(log.filter((l) => l.url.startsWith("/token")).length, 1);
+  });
   it("answers a Basic challenge and gives up when credentials are refused", async () => {
     reset((req, res) => res.writeHead(req.headers.authorization ? 403 : 401, { "www-authenticate": 'Basic realm="r"' }).end());
     await assert.rejects(new Transport(host, { ...fast, credentials: { username: "u", password: "bad" } }).ping(), (err: ResponseError) => err.status === 403);
