@@ -45,19 +45,20 @@ export class Authenticator {
     // Requests that need one scope at once share one token request.
     let fetching = this.fetching.get(key);
     if (fetching === undefined) {
-      fetching = this.fetchToken(challenge, scopes, creds).finally(() => this.fetching.delete(key));
+      fetching = this.fetchToken(challenge, scopes, creds)
+        .then((token) => this.keep(key, token))
+        .finally(() => this.fetching.delete(key));
       this.fetching.set(key, fetching);
     }
-    const token = await fetching;
-    this.keep(key, token);
-    return `Bearer ${token.value}`;
+    return `Bearer ${(await fetching).value}`;
   }
 
   /** Caches a token, dropping those expired (a long-lived client, a mirror, asks for many scopes over time). */
-  private keep(key: string, token: Token): void {
+  private keep(key: string, token: Token): Token {
     const now = this.now();
     for (const [other, { expiresAt }] of this.tokens) if (expiresAt <= now) this.tokens.delete(other);
     this.tokens.set(key, token);
+    return token;
   }
 
   /**

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import { parseDigest, type Digest } from "../oci/digest.js";
 import type { Registry } from "../registry/index.js";
-import { listIfExists } from "../registry/links.js";
+import { deleteIfExists, listIfExists } from "../registry/links.js";
 import { isPathNotFound } from "../storage/driver.js";
 import { revisionLinkPath, revisionsAlgorithmPath } from "../storage/paths.js";
 
@@ -120,9 +120,7 @@ export class MirrorRetention {
       return;
     }
     if (inMemory?.size === 0) this.pulls.delete(repository);
-    await this.registry.driver.delete(pullsPath(repository)).catch((err: unknown) => {
-      if (!isPathNotFound(err)) throw err;
-    });
+    await deleteIfExists(this.registry.driver, pullsPath(repository));
   }
 
   /** Writes what was noted since the last flush, merged with what the store holds. */
